@@ -1,0 +1,1 @@
+"""The demo airline's systems: data model, queries and demo data."""

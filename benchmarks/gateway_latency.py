@@ -1,0 +1,243 @@
+"""End-to-end latency and throughput of the gateway, against a bare Rasa REST turn.
+
+    .venv/bin/python -m benchmarks.gateway_latency [--messages 200] [--customers 50]
+
+Starts the action server and the Rasa server with the trained model (as
+``make run`` does), the gateway in its own process (real python-telegram-bot
+client, SQLite store), and a fake Telegram Bot API on loopback in this one.
+
+* **Rasa**: a POST to Rasa's own REST channel, until its answer arrives.
+* **Gateway**: a customer message appears at the fake Telegram API; the
+  gateway polls it, stores it, asks the assistant, queues the reply and sends
+  it; the clock stops when the reply arrives at the fake API.
+
+Each message is a fresh conversation in both paths (so both pay Rasa's session
+start), and each produces one reply. Then ``--customers`` customers write at
+the same time, each sending four messages one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from actions.airline import db as airline_db
+from actions.airline.clock import utc_now
+from actions.airline.seed import ensure_seeded
+from bot.model import MODEL_PATH
+from bot.run import Service
+from tests.fakes.telegram import FakeTelegram
+
+TOKEN = "42:benchmark-token-abcdefghijklmnop"
+MESSAGES = [
+    "hi there",
+    "can I bring my dog in the cabin?",
+    "is NW405 on time today?",
+    "the crew on my flight were amazing, thank you!",
+    "are you a bot?",
+    "how much is a checked bag?",
+    "when does online check-in open?",
+    "do you have wifi on board",
+]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def summary(name: str, latencies: list[float], seconds: float | None = None) -> str:
+    ms = [v * 1000 for v in latencies]
+    line = (
+        f"| {name} | {len(ms)} | {statistics.median(ms):.0f} | {percentile(ms, 0.95):.0f} | "
+        f"{max(ms):.0f} |"
+    )
+    if seconds is not None:
+        line += f" {len(ms) / seconds:.1f} |"
+    else:
+        line += " |"
+    return line
+
+
+async def start_servers(workdir: Path) -> tuple[list[Service], str]:
+    airline = f"sqlite:///{workdir / 'airline.db'}"
+    engine = airline_db.make_engine(airline)
+    ensure_seeded(engine, utc_now().date())
+    engine.dispose()
+    env = {"AIRLINE_DATABASE_URL": airline}
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text('action_endpoint:\n  url: "http://127.0.0.1:5155/webhook"\n')
+    python = sys.executable
+    services = [
+        Service(
+            "bench-actions",
+            [python, "-m", "rasa_sdk", "--actions", "actions", "--port", "5155"],
+            "http://127.0.0.1:5155/health",
+            env=env,
+        ),
+        Service(
+            "bench-rasa",
+            [
+                python,
+                "-m",
+                "rasa",
+                "run",
+                "--model",
+                str(MODEL_PATH),
+                "--port",
+                "5105",
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                str(endpoints),
+            ],
+            "http://127.0.0.1:5105/webhooks/care/",
+            env=env,
+        ),
+    ]
+    for service in services:
+        service.start()
+    for service in services:
+        await asyncio.to_thread(service.wait_ready)
+    return services, "http://127.0.0.1:5105"
+
+
+async def rasa_turn(http: aiohttp.ClientSession, rasa: str, sender: str, text: str) -> float:
+    started = time.perf_counter()
+    async with http.post(
+        f"{rasa}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+    ) as r:
+        answer = await r.json()
+    assert answer, f"Rasa answered nothing to {text!r}"
+    return time.perf_counter() - started
+
+
+class TelegramClock:
+    """Times from a message appearing at the fake API to the bot's first reply there."""
+
+    def __init__(self, fake: FakeTelegram) -> None:
+        self.fake = fake
+
+    async def turn(self, chat_id: int, text: str) -> float:
+        before = len(self.fake.replies_to(chat_id))
+        started = time.monotonic()
+        await self.fake.say(text, chat_id=chat_id, user_id=chat_id)
+        reply = await self.fake.wait_for_reply(chat_id, before + 1, timeout=120)
+        return float(reply["at"]) - started
+
+
+def start_gateway(workdir: Path, api: str, rasa: str) -> subprocess.Popen[bytes]:
+    """The gateway in its own process, as in production."""
+    env = {
+        **os.environ,
+        "CARE_DATABASE_URL": f"sqlite:///{workdir / 'care.db'}",
+        "RASA_URL": rasa,
+        "ACTION_SERVER_URL": "http://127.0.0.1:5155",
+        "RASA_TIMEOUT_SECONDS": "120",
+        "GATEWAY_PORT": "8105",
+        "GATEWAY_WORKER_ID": "gw-bench",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": api,
+    }
+    with (workdir / "gateway.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.gateway"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+async def run(messages: int, customers: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
+    services, rasa = await start_servers(workdir)
+    fake = FakeTelegram(TOKEN)
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    api = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    gateway = start_gateway(workdir, api, rasa)
+    await asyncio.to_thread(
+        Service("gateway", [], "http://127.0.0.1:8105/healthz", process=gateway).wait_ready
+    )
+    clock = TelegramClock(fake)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for text in MESSAGES * 3:  # warm-up of both paths
+                await rasa_turn(http, rasa, uuid.uuid4().hex, text)
+                await clock.turn(10_000 + len(fake.sent), text)
+            rasa_seq, gw_seq = [], []
+            for n in range(messages):
+                text = MESSAGES[n % len(MESSAGES)]
+                rasa_seq.append(await rasa_turn(http, rasa, uuid.uuid4().hex, text))
+                gw_seq.append(await clock.turn(20_000 + n, text))
+
+            async def rasa_customer(index: int) -> list[float]:
+                sender = uuid.uuid4().hex
+                return [
+                    await rasa_turn(http, rasa, sender, MESSAGES[(index + k) % len(MESSAGES)])
+                    for k in range(4)
+                ]
+
+            async def gw_customer(index: int) -> list[float]:
+                return [
+                    await clock.turn(30_000 + index, MESSAGES[(index + k) % len(MESSAGES)])
+                    for k in range(4)
+                ]
+
+            started = time.perf_counter()
+            rasa_load = [
+                t
+                for turns in await asyncio.gather(*(rasa_customer(i) for i in range(customers)))
+                for t in turns
+            ]
+            rasa_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            gw_load = [
+                t
+                for turns in await asyncio.gather(*(gw_customer(i) for i in range(customers)))
+                for t in turns
+            ]
+            gw_seconds = time.perf_counter() - started
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+        await runner.cleanup()
+        for service in services:
+            service.stop()
+    print("| path | turns | p50 ms | p95 ms | max ms | turns/s |")
+    print("|---|---|---|---|---|---|")
+    print(summary("Rasa REST, one at a time", rasa_seq))
+    print(summary("gateway (Telegram), one at a time", gw_seq))
+    print(summary(f"Rasa REST, {customers} customers at once", rasa_load, rasa_seconds))
+    print(summary(f"gateway (Telegram), {customers} customers at once", gw_load, gw_seconds))
+    p50 = statistics.median(gw_seq) / statistics.median(rasa_seq) - 1
+    p95 = percentile(gw_seq, 0.95) / percentile(rasa_seq, 0.95) - 1
+    print(
+        f"\nGateway overhead, one at a time: p50 {p50:+.1%}, p95 {p95:+.1%}; "
+        f"throughput {len(gw_load) / gw_seconds:.1f} vs {len(rasa_load) / rasa_seconds:.1f} turns/s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--customers", type=int, default=50)
+    args = parser.parse_args()
+    if not MODEL_PATH.exists():
+        raise SystemExit("No trained model: run `make model` first")
+    os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    asyncio.run(run(args.messages, args.customers))
+
+
+if __name__ == "__main__":
+    main()

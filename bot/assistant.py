@@ -1,0 +1,187 @@
+"""The gateway's client of the Rasa assistant (the ``care`` channel of bot/rasa_bridge.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bot.contract import HANDOVER_KEY, INVITE_PRIVATE_KEY, VISIBILITY_KEY, Visibility
+
+logger = logging.getLogger(__name__)
+
+
+class AssistantUnavailable(Exception):
+    """Rasa or the action server did not answer a turn, or answered nothing."""
+
+
+@dataclass(frozen=True)
+class BotMessage:
+    """One message of the bot's answer, with the marks of the response it came from."""
+
+    text: str | None
+    response: str | None = None
+    private: bool = False  # carries personal data
+    invite_private: bool = False  # asks the customer to continue in a DM
+    custom: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BotMessage:
+        metadata = data.get("metadata") or {}
+        return cls(
+            text=data.get("text"),
+            response=data.get("response"),
+            private=metadata.get(VISIBILITY_KEY) == Visibility.PRIVATE.value,
+            invite_private=bool(metadata.get(INVITE_PRIVATE_KEY)),
+            custom=data.get("custom"),
+        )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the assistant made of one customer message."""
+
+    messages: list[BotMessage]
+    intent: str | None = None
+    confidence: float | None = None
+    intent_ranking: list[dict[str, Any]] = field(default_factory=list)
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    slots: dict[str, Any] = field(default_factory=dict)
+    active_loop: str | None = None
+
+    @property
+    def handover(self) -> dict[str, Any] | None:
+        """The handover payload, if the assistant asked for a person."""
+        for message in self.messages:
+            if message.custom and isinstance(message.custom.get(HANDOVER_KEY), dict):
+                return message.custom[HANDOVER_KEY]
+        return None
+
+    @property
+    def texts(self) -> list[BotMessage]:
+        """The messages a customer reads."""
+        return [m for m in self.messages if m.text]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Turn:
+        parse = data.get("parse") or {}
+        intent = parse.get("intent") or {}
+        return cls(
+            messages=[BotMessage.from_json(m) for m in data.get("messages") or []],
+            intent=intent.get("name"),
+            confidence=intent.get("confidence"),
+            intent_ranking=list(parse.get("intent_ranking") or []),
+            entities=list(parse.get("entities") or []),
+            slots=dict(data.get("slots") or {}),
+            active_loop=data.get("active_loop"),
+        )
+
+
+class Assistant:
+    """Talks to the Rasa server; remembers for a while that it is down.
+
+    When a turn fails, the next turns within ``cooldown`` seconds fail at once
+    instead of each waiting for the timeout: new conversations then go
+    straight to a person. A health check (:meth:`check`) clears the state as
+    soon as Rasa and the action server answer again.
+    """
+
+    def __init__(
+        self,
+        rasa_url: str,
+        session: aiohttp.ClientSession,
+        timeout: float = 10.0,
+        action_server_url: str | None = None,
+        cooldown: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rasa_url = rasa_url.rstrip("/")
+        self.action_server_url = action_server_url.rstrip("/") if action_server_url else None
+        self.session = session
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.cooldown = cooldown
+        self.clock = clock
+        self._down_until = 0.0
+        self.last_failure: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """False while a recent failure is fresh."""
+        return self.clock() >= self._down_until
+
+    def _mark_down(self, reason: str) -> None:
+        self.last_failure = reason
+        self._down_until = self.clock() + self.cooldown
+        logger.warning("assistant unavailable: %s", reason)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not self.available:
+            raise AssistantUnavailable(f"down since a recent failure: {self.last_failure}")
+        url = f"{self.rasa_url}/webhooks/care/{path}"
+        try:
+            async with self.session.post(url, json=body, timeout=self.timeout) as response:
+                if response.status >= 500:
+                    raise AssistantUnavailable(f"Rasa answered {response.status}")
+                response.raise_for_status()
+                data = await response.json()
+        except AssistantUnavailable as error:
+            self._mark_down(str(error))
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            reason = f"{type(error).__name__}: {error}"[:200]
+            self._mark_down(reason)
+            raise AssistantUnavailable(reason) from error
+        if not isinstance(data, dict):
+            raise AssistantUnavailable("Rasa answered something that is not a turn")
+        return data
+
+    async def turn(self, sender: str, text: str, message_id: str, metadata: dict[str, Any]) -> Turn:
+        """Sends one customer message; returns the assistant's answer.
+
+        Every intent has an answer, so a turn without any message means a
+        custom action failed (the action server is down or broken): Rasa logs
+        that and carries on silently, and we treat it as unavailable.
+        """
+        data = await self._post(
+            "webhook",
+            {"sender": sender, "message": text, "message_id": message_id, "metadata": metadata},
+        )
+        turn = Turn.from_json(data)
+        if not turn.messages:
+            self._mark_down("the assistant answered nothing (action server?)")
+            raise AssistantUnavailable("the assistant answered nothing")
+        return turn
+
+    async def handback(self, sender: str) -> list[BotMessage]:
+        """Tells the assistant an agent handed the conversation back; returns its greeting."""
+        data = await self._post("handback", {"sender": sender})
+        return [BotMessage.from_json(m) for m in data.get("messages") or []]
+
+    async def check(self) -> bool:
+        """Probes Rasa (and the action server) and clears the down state when both answer.
+
+        Only a refused connection counts against them: a busy Rasa answers a
+        probe late, and must not be declared down while it is serving turns.
+        """
+        urls = [f"{self.rasa_url}/webhooks/care/"]
+        if self.action_server_url:
+            urls.append(f"{self.action_server_url}/health")
+        try:
+            for url in urls:
+                async with self.session.get(
+                    url, timeout=aiohttp.ClientTimeout(total=10)
+                ) as response:
+                    if response.status != 200:
+                        raise AssistantUnavailable(f"{url} answered {response.status}")
+        except (aiohttp.ClientConnectorError, AssistantUnavailable) as error:
+            self._mark_down(f"health check: {type(error).__name__}: {error}"[:200])
+            return False
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return self.available
+        self._down_until = 0.0
+        return True

@@ -1,0 +1,1 @@
+"""Channel adapters: platform payloads to our messages, our replies to platform calls."""

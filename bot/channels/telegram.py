@@ -1,0 +1,244 @@
+"""Telegram, with python-telegram-bot: long polling by default, or a webhook.
+
+Polling is our own loop around ``Bot.get_updates`` rather than PTB's
+``Updater``: the updates of a batch are stored (with the next offset) in one
+transaction before the next ``getUpdates`` call confirms them to Telegram,
+so a gateway killed at any moment loses nothing and a redelivered update is
+recognised by its ``update_id``.
+
+Private chats are private conversations; in groups the bot answers only
+messages that mention it or reply to it, one conversation per member, in
+public. Photos, stickers, voice notes, locations and the like get a polite
+"text only, please" (a caption is read as text); edited messages, channel
+posts and other update kinds are ignored on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from telegram import Bot, Message, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.brand import Brand
+from bot.channels.base import CustomerRef, InboundMessage, OutboundReply, SendError
+from bot.contract import Visibility
+from bot.router import Accepted, ConversationRouter
+from bot.settings import TelegramSettings
+
+logger = logging.getLogger(__name__)
+
+NAME = "telegram"
+ALLOWED_UPDATES = ["message", "edited_message"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MEDIA_KINDS = (
+    "photo",
+    "sticker",
+    "voice",
+    "audio",
+    "video",
+    "video_note",
+    "document",
+    "animation",
+    "location",
+    "venue",
+    "contact",
+    "poll",
+    "dice",
+)
+
+
+def _kind(message: Message) -> str:
+    if message.text is not None:
+        return "text"
+    for kind in MEDIA_KINDS:
+        if getattr(message, kind, None):
+            return kind
+    return "other"
+
+
+def _seconds(value: timedelta | float | int) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramChannel:
+    """Converts Telegram updates to our messages and sends our replies."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        settings: TelegramSettings,
+        router: ConversationRouter,
+        wake: Callable[[Accepted], None],
+        brand: Brand,
+    ) -> None:
+        self.settings = settings
+        self.router = router
+        self.wake = wake
+        self.brand = brand
+        api = settings.api_url.rstrip("/")
+        self.bot = Bot(
+            settings.token.reveal(),
+            base_url=f"{api}/bot",
+            base_file_url=f"{api}/file/bot",
+            request=HTTPXRequest(connect_timeout=5, read_timeout=10, write_timeout=10),
+            get_updates_request=HTTPXRequest(
+                connect_timeout=5, read_timeout=settings.poll_timeout + 10
+            ),
+        )
+        self._poller: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------- life cycle
+    async def start(self) -> None:
+        """Checks the token (getMe), then starts polling or registers the webhook."""
+        await self.bot.initialize()
+        if self.settings.mode == "webhook":
+            assert self.settings.webhook_url and self.settings.webhook_secret
+            await self.bot.set_webhook(
+                self.settings.webhook_url,
+                secret_token=self.settings.webhook_secret.reveal(),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            await self.bot.delete_webhook()
+            self._poller = asyncio.create_task(self._poll_forever())
+        logger.info("telegram: @%s on (%s)", self.bot.username, self.settings.mode)
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.bot.shutdown()
+
+    # ------------------------------------------------------------- polling
+    async def _poll_forever(self) -> None:
+        stored = self.router.cursor(NAME, "offset")
+        offset = int(stored) if stored else None
+        failures = 0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset,
+                    timeout=self.settings.poll_timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+                failures = 0
+            except RetryAfter as error:
+                await asyncio.sleep(_seconds(error.retry_after))
+                continue
+            except TelegramError as error:
+                failures += 1
+                delay = min(60.0, 2.0**failures)
+                logger.warning("telegram: getUpdates failed (%s); retrying in %.0f s", error, delay)
+                await asyncio.sleep(delay)
+                continue
+            if not updates:
+                continue
+            offset = max(update.update_id for update in updates) + 1
+            messages = [m for m in (self.to_inbound(u) for u in updates) if m is not None]
+            # Stored, with the offset, before the next getUpdates confirms them.
+            accepted = await self.router.accept(messages, cursor=(NAME, "offset", str(offset)))
+            self.wake(accepted)
+
+    # ------------------------------------------------------------- webhook
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Stores one update; 403 without the right secret token."""
+        if self.settings.mode != "webhook":
+            raise web.HTTPNotFound()
+        expected = self.settings.webhook_secret
+        given = request.headers.get(SECRET_HEADER, "")
+        if expected is None or not hmac.compare_digest(
+            given.encode("utf-8", "surrogateescape"), expected.reveal().encode()
+        ):
+            return web.json_response({"error": "forbidden"}, status=403)
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.bot) if isinstance(data, dict) else None
+        except web.HTTPException:
+            raise  # 413 for a body over the size limit
+        except Exception:  # not JSON, or JSON that is not an Update
+            update = None
+        if update is None or not isinstance(getattr(update, "update_id", None), int):
+            return web.json_response({"error": "not a Telegram update"}, status=400)
+        message = self.to_inbound(update)
+        if message is not None:
+            accepted = await self.router.accept([message])
+            self.wake(accepted)
+        return web.json_response({"ok": True})
+
+    # ---------------------------------------------------------- conversion
+    def to_inbound(self, update: Update) -> InboundMessage | None:
+        """Our message for an update, or None for what we ignore on purpose."""
+        message = update.message
+        if message is None or message.from_user is None or message.from_user.is_bot:
+            return None
+        chat = message.chat
+        text = message.text if message.text is not None else (message.caption or "")
+        if chat.type == "private":
+            place, visibility = f"chat:{chat.id}", Visibility.PRIVATE
+        elif chat.type in ("group", "supergroup"):
+            if not self._addressed_to_bot(message):
+                return None
+            text = text.replace(f"@{self.bot.username}", "").strip()
+            place, visibility = f"group:{chat.id}:{message.from_user.id}", Visibility.PUBLIC
+        else:
+            return None
+        user = message.from_user
+        return InboundMessage(
+            channel=NAME,
+            platform_message_id=str(update.update_id),
+            place=place,
+            visibility=visibility,
+            customer=CustomerRef(str(user.id), user.username, user.full_name),
+            text=text,
+            kind=_kind(message),
+            reply_to_platform_id=str(message.message_id),
+            sent_at=message.date,
+            raw=update.to_dict(),
+        )
+
+    def _addressed_to_bot(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        if replied is not None and replied.from_user and replied.from_user.id == self.bot.id:
+            return True
+        mention = f"@{self.bot.username}".lower()
+        return mention in (message.text or message.caption or "").lower()
+
+    # ------------------------------------------------------------- sending
+    def _chat_id(self, reply: OutboundReply) -> int:
+        return int(reply.place.split(":")[1])
+
+    async def send(self, reply: OutboundReply) -> str:
+        """Sends a reply; in a group it answers the customer's message."""
+        text = reply.text
+        reply_to = None
+        if reply.visibility == Visibility.PUBLIC:
+            reply_to = int(reply.reply_to_platform_id) if reply.reply_to_platform_id else None
+            if reply.invite_private:
+                link = f"https://t.me/{self.bot.username}"
+                text = f"{text}\n{self.brand.message('invite_private_link', link=link)}"
+        kwargs: dict[str, Any] = {}
+        if reply_to is not None:
+            kwargs["reply_to_message_id"] = reply_to
+            kwargs["allow_sending_without_reply"] = True
+        try:
+            sent = await self.bot.send_message(self._chat_id(reply), text, **kwargs)
+        except RetryAfter as error:
+            raise SendError(str(error), retry_after=_seconds(error.retry_after)) from error
+        except (Forbidden, BadRequest) as error:
+            raise SendError(f"{type(error).__name__}: {error}", permanent=True) from error
+        except TelegramError as error:  # network errors, timeouts, 5xx
+            raise SendError(f"{type(error).__name__}: {error}", maybe_sent=True) from error
+        return str(sent.message_id)
+
+    async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
+        """The Bot API cannot list a bot's sent messages: unknown."""
+        return False

@@ -1,0 +1,58 @@
+"""What the assistant says to the programs that read its output.
+
+The Rasa assistant (custom actions, responses in ``domain.yml``) and the
+gateway agree on these names; neither imports the other's code.
+
+* A bot message whose ``custom`` payload has a ``handover`` key asks for a
+  person: ``{"handover": {"reason": "complaint", "intent": ..., "confidence": ...}}``.
+* A response's ``metadata.visibility`` is ``private`` when it carries personal
+  data (names, record locators, emails, phone numbers); such a message must
+  only go to a private channel. ``metadata.invite_private`` marks a public
+  reply that asks the customer to continue in a private message; a channel
+  adds its deep link to it.
+* The gateway sends ``metadata.visibility`` (``public`` or ``private``) with
+  each customer message; the assistant's ``visibility`` slot follows it.
+"""
+
+from __future__ import annotations
+
+import enum
+
+HANDOVER_KEY = "handover"
+VISIBILITY_KEY = "visibility"
+INVITE_PRIVATE_KEY = "invite_private"
+
+
+class Visibility(str, enum.Enum):
+    """Who can read a conversation."""
+
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+class HandoverReason(str, enum.Enum):
+    """Why a conversation went to a person."""
+
+    REQUESTED = "requested"  # the customer asked for a person
+    COMPLAINT = "complaint"  # a complaint deserves a person's apology and follow-up
+    REPEATED_MISUNDERSTANDING = "repeated_misunderstanding"  # the customer said we got it wrong
+    LOW_CONFIDENCE = "low_confidence"  # the NLU was unsure twice in a row
+    OUT_OF_SCOPE = "out_of_scope"  # not something the assistant handles
+    POLICY = "policy"  # a person must decide (refunds, compensation)
+    BOT_UNAVAILABLE = "bot_unavailable"  # set by the gateway: Rasa or the action server is down
+
+    @property
+    def label(self) -> str:
+        """A short, human label for cards and reports."""
+        return _LABELS[self]
+
+
+_LABELS = {
+    HandoverReason.REQUESTED: "Customer asked for a person",
+    HandoverReason.COMPLAINT: "Complaint",
+    HandoverReason.REPEATED_MISUNDERSTANDING: "Bot misunderstood repeatedly",
+    HandoverReason.LOW_CONFIDENCE: "Bot was unsure what the customer meant",
+    HandoverReason.OUT_OF_SCOPE: "Out of scope for the bot",
+    HandoverReason.POLICY: "Needs a decision by a person (policy)",
+    HandoverReason.BOT_UNAVAILABLE: "Bot unavailable",
+}

@@ -1,0 +1,1 @@
+"""The agents' desk: handover tickets worked in Slack."""

@@ -1,0 +1,248 @@
+"""The Slack card of a handover (Block Kit), built from plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.contract import HandoverReason
+
+PRIORITIES = ["urgent", "high", "normal", "low"]
+PRIORITY_ICONS = {"urgent": "🔴", "high": "🟠", "normal": "🟢", "low": "⚪"}
+CHANNEL_NAMES = {"telegram": "Telegram", "twitter": "X/Twitter", "webchat": "Web chat"}
+SHOWN_TURNS = 6
+# Slots the agent does not need (bookkeeping of the assistant).
+HIDDEN_SLOTS = {"visibility", "handover_reason", "pending_offer", "requested_slot"}
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """Everything a card shows about a ticket, read from the store."""
+
+    ticket_id: int
+    reason: str
+    status: str
+    priority: str
+    agent_id: str | None
+    created_at: datetime
+    channel: str
+    visibility: str
+    customer_handle: str | None
+    customer_name: str | None
+    customer_platform_id: str
+    link: str | None
+    transcript: list[dict[str, Any]]
+    understood: list[dict[str, Any]]
+    slots: dict[str, Any]
+    earlier_tickets: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def waited(since: datetime, now: datetime) -> str:
+    """ "4 min", "2 h 5 min", "3 d" """
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{hours // 24} d"
+
+
+def reason_label(reason: str) -> str:
+    try:
+        return HandoverReason(reason).label
+    except ValueError:
+        return reason
+
+
+def _who(view: TicketView) -> str:
+    parts = []
+    if view.customer_name:
+        parts.append(view.customer_name)
+    if view.customer_handle:
+        parts.append(f"@{view.customer_handle}")
+    return " ".join(parts) or f"customer {view.customer_platform_id}"
+
+
+def _status_line(view: TicketView) -> str:
+    if view.status == "open":
+        return "*Status:* waiting for an agent"
+    if view.status == "claimed":
+        return f"*Status:* claimed by <@{view.agent_id}>"
+    if view.status == "handed_back":
+        return f"*Status:* handed back to the bot by <@{view.agent_id}>"
+    return f"*Status:* resolved by <@{view.agent_id}>"
+
+
+def _understood(view: TicketView) -> str:
+    if not view.understood:
+        return "_The bot did not get to understand anything._"
+    lines = []
+    for turn in view.understood:
+        confidence = turn.get("confidence")
+        shown = f"{confidence:.0%}" if isinstance(confidence, float) else "?"
+        text = (turn.get("text") or "").replace("\n", " ")
+        lines.append(f"• `{turn.get('intent')}` {shown} — “{text[:120]}”")
+    return "\n".join(lines)
+
+
+def _slots(view: TicketView) -> str:
+    shown = {k: v for k, v in view.slots.items() if k not in HIDDEN_SLOTS and v not in (None, "")}
+    if not shown:
+        return "_none_"
+    return ", ".join(f"*{k}*: `{v}`" for k, v in sorted(shown.items()))
+
+
+def _transcript(view: TicketView) -> str:
+    lines = []
+    for turn in view.transcript[-SHOWN_TURNS:]:
+        who = {"customer": "👤", "bot": "🤖", "agent": "🧑‍💼", "system": "⚙️"}.get(
+            turn["author"], "•"
+        )
+        text = (turn.get("text") or f"[{turn.get('kind')}]").replace("\n", " ")
+        lines.append(f"{who} {text[:300]}")
+    return "\n".join(lines) or "_empty_"
+
+
+def card_blocks(view: TicketView, now: datetime) -> list[dict[str, Any]]:
+    """The card: who and where, why, what the bot understood, slots, transcript, buttons."""
+    where = CHANNEL_NAMES.get(view.channel, view.channel)
+    where += " (public)" if view.visibility == "public" else " (private)"
+    if view.link:
+        where += f" · <{view.link}|original post>"
+    earlier = (
+        ", ".join(
+            f"#{t['id']} {reason_label(t['reason'])} ({t['status']})" for t in view.earlier_tickets
+        )
+        or "none"
+    )
+    icon = PRIORITY_ICONS.get(view.priority, "")
+    header = f"Ticket #{view.ticket_id} · {reason_label(view.reason)}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Customer:*\n{_who(view)}"},
+                {"type": "mrkdwn", "text": f"*Where:*\n{where}"},
+                {"type": "mrkdwn", "text": f"*Priority:*\n{icon} {view.priority}"},
+                {"type": "mrkdwn", "text": f"*Waiting:*\n{waited(view.created_at, now)}"},
+            ],
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": _status_line(view)}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*What the bot understood:*\n{_understood(view)}"},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Collected:* {_slots(view)}"}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*Conversation:*\n{_transcript(view)}"[:2900]},
+        },
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"Earlier tickets: {earlier}"}],
+        },
+    ]
+    if view.error:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"Assistant error: `{view.error[:200]}`"}],
+            }
+        )
+    if view.status in ("open", "claimed"):
+        blocks.append(_actions(view))
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": "Reply in this thread to answer the customer. Internal notes: "
+                        "the *Add internal note* button (never sent to the customer).",
+                    }
+                ],
+            }
+        )
+    return blocks
+
+
+def _actions(view: TicketView) -> dict[str, Any]:
+    value = str(view.ticket_id)
+    elements: list[dict[str, Any]] = []
+    if view.status == "open":
+        elements.append(
+            {
+                "type": "button",
+                "action_id": "claim",
+                "value": value,
+                "style": "primary",
+                "text": {"type": "plain_text", "text": "Claim"},
+            }
+        )
+    elements += [
+        {
+            "type": "button",
+            "action_id": "resolve",
+            "value": value,
+            "text": {"type": "plain_text", "text": "Resolve"},
+        },
+        {
+            "type": "button",
+            "action_id": "hand_back",
+            "value": value,
+            "text": {"type": "plain_text", "text": "Hand back to bot"},
+        },
+        {
+            "type": "button",
+            "action_id": "note",
+            "value": value,
+            "text": {"type": "plain_text", "text": "Add internal note"},
+        },
+        {
+            "type": "static_select",
+            "action_id": "priority",
+            "placeholder": {"type": "plain_text", "text": "Priority"},
+            "initial_option": _option(view.ticket_id, view.priority),
+            "options": [_option(view.ticket_id, p) for p in PRIORITIES],
+        },
+    ]
+    return {"type": "actions", "block_id": f"ticket-{view.ticket_id}", "elements": elements}
+
+
+def _option(ticket_id: int, priority: str) -> dict[str, Any]:
+    return {
+        "text": {"type": "plain_text", "text": f"{PRIORITY_ICONS[priority]} {priority}"},
+        "value": f"{ticket_id}:{priority}",
+    }
+
+
+def card_text(view: TicketView) -> str:
+    """The notification text of the card (what phones and screen readers show)."""
+    where = CHANNEL_NAMES.get(view.channel, view.channel)
+    return f"Ticket #{view.ticket_id}: {reason_label(view.reason)}, {_who(view)} on {where}"
+
+
+def note_modal(ticket_id: int) -> dict[str, Any]:
+    """The modal an agent writes an internal note in."""
+    return {
+        "type": "modal",
+        "callback_id": "internal_note",
+        "private_metadata": str(ticket_id),
+        "title": {"type": "plain_text", "text": "Internal note"},
+        "submit": {"type": "plain_text", "text": "Add note"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "note",
+                "label": {
+                    "type": "plain_text",
+                    "text": f"Note on ticket #{ticket_id} (agents only)",
+                },
+                "element": {"type": "plain_text_input", "action_id": "text", "multiline": True},
+            }
+        ],
+    }

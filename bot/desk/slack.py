@@ -1,0 +1,362 @@
+"""The agents' desk in Slack, with slack-bolt: cards, buttons, thread replies, notes, queue.
+
+Socket Mode by default (no public URL); HTTP mode (``/slack/events``) with
+Slack's request signing, which Bolt verifies before any listener runs. Every
+listener does its work (one short transaction) before the acknowledgement goes
+back, so a click or a thread reply is never acknowledged and then lost; Slack
+retries of the same event are recognised by its ``event_id``.
+
+Messages to Slack (cards, card updates, customer messages in threads, service
+level notices) go through the gateway's durable outbox like replies to
+customers do; this class is also that outbox's sender for Slack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.orm import Session
+
+from bot.brand import Brand
+from bot.channels.base import OutboundReply, SendError
+from bot.desk.cards import card_blocks, card_text, note_modal, reason_label, waited
+from bot.desk.operations import CareDesk, Outcome, Refused
+from bot.settings import SlackSettings
+from bot.store.models import Message, Ticket
+from bot.store.records import utcnow
+
+logger = logging.getLogger(__name__)
+
+MEMBERS_TTL = 60.0
+CANNOT_CHECK = (
+    "Sorry, I can't check the care team's members right now; please try again in a minute."
+)
+SLA_INTERVAL = 30.0
+NOT_AN_AGENT = (
+    "Sorry, only members of the care team can work on tickets. "
+    "Ask a care team lead to add you if you should be."
+)
+
+
+class SlackDesk:
+    """Slack as the agents' desk; also the outbox's sender for channel ``slack``."""
+
+    name = "slack"
+
+    def __init__(
+        self,
+        settings: SlackSettings,
+        desk: CareDesk,
+        wake: Callable[[], None],
+        brand: Brand,
+        sla_interval: float = SLA_INTERVAL,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.desk = desk
+        self.wake = wake
+        self.brand = brand
+        self.sla_interval = sla_interval
+        self.clock = clock
+        self.client = AsyncWebClient(token=settings.bot_token.reveal(), base_url=settings.api_url)
+        self.app = AsyncApp(
+            token=settings.bot_token.reveal(),
+            signing_secret=settings.signing_secret.reveal() if settings.signing_secret else None,
+            client=self.client,
+            process_before_response=True,
+            request_verification_enabled=settings.mode == "http",
+        )
+        self.senders = {"slack": self}
+        self._members: tuple[float, set[str]] = (0.0, set())
+        self._tasks: list[asyncio.Task[None]] = []
+        self._socket: Any = None
+        self._register()
+
+    # ----------------------------------------------------- router hooks
+    def ticket_opened(self, session: Session, ticket: Ticket, now: datetime) -> None:
+        self.desk.ticket_opened(session, ticket, now)
+
+    def customer_wrote(
+        self, session: Session, ticket: Ticket, message: Message, now: datetime
+    ) -> None:
+        self.desk.customer_wrote(session, ticket, message, now)
+
+    # ------------------------------------------------------- life cycle
+    async def start(self) -> None:
+        if self.settings.mode == "socket":
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            assert self.settings.app_token is not None
+            self._socket = AsyncSocketModeHandler(
+                self.app,
+                self.settings.app_token.reveal(),
+                web_client=AsyncWebClient(base_url=self.settings.api_url),
+            )
+            await self._socket.connect_async()
+        self._tasks.append(asyncio.create_task(self._watch_service_levels()))
+        logger.info(
+            "desk: Slack (%s mode), channel %s",
+            self.settings.mode,
+            self.settings.escalation_channel,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close_async()
+
+    async def http_events(self, request: web.Request) -> web.StreamResponse:
+        """HTTP mode: events, interactivity and slash commands (signed by Slack)."""
+        if self.settings.mode != "http":
+            raise web.HTTPNotFound()
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def _watch_service_levels(self) -> None:
+        while True:
+            await asyncio.sleep(self.sla_interval)
+            try:
+                if await asyncio.to_thread(self.desk.check_service_levels):
+                    self.wake()
+            except Exception:
+                logger.exception("desk: service level check failed")
+
+    # ---------------------------------------------------- authorisation
+    async def is_agent(self, user: str) -> bool:
+        """Members of the agents' user group, or of the escalation channel."""
+        fetched, members = self._members
+        if time.monotonic() - fetched > MEMBERS_TTL:
+            if self.settings.agents_group:
+                answer = await self.client.usergroups_users_list(
+                    usergroup=self.settings.agents_group
+                )
+                members = set(answer.get("users") or [])
+            else:
+                answer = await self.client.conversations_members(
+                    channel=self.settings.escalation_channel, limit=1000
+                )
+                members = set(answer.get("members") or [])
+            self._members = (time.monotonic(), members)
+        return user in members
+
+    async def _tell(self, user: str, text: str, thread_ts: str | None = None) -> None:
+        """An ephemeral message only ``user`` sees."""
+        kwargs: dict[str, Any] = {"thread_ts": thread_ts} if thread_ts else {}
+        with contextlib.suppress(SlackApiError):
+            await self.client.chat_postEphemeral(
+                channel=self.settings.escalation_channel, user=user, text=text, **kwargs
+            )
+
+    async def _as_agent(
+        self,
+        user: str,
+        action: str,
+        ticket_id: int | None,
+        work: Callable[[], Awaitable[Outcome]],
+        thread_ts: str | None = None,
+    ) -> None:
+        """Runs an agent's action if they may; tells them the outcome or the refusal."""
+        try:
+            allowed = await self.is_agent(user)
+        except SlackApiError as error:
+            # Fail closed: without the members list nobody may act.
+            logger.warning("desk: cannot read the care team's members: %s", error)
+            await self._tell(user, CANNOT_CHECK, thread_ts)
+            return
+        if not allowed:
+            await asyncio.to_thread(self.desk.refuse, user, action, ticket_id, "not an agent")
+            await self._tell(user, NOT_AN_AGENT, thread_ts)
+            return
+        try:
+            outcome = await work()
+        except Refused as refusal:
+            await asyncio.to_thread(self.desk.refuse, user, action, ticket_id, str(refusal))
+            await self._tell(user, str(refusal), thread_ts)
+            return
+        self.wake()
+        await self._tell(user, outcome.message, thread_ts)
+
+    # -------------------------------------------------------- listeners
+    def _register(self) -> None:
+        app = self.app
+
+        def sync(fn: Callable[..., Outcome], *args: Any) -> Callable[[], Awaitable[Outcome]]:
+            return lambda: asyncio.to_thread(fn, *args)
+
+        @app.action("claim")
+        async def claim(ack: Any, body: dict[str, Any]) -> None:
+            user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
+            await self._as_agent(user, "claim", ticket_id, sync(self.desk.claim, ticket_id, user))
+            await ack()
+
+        @app.action("resolve")
+        async def resolve(ack: Any, body: dict[str, Any]) -> None:
+            user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
+            await self._as_agent(
+                user, "resolve", ticket_id, sync(self.desk.resolve, ticket_id, user)
+            )
+            await ack()
+
+        @app.action("hand_back")
+        async def hand_back(ack: Any, body: dict[str, Any]) -> None:
+            user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
+            await self._as_agent(
+                user, "hand_back", ticket_id, lambda: self.desk.hand_back(ticket_id, user)
+            )
+            await ack()
+
+        @app.action("priority")
+        async def priority(ack: Any, body: dict[str, Any]) -> None:
+            user = body["user"]["id"]
+            ticket, _, level = body["actions"][0]["selected_option"]["value"].partition(":")
+            ticket_id = int(ticket)
+            await self._as_agent(
+                user, "priority", ticket_id, sync(self.desk.set_priority, ticket_id, user, level)
+            )
+            await ack()
+
+        @app.action("note")
+        async def note(ack: Any, body: dict[str, Any]) -> None:
+            await ack()
+            user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
+            if not await self.is_agent(user):
+                await asyncio.to_thread(self.desk.refuse, user, "note", ticket_id, "not an agent")
+                await self._tell(user, NOT_AN_AGENT)
+                return
+            await self.client.views_open(trigger_id=body["trigger_id"], view=note_modal(ticket_id))
+
+        @app.view("internal_note")
+        async def note_written(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+            user = body["user"]["id"]
+            ticket_id = int(view["private_metadata"])
+            text = (view["state"]["values"]["note"]["text"].get("value") or "").strip()
+            if not text:
+                await ack(response_action="errors", errors={"note": "Write something first."})
+                return
+            await self._as_agent(
+                user, "note", ticket_id, sync(self.desk.note, ticket_id, user, text)
+            )
+            await ack()
+
+        @app.event("message")
+        async def thread_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+            await self._thread_message(body, event)
+
+        @app.command("/care-queue")
+        async def queue(ack: Any, body: dict[str, Any]) -> None:
+            user = body["user_id"]
+            if not await self.is_agent(user):
+                await asyncio.to_thread(self.desk.refuse, user, "queue", None, "not an agent")
+                await ack(text=NOT_AN_AGENT)
+                return
+            views = await asyncio.to_thread(self.desk.queue)
+            now = self.clock()
+            lines = [
+                f"#{v.ticket_id} {v.priority} · {reason_label(v.reason)} · {v.channel} · "
+                f"waiting {waited(v.created_at, now)} · "
+                + (f"<@{v.agent_id}>" if v.agent_id else "unclaimed")
+                for v in views
+            ]
+            await ack(
+                text="Open tickets:\n" + "\n".join(lines) if lines else "The queue is empty. 🎉"
+            )
+
+    async def _thread_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """An agent wrote in a ticket's thread: to the customer (or refused)."""
+        if event.get("channel") != self.settings.escalation_channel:
+            return
+        thread_ts, ts = event.get("thread_ts"), event.get("ts")
+        if not thread_ts or thread_ts == ts or event.get("subtype") or event.get("bot_id"):
+            return  # not a reply in a thread, or an edit, a join, our own post...
+        user, text = event.get("user"), (event.get("text") or "").strip()
+        if not user or not text:
+            return
+        ticket_id = await asyncio.to_thread(self.desk.ticket_for_thread, thread_ts)
+        if ticket_id is None:
+            return
+        event_id = str(body.get("event_id") or f"{event.get('channel')}:{ts}")
+        await self._as_agent(
+            user,
+            "reply",
+            ticket_id,
+            lambda: asyncio.to_thread(self.desk.reply, ticket_id, user, text, event_id),
+            thread_ts=thread_ts,
+        )
+
+    # ----------------------------------------------------------- sender
+    async def send(self, reply: OutboundReply) -> str:
+        """Posts a desk item from the outbox: card, card update, thread message, notice."""
+        payload = reply.extra
+        ticket_id = int(payload["ticket_id"])
+        kind = payload.get("kind")
+        try:
+            if kind in ("card", "update"):
+                return await self._post_card(ticket_id, create=kind == "card")
+            thread = await asyncio.to_thread(self._thread_of, ticket_id)
+            if thread is None:
+                raise SendError("the ticket's card is not posted yet", retry_after=2.0)
+            answer = await self.client.chat_postMessage(
+                channel=self.settings.escalation_channel,
+                thread_ts=thread,
+                text=payload["text"],
+                reply_broadcast=kind == "notice",  # a service level breach: thread and channel
+            )
+            return str(answer["ts"])
+        except SlackApiError as error:
+            status = error.response.status_code
+            if status == 429:
+                retry = float(error.response.headers.get("Retry-After", "5"))
+                raise SendError(f"Slack rate limit: {error}", retry_after=retry) from error
+            raise SendError(
+                f"Slack refused: {error.response.get('error')}", permanent=status < 500
+            ) from error
+        except (asyncio.TimeoutError, OSError) as error:
+            raise SendError(f"Slack unreachable: {error}", maybe_sent=True) from error
+
+    async def _post_card(self, ticket_id: int, create: bool) -> str:
+        view = await asyncio.to_thread(self.desk.view, ticket_id)
+        blocks, text = card_blocks(view, self.clock()), card_text(view)
+        thread = await asyncio.to_thread(self._thread_of, ticket_id)
+        if thread is not None:
+            await self.client.chat_update(
+                channel=self.settings.escalation_channel, ts=thread, blocks=blocks, text=text
+            )
+            return thread
+        if not create:
+            return "not-posted-yet"  # the card, when it goes out, shows the latest state
+        answer = await self.client.chat_postMessage(
+            channel=self.settings.escalation_channel, blocks=blocks, text=text
+        )
+        await asyncio.to_thread(self._set_thread, ticket_id, str(answer["ts"]))
+        return str(answer["ts"])
+
+    def _thread_of(self, ticket_id: int) -> str | None:
+        with self.desk.sessions() as session:
+            ticket = session.get(Ticket, ticket_id)
+            return ticket.desk_thread if ticket else None
+
+    def _set_thread(self, ticket_id: int, ts: str) -> None:
+        with self.desk.sessions.begin() as session:
+            ticket = session.get(Ticket, ticket_id)
+            ticket.desk_channel = self.settings.escalation_channel
+            ticket.desk_thread = ts
+
+    async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
+        """Cards are posted once (a second attempt updates the first); threads cannot tell."""
+        if reply.extra.get("kind") in ("card", "update"):
+            return None
+        return False

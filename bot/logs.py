@@ -1,0 +1,60 @@
+"""Logging for the gateway: one line per record, and no secret ever printed."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+from bot.settings import Secret, Settings
+
+# Telegram puts the bot token in every URL ("/bot<token>/sendMessage").
+_TELEGRAM_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
+
+
+class SecretFilter(logging.Filter):
+    """Replaces known secret values (and anything shaped like a bot token) with ***."""
+
+    def __init__(self, secrets: Iterable[Secret]) -> None:
+        super().__init__()
+        self._values = sorted({s.reveal() for s in secrets if s.reveal()}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for value in self._values:
+            text = text.replace(value, "***")
+        return _TELEGRAM_TOKEN.sub("***", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = self.scrub(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.scrub(record.exc_text)
+        if scrubbed != message or record.args:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+def settings_secrets(settings: Settings) -> list[Secret]:
+    """Every secret in the settings."""
+    found: list[Secret] = []
+    for group in (settings.telegram, settings.twitter, settings.slack):
+        if group is None:
+            continue
+        found += [v for v in vars(group).values() if isinstance(v, Secret)]
+    return found
+
+
+def configure(settings: Settings, level: int = logging.INFO) -> SecretFilter:
+    """Sets up the root logger with the secret filter on its handler."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    secret_filter = SecretFilter(settings_secrets(settings))
+    handler.addFilter(secret_filter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request URL at INFO, and Telegram's URLs hold the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return secret_filter

@@ -1,0 +1,1 @@
+"""Rasa NLU components and entity value normalisers."""

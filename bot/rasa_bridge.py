@@ -1,0 +1,207 @@
+"""The gateway's input channel inside the Rasa server (listed in credentials.yml).
+
+Rasa's REST channel returns only the bot's texts. The gateway needs more from
+every turn, and one round trip should bring it all:
+
+* each bot message with the marks of the response it came from
+  (``metadata.visibility``, ``metadata.invite_private``, the response name);
+* the parse of the customer's message (intent, confidence, ranking, entities),
+  for handover tickets and the trainers' review inbox;
+* the slots after the turn (flight, record locator...), for the agent's card.
+
+Routes (under ``/webhooks/care``):
+
+* ``POST /webhook`` ``{"sender", "message", "message_id"?, "metadata"?}``
+* ``POST /handback`` ``{"sender"}``: an agent handed the conversation back;
+  runs ``action_handback`` (clears the handover, says the bot is back).
+* ``GET /`` health.
+
+This module runs inside the Rasa process; the gateway only speaks HTTP to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.policies.policy import PolicyPrediction
+from rasa.shared.core.events import UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4096
+MAX_SENDER_CHARS = 128
+# Slots that are Rasa's own bookkeeping, not something an agent needs to see.
+INTERNAL_SLOTS = {"session_started_metadata", "requested_slot"}
+# Clears the handover slots and tells the customer the bot is back (actions/handover.py).
+HANDBACK_ACTION = "action_handback"
+
+
+class CareOutput(CollectingOutputChannel):
+    """Collects bot messages, keeping the response marks that Rasa's collector drops."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "care"
+
+    @staticmethod
+    def _marks(kwargs: dict[str, Any]) -> dict[str, Any]:
+        marks: dict[str, Any] = {"metadata": kwargs.get("metadata") or {}}
+        if kwargs.get("utter_action"):
+            marks["response"] = kwargs["utter_action"]
+        return marks
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self._persist_message(
+            {"recipient_id": recipient_id, "text": text, **self._marks(kwargs)}
+        )
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await self._persist_message(
+            {"recipient_id": recipient_id, "text": text, "buttons": buttons, **self._marks(kwargs)}
+        )
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self._persist_message(
+            {"recipient_id": recipient_id, "image": image, **self._marks(kwargs)}
+        )
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        await self._persist_message(
+            {"recipient_id": recipient_id, "custom": json_message, **self._marks(kwargs)}
+        )
+
+
+class BadTurn(ValueError):
+    """The request body is not a turn the channel can process."""
+
+
+def _turn(body: Any) -> tuple[str, str, str | None, dict[str, Any]]:
+    if not isinstance(body, dict):
+        raise BadTurn("body must be a JSON object")
+    sender, text = body.get("sender"), body.get("message")
+    if not isinstance(sender, str) or not sender or len(sender) > MAX_SENDER_CHARS:
+        raise BadTurn(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} chars")
+    if not isinstance(text, str) or len(text) > MAX_MESSAGE_CHARS:
+        raise BadTurn(f"'message' must be a string of at most {MAX_MESSAGE_CHARS} chars")
+    message_id = body.get("message_id")
+    if message_id is not None and not isinstance(message_id, str):
+        raise BadTurn("'message_id' must be a string")
+    metadata = body.get("metadata")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise BadTurn("'metadata' must be an object")
+    return sender, text, message_id, metadata
+
+
+def _parse_of(tracker: DialogueStateTracker | None, message_id: str | None) -> dict[str, Any]:
+    """The parse of the customer message ``message_id`` (or the latest one)."""
+    for event in reversed(tracker.events if tracker else []):
+        if not isinstance(event, UserUttered):
+            continue
+        if message_id is not None and event.message_id != message_id:
+            continue
+        parse = event.parse_data or {}
+        return {
+            "text": event.text,
+            "intent": parse.get("intent") or {},
+            "intent_ranking": list(parse.get("intent_ranking") or [])[:5],
+            "entities": [
+                {k: e.get(k) for k in ("entity", "value", "start", "end", "extractor")}
+                for e in parse.get("entities") or []
+            ],
+            "response_selector": {
+                name: (selector.get("response") or {}).get("intent_response_key")
+                for name, selector in (parse.get("response_selector") or {}).items()
+                if name != "all_retrieval_intents"
+            },
+        }
+    return {}
+
+
+class CareInput(InputChannel):
+    """Input channel for the gateway: the bot's messages plus the turn's NLU and slots."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "care"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        care = Blueprint("care_webhook", __name__)
+
+        @care.route("/", methods=["GET"])
+        async def health(_request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @care.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                sender, text, message_id, metadata = _turn(request.json)
+            except BadTurn as error:
+                return response.json({"error": str(error)}, status=400)
+            except Exception:  # sanic raises on a body that is not JSON
+                return response.json({"error": "body must be JSON"}, status=400)
+            collector = CareOutput()
+            message = UserMessage(
+                text,
+                collector,
+                sender,
+                input_channel=self.name(),
+                metadata=metadata,
+                **({"message_id": message_id} if message_id else {}),
+            )
+            try:
+                await on_new_message(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("care channel: turn of %s failed", sender)
+                return response.json({"error": "the assistant failed on this turn"}, status=500)
+            agent = request.app.ctx.agent
+            tracker = await agent.tracker_store.retrieve(sender)
+            state = tracker.current_state() if tracker else {}
+            return response.json(
+                {
+                    "messages": collector.messages,
+                    "parse": _parse_of(tracker, message.message_id),
+                    "slots": {
+                        k: v
+                        for k, v in (state.get("slots") or {}).items()
+                        if k not in INTERNAL_SLOTS and v is not None
+                    },
+                    "active_loop": (state.get("active_loop") or {}).get("name"),
+                }
+            )
+
+        @care.route("/handback", methods=["POST"])
+        async def handback(request: Request) -> HTTPResponse:
+            body = request.json if isinstance(request.json, dict) else {}
+            sender = body.get("sender")
+            if not isinstance(sender, str) or not sender or len(sender) > MAX_SENDER_CHARS:
+                return response.json({"error": "'sender' must be a non-empty string"}, status=400)
+            agent = request.app.ctx.agent
+            collector = CareOutput()
+            processor = agent.processor
+            async with agent.lock_store.lock(sender):
+                await processor.execute_action(
+                    sender,
+                    HANDBACK_ACTION,
+                    collector,
+                    processor.nlg,
+                    PolicyPrediction.for_action_name(processor.domain, HANDBACK_ACTION),
+                )
+            return response.json({"messages": collector.messages})
+
+        return care

@@ -1,0 +1,276 @@
+"""The gateway's settings, from the environment and an optional ``.env`` file.
+
+A channel is on when its credentials are set; a channel with some but not all
+of its required variables stops start-up with a message naming what is
+missing. Secrets are :class:`Secret` values that never show in reprs or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.brand import PROJECT_ROOT
+
+
+class ConfigError(ValueError):
+    """The configuration cannot work; the message says what to set."""
+
+
+class Secret:
+    """A credential: ``str(secret)`` and ``repr(secret)`` never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not value:
+            raise ConfigError("a secret cannot be empty")
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value itself, for the one place that sends it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    """Telegram bot credentials and how updates arrive."""
+
+    token: Secret
+    mode: str = "polling"  # or "webhook"
+    webhook_url: str | None = None
+    webhook_secret: Secret | None = None
+    api_url: str = "https://api.telegram.org"
+    poll_timeout: int = 30
+    # Telegram asks bots not to send more than about one message a second to a chat.
+    per_chat_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class TwitterSettings:
+    """X/Twitter user-context credentials and the polling budget."""
+
+    api_key: Secret
+    api_secret: Secret
+    access_token: Secret
+    access_token_secret: Secret
+    # Requests per 15-minute window the gateway may spend on polling mentions
+    # and DMs together (the paid tiers' limits are per 15 minutes).
+    requests_per_window: int = 30
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """The agents' Slack app."""
+
+    bot_token: Secret
+    escalation_channel: str
+    app_token: Secret | None = None  # Socket Mode
+    signing_secret: Secret | None = None  # HTTP mode
+    mode: str = "socket"  # or "http"
+    agents_group: str | None = None  # user group whose members may act
+    api_url: str = "https://slack.com/api/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway needs to run."""
+
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'care.db'}"
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str | None = "http://127.0.0.1:5055"
+    rasa_timeout: float = 10.0
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Stable across restarts, so a restarted worker takes its own leases and
+    # claims back at once; unique per gateway process on a host.
+    worker_id: str = field(default_factory=lambda: f"gw-{socket.gethostname()}")
+    lease_seconds: float = 15.0
+    max_body_bytes: int = 1_000_000
+    telegram: TelegramSettings | None = None
+    twitter: TwitterSettings | None = None
+    slack: SlackSettings | None = None
+
+    def channels(self) -> list[str]:
+        """Names of the channels that are on (the web chat always is)."""
+        on = ["webchat"]
+        on += [name for name in ("telegram", "twitter") if getattr(self, name) is not None]
+        return on
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=value`` lines of a .env file; ``#`` comments, optional quotes, no expansion."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[len("export ") :]
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+class _Env:
+    """Looks variables up and remembers which of a group are missing."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self.values.get(name, "").strip()
+        return value or default
+
+    def group(self, title: str, required: list[str], optional: list[str]) -> dict[str, str] | None:
+        """The group's values if it is configured, None if not; an error if half."""
+        present = {name: self.get(name) for name in required + optional}
+        if not any(present.values()):
+            return None
+        missing = [name for name in required if not present[name]]
+        if missing:
+            raise ConfigError(
+                f"{title} is partly configured: set {', '.join(missing)} "
+                f"(or unset the other {title} variables to turn it off)"
+            )
+        return {name: value for name, value in present.items() if value}
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _telegram(env: _Env) -> TelegramSettings | None:
+    group = env.group(
+        "Telegram",
+        ["TELEGRAM_BOT_TOKEN"],
+        ["TELEGRAM_MODE", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_API_URL"],
+    )
+    if group is None:
+        return None
+    mode = group.get("TELEGRAM_MODE", "polling")
+    if mode not in ("polling", "webhook"):
+        raise ConfigError(f"TELEGRAM_MODE must be 'polling' or 'webhook', not {mode!r}")
+    if mode == "webhook":
+        missing = [n for n in ("TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET") if n not in group]
+        if missing:
+            raise ConfigError(f"Telegram webhook mode needs {', '.join(missing)}")
+    secret = group.get("TELEGRAM_WEBHOOK_SECRET")
+    return TelegramSettings(
+        token=Secret(group["TELEGRAM_BOT_TOKEN"]),
+        mode=mode,
+        webhook_url=group.get("TELEGRAM_WEBHOOK_URL"),
+        webhook_secret=Secret(secret) if secret else None,
+        api_url=group.get("TELEGRAM_API_URL", "https://api.telegram.org").rstrip("/"),
+        per_chat_interval=env.number("TELEGRAM_PER_CHAT_INTERVAL", 1.0),
+    )
+
+
+def _twitter(env: _Env) -> TwitterSettings | None:
+    required = [
+        "TWITTER_API_KEY",
+        "TWITTER_API_SECRET",
+        "TWITTER_ACCESS_TOKEN",
+        "TWITTER_ACCESS_TOKEN_SECRET",
+    ]
+    group = env.group("Twitter/X", required, ["TWITTER_USER_ID"])
+    if group is None:
+        return None
+    budget = int(env.number("TWITTER_REQUESTS_PER_15_MIN", 30))
+    if budget < 2:
+        raise ConfigError("TWITTER_REQUESTS_PER_15_MIN must be at least 2 (mentions and DMs)")
+    return TwitterSettings(
+        api_key=Secret(group["TWITTER_API_KEY"]),
+        api_secret=Secret(group["TWITTER_API_SECRET"]),
+        access_token=Secret(group["TWITTER_ACCESS_TOKEN"]),
+        access_token_secret=Secret(group["TWITTER_ACCESS_TOKEN_SECRET"]),
+        requests_per_window=budget,
+        user_id=group.get("TWITTER_USER_ID"),
+    )
+
+
+def _slack(env: _Env) -> SlackSettings | None:
+    group = env.group(
+        "Slack",
+        ["SLACK_BOT_TOKEN", "SLACK_ESCALATION_CHANNEL"],
+        [
+            "SLACK_APP_TOKEN",
+            "SLACK_SIGNING_SECRET",
+            "SLACK_MODE",
+            "SLACK_AGENTS_GROUP",
+            "SLACK_API_URL",
+        ],
+    )
+    if group is None:
+        return None
+    mode = group.get("SLACK_MODE", "socket")
+    if mode == "socket" and "SLACK_APP_TOKEN" not in group:
+        raise ConfigError("Slack Socket Mode needs SLACK_APP_TOKEN (or set SLACK_MODE=http)")
+    if mode == "http" and "SLACK_SIGNING_SECRET" not in group:
+        raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET")
+    if mode not in ("socket", "http"):
+        raise ConfigError(f"SLACK_MODE must be 'socket' or 'http', not {mode!r}")
+    return SlackSettings(
+        bot_token=Secret(group["SLACK_BOT_TOKEN"]),
+        escalation_channel=group["SLACK_ESCALATION_CHANNEL"],
+        app_token=Secret(group["SLACK_APP_TOKEN"]) if "SLACK_APP_TOKEN" in group else None,
+        signing_secret=(
+            Secret(group["SLACK_SIGNING_SECRET"]) if "SLACK_SIGNING_SECRET" in group else None
+        ),
+        mode=mode,
+        agents_group=group.get("SLACK_AGENTS_GROUP"),
+        api_url=group.get("SLACK_API_URL", "https://slack.com/api/"),
+    )
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv: Path | None = PROJECT_ROOT / ".env"
+) -> Settings:
+    """Settings from ``environ`` (default: the process environment) over the .env file."""
+    values = {
+        **(read_dotenv(dotenv) if dotenv else {}),
+        **(environ if environ is not None else os.environ),
+    }
+    env = _Env(values)
+    defaults = Settings()
+    return Settings(
+        database_url=env.get("CARE_DATABASE_URL", defaults.database_url) or defaults.database_url,
+        rasa_url=(env.get("RASA_URL", defaults.rasa_url) or defaults.rasa_url).rstrip("/"),
+        action_server_url=env.get("ACTION_SERVER_URL", defaults.action_server_url),
+        rasa_timeout=env.number("RASA_TIMEOUT_SECONDS", defaults.rasa_timeout),
+        host=env.get("GATEWAY_HOST", defaults.host) or defaults.host,
+        port=int(env.number("GATEWAY_PORT", defaults.port)),
+        worker_id=env.get("GATEWAY_WORKER_ID")
+        or f"{defaults.worker_id}-{int(env.number('GATEWAY_PORT', defaults.port))}",
+        lease_seconds=env.number("GATEWAY_LEASE_SECONDS", defaults.lease_seconds),
+        telegram=_telegram(env),
+        twitter=_twitter(env),
+        slack=_slack(env),
+    )

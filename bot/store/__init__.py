@@ -1,0 +1,1 @@
+"""The gateway's store: customers, conversations, messages, tickets, outbox, audit trail."""

@@ -1,0 +1,246 @@
+"""Tables of the care store (SQLAlchemy 1.4 declarative; queries in the 2.0 style)."""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+def _enum(kind: type[enum.Enum], length: int = 24) -> Enum:
+    # Stored as plain strings: adding a value needs no database type change.
+    return Enum(
+        kind, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e]
+    )
+
+
+class Owner(str, enum.Enum):
+    """Who speaks for the brand in a conversation."""
+
+    BOT = "bot"
+    QUEUE = "queue"  # handed over, waiting for an agent
+    AGENT = "agent"
+
+
+class Direction(str, enum.Enum):
+    """Whether a message came from the customer or went to them."""
+
+    IN = "in"
+    OUT = "out"
+
+
+class Author(str, enum.Enum):
+    """Who wrote a message."""
+
+    CUSTOMER = "customer"
+    BOT = "bot"
+    AGENT = "agent"
+    SYSTEM = "system"  # the gateway itself (e.g. "a person will reply")
+
+
+class InboundStatus(str, enum.Enum):
+    """Where a customer message is in its handling."""
+
+    PENDING = "pending"
+    DONE = "done"
+
+
+class OutboxStatus(str, enum.Enum):
+    """Where a reply is on its way out."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # a send was attempted; on restart its outcome is unknown
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class TicketStatus(str, enum.Enum):
+    """Where a handover is."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+    HANDED_BACK = "handed_back"
+
+
+class Priority(str, enum.Enum):
+    """How urgent a ticket is."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Customer(Base):  # type: ignore[misc,valid-type]
+    """A person on one channel."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("channel", "platform_user_id"),)
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    platform_user_id = Column(String(64), nullable=False)
+    handle = Column(String(64))
+    display_name = Column(String(128))
+    created_at = Column(DateTime, nullable=False)
+
+
+class Conversation(Base):  # type: ignore[misc,valid-type]
+    """One customer in one place: a chat, a DM thread, a public thread."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "place"),)
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    place = Column(String(128), nullable=False)
+    visibility = Column(String(8), nullable=False)  # bot.contract.Visibility
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False)
+    owner = Column(_enum(Owner), nullable=False, default=Owner.BOT)
+    agent_id = Column(String(64))
+    # The customer's latest public post: where a public reply goes.
+    reply_to_platform_id = Column(String(64))
+    created_at = Column(DateTime, nullable=False)
+    updated_at = Column(DateTime, nullable=False)
+    # Several gateway workers: the one holding the lease handles the conversation.
+    lease_owner = Column(String(64))
+    lease_expires_at = Column(DateTime)
+
+    customer = relationship(Customer, lazy="joined")
+
+    @property
+    def rasa_sender_id(self) -> str:
+        """The conversation's id at the assistant (stable, and free of personal data)."""
+        return f"{self.channel}-{self.id}"
+
+
+class Message(Base):  # type: ignore[misc,valid-type]
+    """A message in or out, with its platform id and, for customer messages, the NLU result."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Redelivery of the same platform message is harmless.
+        UniqueConstraint("channel", "direction", "platform_message_id"),
+        Index("ix_messages_pending", "status", "conversation_id", "id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    channel = Column(String(16), nullable=False)
+    direction = Column(_enum(Direction), nullable=False)
+    author = Column(_enum(Author), nullable=False)
+    kind = Column(String(16), nullable=False, default="text")
+    text = Column(Text, nullable=False, default="")
+    platform_message_id = Column(String(64))
+    status = Column(_enum(InboundStatus))  # inbound only
+    intent = Column(String(64))
+    confidence = Column(Float)
+    entities = Column(JSON)
+    agent_id = Column(String(64))
+    raw = Column(JSON)  # the platform payload, kept beside our own fields
+    created_at = Column(DateTime, nullable=False)
+    handled_at = Column(DateTime)
+
+    conversation = relationship(Conversation)
+
+
+class Ticket(Base):  # type: ignore[misc,valid-type]
+    """A handover: why, the context for the agent, and its progress."""
+
+    __tablename__ = "tickets"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    reason = Column(String(32), nullable=False)
+    status = Column(_enum(TicketStatus), nullable=False, default=TicketStatus.OPEN)
+    priority = Column(_enum(Priority), nullable=False, default=Priority.NORMAL)
+    agent_id = Column(String(64))
+    context = Column(JSON, nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    claimed_at = Column(DateTime)
+    first_response_at = Column(DateTime)
+    last_customer_at = Column(DateTime)
+    last_agent_at = Column(DateTime)
+    resolved_at = Column(DateTime)
+    desk_channel = Column(String(64))
+    desk_thread = Column(String(64))
+    sla_breached = Column(String(32))
+
+    conversation = relationship(Conversation, lazy="joined")
+
+
+class OutboxItem(Base):  # type: ignore[misc,valid-type]
+    """A reply on its way to a platform; the key makes sending it twice impossible."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id = Column(Integer, primary_key=True)
+    idempotency_key = Column(String(128), nullable=False, unique=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    message_id = Column(Integer, ForeignKey("messages.id"))
+    channel = Column(String(16), nullable=False)
+    payload = Column(JSON, nullable=False)
+    status = Column(_enum(OutboxStatus), nullable=False, default=OutboxStatus.PENDING)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(DateTime, nullable=False)
+    last_error = Column(Text)
+    platform_message_id = Column(String(64))
+    created_at = Column(DateTime, nullable=False)
+    sent_at = Column(DateTime)
+    # The worker that is sending it, and since when (a crashed worker's claim expires).
+    claimed_by = Column(String(64))
+    claimed_at = Column(DateTime)
+
+
+class AuditEvent(Base):  # type: ignore[misc,valid-type]
+    """Who did what, when: ownership changes, refusals, failures."""
+
+    __tablename__ = "audit_events"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, nullable=False, index=True)
+    actor = Column(String(64), nullable=False)
+    action = Column(String(48), nullable=False)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), index=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id"))
+    details = Column(JSON)
+
+
+class Cursor(Base):  # type: ignore[misc,valid-type]
+    """How far a channel has read its source (Telegram offset, last tweet id...)."""
+
+    __tablename__ = "cursors"
+
+    channel = Column(String(16), primary_key=True)
+    name = Column(String(32), primary_key=True)
+    value = Column(String(64), nullable=False)
+    updated_at = Column(DateTime, nullable=False)
+
+
+class ProcessedEvent(Base):  # type: ignore[misc,valid-type]
+    """Events from a source that retries (Slack), recorded once."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (UniqueConstraint("source", "event_id"),)
+
+    id = Column(Integer, primary_key=True)
+    source = Column(String(16), nullable=False)
+    event_id = Column(String(128), nullable=False)
+    created_at = Column(DateTime, nullable=False)

@@ -1,0 +1,525 @@
+"""The gateway's two loops: handle stored customer messages, send queued replies.
+
+Both are safe to run in several processes at once and to kill at any moment:
+
+* **Inbox**: a worker takes a lease on a conversation before handling its
+  messages, and handles them one at a time, oldest first. Different
+  conversations run in parallel. A killed worker's lease expires and another
+  (or the restarted one) carries on from the first message not yet done.
+* **Outbox**: each item is claimed before it is sent and marked sent right
+  after. Items of one conversation go out in order; a failed send is retried
+  with back-off, or when the platform says (429 ``retry_after``, rate-limit
+  reset). An item left "sending" by a killed worker is checked against the
+  platform where it can tell (Twitter), else sent again and the possible
+  duplicate recorded in the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.channels.base import OutboundReply, Sender, SendError
+from bot.contract import Visibility
+from bot.router import ConversationRouter, Handled
+from bot.store.models import (
+    Conversation,
+    Direction,
+    InboundStatus,
+    Message,
+    OutboxItem,
+    OutboxStatus,
+)
+from bot.store.records import audit, utcnow
+
+logger = logging.getLogger(__name__)
+
+# How often the outbox looks for sends left unfinished by a dead worker.
+RECOVERY_INTERVAL = 5.0
+# Marks the last error of an item whose send may have reached the platform.
+MAYBE_SENT = "[maybe sent] "
+
+
+class Inbox:
+    """Hands each conversation's pending messages to the router, in order."""
+
+    def __init__(
+        self,
+        router: ConversationRouter,
+        sessions: sessionmaker,
+        worker_id: str,
+        lease_seconds: float = 15.0,
+        concurrency: int = 64,
+        poll_interval: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+        on_handled: Callable[[int, Handled], None] | None = None,
+    ) -> None:
+        self.router = router
+        # Told which conversation queued what for which channels: the outbox sends now.
+        self.on_handled = on_handled
+        self.sessions = sessions
+        self.worker_id = worker_id
+        self.lease = timedelta(seconds=lease_seconds)
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._retry_after: dict[int, float] = {}
+
+    def wake(self) -> None:
+        """New messages were stored: look now rather than at the next poll."""
+        self._wake.set()
+
+    def take(self, leased: list[tuple[int, int]]) -> None:
+        """Starts on conversations already leased to this worker (by accepting their messages)."""
+        for conversation_id, first_message in leased:
+            if conversation_id not in self._running:
+                task = asyncio.create_task(self._drain(conversation_id, first_message))
+                self._running[conversation_id] = task
+            else:
+                self._wake.set()  # the running task will find it; make sure someone looks
+
+    async def run(self) -> None:
+        """Runs until cancelled."""
+        while True:
+            try:
+                claimed = await asyncio.to_thread(self._claim)
+            except Exception:
+                logger.exception("inbox: claiming conversations failed")
+                claimed = []
+            for conversation_id, first_message in claimed:
+                if conversation_id not in self._running:
+                    task = asyncio.create_task(self._drain(conversation_id, first_message))
+                    self._running[conversation_id] = task
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            self._wake.clear()
+
+    async def idle(self) -> None:
+        """Waits until no conversation is being handled (for tests and shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    def _claim(self, limit: int = 200) -> list[tuple[int, int]]:
+        """Leases conversations with pending messages; returns each with its oldest message."""
+        now = self.clock()
+        free = or_(
+            Conversation.lease_owner.is_(None),
+            Conversation.lease_expires_at < now,
+            Conversation.lease_owner == self.worker_id,
+        )
+        backing_off = [c for c, until in self._retry_after.items() if until > time.monotonic()]
+        with self.sessions.begin() as session:
+            candidates = session.execute(
+                select(Message.conversation_id, func.min(Message.id))
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .where(
+                    Message.direction == Direction.IN,
+                    Message.status == InboundStatus.PENDING,
+                    free,
+                    Message.conversation_id.notin_(list(self._running) + backing_off),
+                )
+                .group_by(Message.conversation_id)
+                .order_by(Message.conversation_id)
+                .limit(limit)
+            ).all()
+            claimed = []
+            for conversation_id, first_message in candidates:
+                result = session.execute(
+                    update(Conversation)
+                    .where(Conversation.id == conversation_id, free)
+                    .values(lease_owner=self.worker_id, lease_expires_at=now + self.lease)
+                )
+                if result.rowcount == 1:
+                    claimed.append((conversation_id, first_message))
+            return claimed
+
+    def _next(self, conversation_id: int) -> int | None:
+        """The oldest pending message, renewing the lease; when there is none, or the lease
+        was lost, None (and the lease is released in the same transaction)."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            mine = (Conversation.id == conversation_id) & (
+                Conversation.lease_owner == self.worker_id
+            )
+            message_id = session.scalar(
+                select(Message.id)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == Direction.IN,
+                    Message.status == InboundStatus.PENDING,
+                )
+                .order_by(Message.id)
+                .limit(1)
+            )
+            if message_id is None:
+                session.execute(
+                    update(Conversation).where(mine).values(lease_owner=None, lease_expires_at=None)
+                )
+                return None
+            renewed = session.execute(
+                update(Conversation).where(mine).values(lease_expires_at=now + self.lease)
+            )
+            return message_id if renewed.rowcount == 1 else None
+
+    async def _drain(self, conversation_id: int, message_id: int | None) -> None:
+        try:
+            async with self._slots:
+                while message_id is not None:
+                    try:
+                        handled = await self.router.handle(message_id)
+                        if self.on_handled is not None and handled.channels:
+                            self.on_handled(conversation_id, handled)
+                    except Exception:
+                        # A bug or a database failure: leave the message pending,
+                        # let the lease expire, and come back a little later.
+                        logger.exception("inbox: handling message %s failed", message_id)
+                        self._retry_after[conversation_id] = time.monotonic() + 5.0
+                        return
+                    message_id = await asyncio.to_thread(self._next, conversation_id)
+        except Exception:
+            logger.exception("inbox: conversation %s", conversation_id)
+        finally:
+            self._running.pop(conversation_id, None)
+
+
+@dataclass
+class Pace:
+    """A token bucket per place: ``burst`` messages at once, then one per ``interval``."""
+
+    interval: float
+    burst: int = 3
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def delay(self, key: str) -> float:
+        """Takes a token for ``key``; returns how long to wait before using it."""
+        if self.interval <= 0:
+            return 0.0
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) / self.interval)
+        wait = 0.0 if tokens >= 1 else (1 - tokens) * self.interval
+        self._buckets[key] = (tokens - 1, now)
+        return wait
+
+
+def reply_of(item: OutboxItem) -> OutboundReply:
+    """The outbox payload as the channel's reply object."""
+    payload = item.payload
+    return OutboundReply(
+        channel=item.channel,
+        place=payload["place"],
+        visibility=Visibility(payload["visibility"]),
+        text=payload["text"],
+        customer_platform_id=payload["customer"],
+        reply_to_platform_id=payload.get("reply_to"),
+        invite_private=bool(payload.get("invite_private")),
+        extra=dict(payload),
+    )
+
+
+class Outbox:
+    """Sends queued replies through the channels' senders."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        senders: Mapping[str, Sender],
+        worker_id: str,
+        claim_seconds: float = 30.0,
+        max_attempts: int = 12,
+        poll_interval: float = 1.0,
+        paces: Mapping[str, Pace] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        reads: sessionmaker | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.reads = reads or sessions
+        self.senders = senders
+        self.worker_id = worker_id
+        self.claim_time = timedelta(seconds=claim_seconds)
+        self.max_attempts = max_attempts
+        self.poll_interval = poll_interval
+        self.paces = dict(paces or {})
+        self.clock = clock
+        self._wake = asyncio.Event()
+        # One lane per conversation and channel: a conversation's replies to the
+        # customer keep their order, and a slow desk never holds them up.
+        self._running: dict[tuple[int, str], asyncio.Task[None]] = {}
+        # Items claimed for this worker by the router, waiting for their lane.
+        self._handed_over: set[int] = set()
+
+    def wake(self) -> None:
+        """New items were queued."""
+        self._wake.set()
+
+    def kick(self, conversation_id: int, handled: Handled) -> None:
+        """Sends a conversation's new items now, without waiting for the next look.
+
+        Items the router already claimed for this worker are handed over here;
+        the lane sends them in order with anything queued before them.
+        """
+        self._handed_over.update(handled.claimed)
+        for channel in handled.channels:
+            lane = (conversation_id, channel)
+            if channel in self.senders and lane not in self._running:
+                self._running[lane] = asyncio.create_task(self._send_lane(lane))
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Runs until cancelled."""
+        next_recovery = 0.0
+        while True:
+            try:
+                if time.monotonic() >= next_recovery:
+                    await self._recover()
+                    next_recovery = time.monotonic() + RECOVERY_INTERVAL
+                due = await asyncio.to_thread(self._due_lanes)
+            except Exception:
+                logger.exception("outbox: finding due items failed")
+                due = []
+            for lane in due:
+                if lane not in self._running:
+                    self._running[lane] = asyncio.create_task(self._send_lane(lane))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            self._wake.clear()
+
+    async def idle(self) -> None:
+        """Waits until nothing is being sent (for tests and shutdown)."""
+        while self._running:
+            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+
+    def _due_lanes(self) -> list[tuple[int, str]]:
+        now = self.clock()
+        with self.reads() as session:
+            rows = session.execute(
+                select(OutboxItem.conversation_id, OutboxItem.channel)
+                .where(
+                    OutboxItem.status == OutboxStatus.PENDING,
+                    OutboxItem.next_attempt_at <= now,
+                    OutboxItem.channel.in_(list(self.senders)),
+                )
+                .group_by(OutboxItem.conversation_id, OutboxItem.channel)
+                .limit(500)
+            ).all()
+            return [(row[0], row[1]) for row in rows]
+
+    def _claim_next(self, lane: tuple[int, str]) -> OutboxItem | None:
+        """Claims the lane's first unsent item if it is due (keeps the order)."""
+        conversation_id, channel = lane
+        now = self.clock()
+        with self.sessions.begin() as session:
+            first = session.scalars(
+                select(OutboxItem)
+                .where(
+                    OutboxItem.conversation_id == conversation_id,
+                    OutboxItem.channel == channel,
+                    OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+                )
+                .order_by(OutboxItem.id)
+                .limit(1)
+            ).first()
+            if first is None:
+                return None
+            if first.status == OutboxStatus.SENDING and first.id in self._handed_over:
+                self._handed_over.discard(first.id)  # already claimed for us: send it
+                session.expunge(first)
+                return first
+            if first.status != OutboxStatus.PENDING:
+                return None
+            if first.next_attempt_at > now or first.channel not in self.senders:
+                return None
+            claimed = session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id == first.id, OutboxItem.status == OutboxStatus.PENDING)
+                .values(
+                    status=OutboxStatus.SENDING,
+                    claimed_by=self.worker_id,
+                    claimed_at=now,
+                    attempts=OutboxItem.attempts + 1,
+                )
+            )
+            if claimed.rowcount != 1:
+                return None
+            session.refresh(first)
+            session.expunge(first)
+            return first
+
+    async def _send_lane(self, lane: tuple[int, str]) -> None:
+        try:
+            while True:
+                item = await asyncio.to_thread(self._claim_next, lane)
+                if item is None:
+                    return
+                if not await self._send(item):
+                    return
+        except Exception:
+            logger.exception("outbox: lane %s", lane)
+        finally:
+            self._running.pop(lane, None)
+
+    async def _send(self, item: OutboxItem) -> bool:
+        """Sends one claimed item; returns whether the conversation's next item may follow."""
+        sender = self.senders[item.channel]
+        reply = reply_of(item)
+        if (item.last_error or "").startswith(MAYBE_SENT):
+            found = await sender.find_sent(reply, after=item.created_at - timedelta(seconds=5))
+            if isinstance(found, str):
+                await asyncio.to_thread(self._settle, item.id, found)
+                return True
+            if found is False:
+                await asyncio.to_thread(self._note_resend, item)
+        pace = self.paces.get(item.channel)
+        if pace is not None:
+            wait = pace.delay(reply.place)
+            if wait > 0:
+                await asyncio.sleep(wait)
+        try:
+            platform_id = await sender.send(reply)
+        except SendError as error:
+            message = (MAYBE_SENT if error.maybe_sent else "") + str(error)
+            await asyncio.to_thread(self._failed, item, message, error.retry_after, error.permanent)
+            return False
+        except Exception as error:  # a bug or an unexpected client error: retry later
+            logger.exception("outbox: sending item %s failed unexpectedly", item.id)
+            await asyncio.to_thread(self._failed, item, f"{type(error).__name__}: {error}", None)
+            return False
+        await asyncio.to_thread(self._sent, item.id, platform_id)
+        return True
+
+    def _sent(self, item_id: int, platform_id: str) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            item = session.get(OutboxItem, item_id)
+            item.status = OutboxStatus.SENT
+            item.platform_message_id = platform_id
+            item.sent_at = now
+            item.last_error = None
+            if item.message_id is not None:
+                message = session.get(Message, item.message_id)
+                message.platform_message_id = platform_id
+
+    def _failed(
+        self, item: OutboxItem, error: str, retry_after: float | None, permanent: bool = False
+    ) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            current = session.get(OutboxItem, item.id)
+            current.last_error = error[:1000]
+            if permanent or current.attempts >= self.max_attempts:
+                current.status = OutboxStatus.FAILED
+                audit(
+                    session,
+                    "gateway",
+                    "send_failed",
+                    now,
+                    current.conversation_id,
+                    outbox_id=current.id,
+                    error=error[:300],
+                    attempts=current.attempts,
+                )
+                return
+            backoff = retry_after if retry_after is not None else min(300.0, 2.0**current.attempts)
+            current.status = OutboxStatus.PENDING
+            current.next_attempt_at = now + timedelta(seconds=backoff)
+            current.claimed_by = None
+
+    async def _recover(self) -> None:
+        """Settles items left "sending" by a worker that died in mid-send."""
+        stale = await asyncio.to_thread(self._stale_claims)
+        for item in stale:
+            sender = self.senders.get(item.channel)
+            if sender is None:
+                continue
+            found = await sender.find_sent(
+                reply_of(item), after=item.claimed_at - timedelta(seconds=5)
+            )
+            await asyncio.to_thread(self._settle, item.id, found)
+
+    def _stale_claims(self) -> list[OutboxItem]:
+        """Items still "sending" that nobody is sending: this worker's from before a
+        restart (same worker id), or anyone's whose claim has expired."""
+        expired = self.clock() - self.claim_time
+        with self.reads() as session:
+            items = session.scalars(
+                select(OutboxItem).where(
+                    OutboxItem.status == OutboxStatus.SENDING,
+                    or_(OutboxItem.claimed_at < expired, OutboxItem.claimed_by == self.worker_id),
+                )
+            ).all()
+            stale = [
+                item
+                for item in items
+                if item.id not in self._handed_over
+                and (
+                    item.claimed_at < expired
+                    or (item.conversation_id, item.channel) not in self._running
+                )
+            ]
+            for item in stale:
+                session.expunge(item)
+            return stale
+
+    def _note_resend(self, item: OutboxItem) -> None:
+        with self.sessions.begin() as session:
+            audit(
+                session,
+                "gateway",
+                "resent_after_error",
+                self.clock(),
+                item.conversation_id,
+                outbox_id=item.id,
+                error=(item.last_error or "")[:300],
+            )
+
+    def _settle(self, item_id: int, found: str | bool | None) -> None:
+        now = self.clock()
+        with self.sessions.begin() as session:
+            item = session.get(OutboxItem, item_id)
+            if item.status != OutboxStatus.SENDING:
+                return
+            if isinstance(found, str):
+                item.status = OutboxStatus.SENT
+                item.platform_message_id = found
+                item.sent_at = now
+                audit(
+                    session,
+                    "gateway",
+                    "send_reconciled",
+                    now,
+                    item.conversation_id,
+                    outbox_id=item.id,
+                )
+                return
+            item.status = OutboxStatus.PENDING
+            item.next_attempt_at = now
+            item.claimed_by = None
+            if found is False:
+                # The platform cannot tell whether the first attempt arrived.
+                audit(
+                    session,
+                    "gateway",
+                    "resent_after_crash",
+                    now,
+                    item.conversation_id,
+                    outbox_id=item.id,
+                )
+
+
+def is_sent(session: Session, key: str) -> bool:
+    """Whether the outbox item ``key`` went out (used by tests and the desk)."""
+    status = session.scalar(select(OutboxItem.status).where(OutboxItem.idempotency_key == key))
+    return status == OutboxStatus.SENT

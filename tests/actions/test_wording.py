@@ -1,0 +1,105 @@
+"""actions/responses.yml and the actions that send its responses agree, both ways."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from actions.wording import Reply, UnknownResponse, choose, placeholders, responses
+from tests.actions.conftest import make_tracker
+
+ACTIONS_DIR = Path(__file__).resolve().parents[2] / "actions"
+
+
+def names_said_by_actions() -> set[str]:
+    """Response names passed to ``say``: literals, and f-string prefixes as patterns."""
+    said: set[str] = set()
+    for file in ACTIONS_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "say" and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant):
+                    said.add(first.value)
+                elif isinstance(first, ast.JoinedStr):
+                    prefix = "".join(v.value for v in first.values if isinstance(v, ast.Constant))
+                    said.add(prefix + "*")
+                elif isinstance(first, ast.IfExp):
+                    said.update(
+                        n.value for n in (first.body, first.orelse) if isinstance(n, ast.Constant)
+                    )
+                elif isinstance(first, ast.Name):
+                    said.add("<dynamic>")
+    return said
+
+
+def test_every_response_an_action_names_exists() -> None:
+    defined = set(responses())
+    for name in names_said_by_actions() - {"<dynamic>"}:
+        if name.endswith("*"):
+            assert any(d.startswith(name[:-1]) for d in defined), name
+        else:
+            assert name in defined, name
+
+
+def test_every_defined_response_is_sent_by_some_action() -> None:
+    said = names_said_by_actions()
+    patterns = [re.compile(re.escape(n[:-1]) + ".*") for n in said if n.endswith("*")]
+    # Phase names come from a mapping in flights.py, passed through a variable.
+    flight_phases = {"flight_on_time", "flight_boarding", "flight_departed", "flight_landed"}
+    for name in responses():
+        assert name in said or name in flight_phases or any(p.fullmatch(name) for p in patterns), (
+            name
+        )
+
+
+def test_every_value_of_a_response_family_has_its_response() -> None:
+    from actions.airline.models import BagStatus, Fare
+    from actions.handover import REASON_BY_INTENT
+    from bot.contract import HandoverReason
+
+    defined = set(responses())
+    assert {f"bag_{status.value}" for status in BagStatus} <= defined
+    assert {f"change_options_{fare.value}" for fare in Fare} <= defined
+    # Reasons the assistant gives; bot_unavailable is the gateway's own.
+    reasons = set(REASON_BY_INTENT.values()) | {HandoverReason.POLICY}
+    assert {f"handover_{reason.value}" for reason in reasons} <= defined
+    assert HandoverReason.BOT_UNAVAILABLE not in reasons
+
+
+def test_public_variant_is_chosen_by_the_visibility_slot() -> None:
+    public = choose("ask_booking_ref", make_tracker(slots={"visibility": "public"}))
+    private = choose("ask_booking_ref", make_tracker(slots={"visibility": "private"}))
+    assert public["metadata"] == {"invite_private": True}
+    assert "DM" in public["text"]
+    assert "booking reference" in private["text"] and "metadata" not in private
+
+
+def test_messages_carry_their_name_and_marks() -> None:
+    from rasa_sdk.executor import CollectingDispatcher
+
+    dispatcher = CollectingDispatcher()
+    reply = Reply(dispatcher, make_tracker())
+    reply.say("booking_not_found", booking_ref="QX7K2P")
+    [message] = dispatcher.messages
+    assert message["utter_action"] == "booking_not_found"
+    assert message["metadata"] == {"visibility": "private"}
+    assert "QX7K2P" in message["text"]
+
+
+def test_missing_value_is_an_error_not_a_message_with_braces() -> None:
+    from rasa_sdk.executor import CollectingDispatcher
+
+    with pytest.raises(KeyError, match="booking_ref"):
+        Reply(CollectingDispatcher(), make_tracker()).say("booking_not_found")
+
+
+def test_unknown_response_is_an_error() -> None:
+    with pytest.raises(UnknownResponse):
+        choose("no_such_response", make_tracker())
+
+
+def test_placeholders() -> None:
+    assert placeholders("{flight} leaves at {departure}") == {"flight", "departure"}

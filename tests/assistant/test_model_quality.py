@@ -1,0 +1,77 @@
+"""The trained model on held-out data: NLU scores and dialogue regression stories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.evaluation import (
+    evaluate,
+    fallback_config,
+    recommended_threshold,
+    shipped_threshold,
+    threshold_table,
+)
+from bot.model import MODEL_PATH, rasa_env
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    if not MODEL_PATH.exists():
+        pytest.fail(f"{MODEL_PATH} is missing: run `make model` (or `make test`, which trains it)")
+    out = tmp_path_factory.mktemp("nlu-eval")
+    return evaluate(MODEL_PATH, out=out), out
+
+
+def test_macro_f1_on_held_out_data_is_at_least_0_90(evaluation) -> None:  # type: ignore[no-untyped-def]
+    result, _out = evaluation
+    assert result.macro_f1 >= 0.90, {s.intent: round(s.f1, 2) for s in result.scores}
+
+
+def test_the_evaluation_writes_reports_and_a_confusion_matrix(evaluation) -> None:  # type: ignore[no-untyped-def]
+    _result, out = evaluation
+    assert (out / "intent_confusion_matrix.png").stat().st_size > 10_000
+    assert (out / "intent_report.json").exists()
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "Macro-F1" in summary and "(recommended)" in summary and "(shipped)" in summary
+
+
+def test_shipped_threshold_is_the_measured_one(evaluation) -> None:  # type: ignore[no-untyped-def]
+    """config.yml carries the threshold the evaluation recommends (within one step)."""
+    result, _out = evaluation
+    groups = fallback_config().get("intent_groups")
+    best = recommended_threshold(threshold_table(result.predictions, groups)).threshold
+    assert abs(shipped_threshold() - best) <= 0.1 + 1e-9, best
+
+
+def test_dialogue_stories_pass(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "test",
+            "core",
+            "--stories",
+            "tests/stories",
+            "--model",
+            str(MODEL_PATH),
+            "--out",
+            str(tmp_path),
+            "--fail-on-prediction-errors",
+        ],
+        cwd=PROJECT_ROOT,
+        env=rasa_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    failed = tmp_path / "failed_test_stories.yml"
+    details = failed.read_text(encoding="utf-8") if failed.exists() else result.stderr[-3000:]
+    assert result.returncode == 0, details

@@ -1,0 +1,149 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Noon UTC on the day the tests run: 06:00 in Chicago, before most of the
+# demo day's departures, so the seeded disruptions are still ahead.
+TEST_NOW = datetime.utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _frozen_airline_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees the airline at the same time of day (see actions/airline/clock.py)."""
+    monkeypatch.setenv("AIRLINE_NOW", TEST_NOW.isoformat())
+
+
+@pytest.fixture
+def airline_db(tmp_path: Path) -> Iterator[str]:
+    """A freshly seeded airline database (SQLite file) that the actions use."""
+    from actions.airline import db
+    from actions.airline.seed import ensure_seeded
+
+    url = f"sqlite:///{tmp_path / 'airline.db'}"
+    factory = db.configure(url)
+    ensure_seeded(factory.kw["bind"], TEST_NOW.date())
+    yield url
+    factory.kw["bind"].dispose()
+    db._factory = None
+
+
+def pytest_report_header() -> str:
+    return f"project: {PROJECT_ROOT}; python: {os.sys.version.split()[0]}"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_http(url: str, process, timeout: float = 180.0) -> None:  # type: ignore[no-untyped-def]
+    """Waits until ``url`` answers, failing early if ``process`` dies."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+class Assistant:
+    """The trained model served by a real Rasa server, with a real action server."""
+
+    def __init__(self, rasa_url: str, actions_url: str, airline_db_url: str) -> None:
+        self.rasa_url = rasa_url
+        self.actions_url = actions_url
+        self.airline_db_url = airline_db_url
+
+    @property
+    def care_webhook(self) -> str:
+        return f"{self.rasa_url}/webhooks/care/webhook"
+
+
+@pytest.fixture(scope="session")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    """Starts the action server and the Rasa server (needs `make model` first)."""
+    import subprocess
+    import sys
+
+    from actions.airline import db
+    from actions.airline.seed import ensure_seeded
+    from bot.model import MODEL_PATH, rasa_env
+
+    if not MODEL_PATH.exists():
+        pytest.fail(f"{MODEL_PATH} is missing: run `make model` (or `make test`, which trains it)")
+    workdir = tmp_path_factory.mktemp("assistant")
+    airline_url = f"sqlite:///{workdir / 'airline.db'}"
+    engine = db.make_engine(airline_url)
+    ensure_seeded(engine, TEST_NOW.date())
+    engine.dispose()
+    env = {**rasa_env(), "AIRLINE_DATABASE_URL": airline_url, "AIRLINE_NOW": TEST_NOW.isoformat()}
+    actions_port, rasa_port = free_port(), free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
+    logs = {name: open(workdir / f"{name}.log", "w") for name in ("actions", "rasa")}  # noqa: SIM115
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=logs["actions"],
+            stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rasa",
+                "run",
+                "--model",
+                str(MODEL_PATH),
+                "--endpoints",
+                str(endpoints),
+                "--credentials",
+                str(PROJECT_ROOT / "credentials.yml"),
+                "--port",
+                str(rasa_port),
+                "--interface",
+                "127.0.0.1",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=logs["rasa"],
+            stderr=subprocess.STDOUT,
+        ),
+    ]
+    try:
+        wait_for_http(f"http://127.0.0.1:{actions_port}/health", processes[0])
+        wait_for_http(f"http://127.0.0.1:{rasa_port}/webhooks/care/", processes[1])
+        yield Assistant(
+            f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", airline_url
+        )
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs.values():
+            log.close()

@@ -1,0 +1,1 @@
+"""Local fakes of the platforms' HTTP APIs (and of the assistant), served on loopback."""

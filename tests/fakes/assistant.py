@@ -1,0 +1,109 @@
+"""A fake of the assistant's care channel, for gateway tests that need control over Rasa.
+
+It answers by rules on the text, records every turn, and can be slowed down,
+broken, or silenced. End-to-end tests use the real trained model instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class FakeAssistant:
+    """Rules: "human" -> handover; "private" -> a private reply; "pii" -> a reply with an
+    unmarked record locator; "silent" -> no messages; anything else -> an echo."""
+
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    handbacks: list[str] = field(default_factory=list)
+    delay: float = 0.0
+    status: int = 200  # answer every turn with this status (500: broken)
+    action_server_up: bool = True
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/webhooks/care/", self._health)
+        app.router.add_post("/webhooks/care/webhook", self._turn)
+        app.router.add_post("/webhooks/care/handback", self._handback)
+        app.router.add_get("/health", self._action_health)
+        return app
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"}, status=200 if self.status == 200 else 503)
+
+    async def _action_health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"}, status=200 if self.action_server_up else 503)
+
+    async def _turn(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.turns.append(body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.status != 200:
+            return web.json_response({"error": "broken"}, status=self.status)
+        text = body["message"]
+        lowered = text.lower()
+        intent, messages = "greet", [{"text": f"echo: {text}", "metadata": {}, "response": "echo"}]
+        if "human" in lowered:
+            intent = "request_human"
+            messages = [
+                {
+                    "text": "A colleague will reply here.",
+                    "metadata": {},
+                    "response": "handover_requested",
+                },
+                {
+                    "custom": {
+                        "handover": {"reason": "requested", "intent": intent, "confidence": 0.97}
+                    },
+                    "metadata": {},
+                },
+            ]
+        elif "private" in lowered:
+            intent = "booking_change"
+            messages = [
+                {
+                    "text": "Found it, Jane: booking QX7K2P.",
+                    "response": "booking_summary",
+                    "metadata": {"visibility": "private"},
+                }
+            ]
+        elif "pii" in lowered:
+            messages = [{"text": "Your booking is QX7K2P, mail jane@example.com", "metadata": {}}]
+        elif "invite" in lowered:
+            messages = [
+                {
+                    "text": "Please send us a DM.",
+                    "metadata": {"invite_private": True},
+                    "response": "utter_move_to_private",
+                }
+            ]
+        elif "silent" in lowered:
+            messages = []
+        return web.json_response(
+            {
+                "messages": messages,
+                "parse": {
+                    "text": text,
+                    "intent": {"name": intent, "confidence": 0.91},
+                    "intent_ranking": [{"name": intent, "confidence": 0.91}],
+                    "entities": [],
+                },
+                "slots": {"visibility": body.get("metadata", {}).get("visibility", "private")},
+                "active_loop": None,
+            }
+        )
+
+    async def _handback(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.handbacks.append(body["sender"])
+        return web.json_response(
+            {"messages": [{"text": "I'm back!", "metadata": {}, "response": "back_from_handover"}]}
+        )
+
+    def texts(self) -> list[str]:
+        return [t["message"] for t in self.turns]

@@ -1,0 +1,223 @@
+"""Gateway tests: the real gateway app, real clients, fake platforms on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from sqlalchemy import create_engine, text
+
+from bot.gateway import GATEWAY, Gateway, create_app
+from bot.settings import Secret, Settings, SlackSettings, TelegramSettings, TwitterSettings
+from tests.fakes.assistant import FakeAssistant
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.twitter import BRAND_ID, FakeTwitter, connector_for, self_signed, server_context
+
+TELEGRAM_TOKEN = "123456789:TEST-token-abcdefghijklmnopqrstu"
+SLACK_TOKEN = "xoxb-test-token"
+SLACK_SECRET = "slack-signing-secret-test"
+ESCALATIONS = "C0ESCALATE"
+AGENTS = ["U0AGENT1", "U0AGENT2", "U0AGENT3"]
+TWITTER_KEY = "consumer-key-test"
+PG_URL = os.environ.get("PG_TEST_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def serve(app: web.Application, ssl_context: Any = None) -> tuple[web.AppRunner, int]:
+    """Serves ``app`` on a free loopback port."""
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, port
+
+
+async def eventually(
+    check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05
+) -> Any:
+    """Waits until ``check()`` returns something truthy; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """A real PostgreSQL server, or a skip that says how to get one."""
+    try:
+        engine = create_engine(PG_URL, future=True)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except Exception as error:
+        pytest.skip(
+            f"PostgreSQL not reachable at {PG_URL} ({type(error).__name__}); start one "
+            "(`pg_ctlcluster <version> main start`) or set PG_TEST_URL"
+        )
+    return PG_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The care store: an SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'care.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"care_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, future=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest_asyncio.fixture
+async def fake_assistant() -> AsyncIterator[tuple[FakeAssistant, str]]:
+    fake = FakeAssistant()
+    runner, port = await serve(fake.app())
+    yield fake, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def fake_telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
+    fake = FakeTelegram(TELEGRAM_TOKEN)
+    runner, port = await serve(fake.app())
+    yield fake, f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def fake_slack() -> AsyncIterator[tuple[FakeSlack, str]]:
+    fake = FakeSlack(SLACK_TOKEN, members=list(AGENTS))
+    runner, port = await serve(fake.app())
+    yield fake, f"http://127.0.0.1:{port}/api/"
+    await runner.cleanup()
+
+
+def slack_settings(api_url: str, **changes: Any) -> SlackSettings:
+    return replace(
+        SlackSettings(
+            bot_token=Secret(SLACK_TOKEN),
+            escalation_channel=ESCALATIONS,
+            signing_secret=Secret(SLACK_SECRET),
+            mode="http",
+            api_url=api_url,
+        ),
+        **changes,
+    )
+
+
+@pytest.fixture(scope="session")
+def twitter_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+@pytest_asyncio.fixture
+async def fake_twitter(twitter_cert: tuple[Path, Path]) -> AsyncIterator[tuple[FakeTwitter, int]]:
+    fake = FakeTwitter(TWITTER_KEY)
+    runner, port = await serve(fake.app(), server_context(*twitter_cert))
+    yield fake, port
+    await runner.cleanup()
+
+
+@dataclass
+class RunningGateway:
+    """A gateway served on loopback, with its parts at hand."""
+
+    url: str
+    app: web.Application
+    runner: web.AppRunner
+
+    @property
+    def parts(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def telegram_settings(api_url: str, **changes: Any) -> TelegramSettings:
+    return replace(
+        TelegramSettings(
+            token=Secret(TELEGRAM_TOKEN), api_url=api_url, poll_timeout=1, per_chat_interval=0.0
+        ),
+        **changes,
+    )
+
+
+def twitter_settings(**changes: Any) -> TwitterSettings:
+    return replace(
+        TwitterSettings(
+            api_key=Secret(TWITTER_KEY),
+            api_secret=Secret("consumer-secret-test"),
+            access_token=Secret("access-token-test"),
+            access_token_secret=Secret("access-secret-test"),
+            requests_per_window=90_000,
+        ),
+        **changes,
+    )
+
+
+@pytest_asyncio.fixture
+async def start_gateway(
+    database_url: str, twitter_cert: tuple[Path, Path]
+) -> AsyncIterator[Callable[..., Awaitable[RunningGateway]]]:
+    """``await start_gateway(rasa_url=..., telegram=..., twitter_port=...)`` starts one."""
+    started: list[RunningGateway] = []
+
+    async def start(
+        rasa_url: str,
+        telegram: TelegramSettings | None = None,
+        twitter_port: int | None = None,
+        desk_factory: Any = None,
+        **changes: Any,
+    ) -> RunningGateway:
+        settings = Settings(
+            database_url=database_url,
+            rasa_url=rasa_url,
+            action_server_url=rasa_url,
+            rasa_timeout=3.0,
+            worker_id="gw-test",
+            lease_seconds=5.0,
+            telegram=telegram,
+            twitter=twitter_settings(user_id=BRAND_ID) if twitter_port else None,
+        )
+        settings = replace(settings, **changes)
+        connector = connector_for(twitter_port, twitter_cert[0]) if twitter_port else None
+        app = create_app(settings, twitter_connector=connector, desk_factory=desk_factory)
+        runner, port = await serve(app)
+        running = RunningGateway(f"http://127.0.0.1:{port}", app, runner)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        await running.stop()
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

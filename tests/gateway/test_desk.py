@@ -1,0 +1,448 @@
+"""The Slack desk: the real slack-bolt app, signed requests, a fake Slack Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from bot.brand import load_brand
+from bot.desk.operations import CareDesk
+from bot.desk.slack import NOT_AN_AGENT, SlackDesk
+from bot.store.models import AuditEvent, Conversation, Owner, Ticket
+from tests.fakes.slack import FakeSlack, form_body, sign
+from tests.gateway.conftest import (
+    AGENTS,
+    ESCALATIONS,
+    SLACK_SECRET,
+    eventually,
+    slack_settings,
+    telegram_settings,
+)
+
+CUSTOMER_CHAT = 4242
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    return f"sqlite:///{tmp_path / 'care.db'}"
+
+
+class Desk:
+    """A gateway with the desk on, a Telegram customer, and a way to act as an agent."""
+
+    def __init__(self, gateway, slack: FakeSlack, telegram, http: aiohttp.ClientSession) -> None:  # type: ignore[no-untyped-def]
+        self.gateway = gateway
+        self.slack = slack
+        self.telegram = telegram
+        self.http = http
+
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+    ) -> aiohttp.ClientResponse:
+        signed = sign(SLACK_SECRET, body, timestamp)
+        started = time.monotonic()
+        response = await self.http.post(
+            f"{self.gateway.url}/slack/events",
+            data=body.encode(),
+            headers={"Content-Type": content_type, **signed, **(headers or {})},
+        )
+        await response.read()
+        assert time.monotonic() - started < 3.0, "Slack needs an answer within 3 seconds"
+        return response
+
+    async def click(
+        self, user: str, action: str, value: str, **extra: Any
+    ) -> aiohttp.ClientResponse:
+        element: dict[str, Any] = {
+            "action_id": action,
+            "block_id": "b",
+            "type": "button",
+            "value": value,
+            "action_ts": str(time.time()),
+        }
+        if action == "priority":
+            element = {
+                "action_id": action,
+                "block_id": "b",
+                "type": "static_select",
+                "selected_option": {"value": value},
+                "action_ts": str(time.time()),
+            }
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T0CARE"},
+            "user": {"id": user},
+            "api_app_id": "A0",
+            "token": "legacy",
+            "trigger_id": f"trigger-{time.time()}",
+            "channel": {"id": ESCALATIONS},
+            "container": {"type": "message"},
+            "actions": [element],
+            **extra,
+        }
+        return await self.post(form_body(payload), "application/x-www-form-urlencoded")
+
+    async def thread_reply(
+        self, user: str, text: str, thread_ts: str, event_id: str, retry: int | None = None
+    ) -> aiohttp.ClientResponse:
+        body = json.dumps(
+            {
+                "token": "legacy",
+                "team_id": "T0CARE",
+                "api_app_id": "A0",
+                "type": "event_callback",
+                "event_id": event_id,
+                "event_time": int(time.time()),
+                "event": {
+                    "type": "message",
+                    "channel": ESCALATIONS,
+                    "user": user,
+                    "text": text,
+                    "ts": f"{time.time():.6f}",
+                    "thread_ts": thread_ts,
+                    "channel_type": "channel",
+                },
+            }
+        )
+        headers = (
+            {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+            if retry
+            else {}
+        )
+        return await self.post(body, "application/json", headers)
+
+    def ticket(self) -> Ticket:
+        with self.gateway.parts.sessions() as session:
+            return session.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
+
+    async def hand_over(self) -> tuple[Ticket, str]:
+        """The customer asks for a person; returns the ticket and its card's thread."""
+        await self.telegram.say(
+            "hi, my flight is late", chat_id=CUSTOMER_CHAT, user_id=CUSTOMER_CHAT
+        )
+        await eventually(lambda: self.telegram.replies_to(CUSTOMER_CHAT))
+        await self.telegram.say(
+            "get me a human please", chat_id=CUSTOMER_CHAT, user_id=CUSTOMER_CHAT
+        )
+        await eventually(lambda: self.slack.called("chat.postMessage"))
+        ticket = await eventually(lambda: (t := self.ticket()) and t.desk_thread and t)
+        return ticket, ticket.desk_thread
+
+    def audit(self, action: str) -> list[AuditEvent]:
+        with self.gateway.parts.sessions() as session:
+            return list(
+                session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
+            )
+
+
+@pytest.fixture
+async def desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http):  # type: ignore[no-untyped-def]
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    slack, slack_api = fake_slack
+    gateway = await start_gateway(
+        rasa_url, telegram=telegram_settings(api), slack=slack_settings(slack_api)
+    )
+    return Desk(gateway, slack, telegram, http)
+
+
+async def test_a_handover_puts_a_card_in_the_escalation_channel(desk: Desk) -> None:
+    ticket, _thread = await desk.hand_over()
+    card = desk.slack.called("chat.postMessage")[0]
+    assert card["channel"] == ESCALATIONS
+    text = json.dumps(card["blocks"])
+    assert f"Ticket #{ticket.id}" in text and "Customer asked for a person" in text
+    assert "@jane_doe" in text and "Telegram (private)" in text
+    assert "`greet` 91%" in text and "`request_human` 91%" in text  # turn by turn
+    assert "hi, my flight is late" in text and "get me a human please" in text
+    assert "Waiting:" in text and "normal" in text
+    assert {
+        e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]
+    } == {"claim", "resolve", "hand_back", "note", "priority"}
+
+
+async def test_three_agents_claim_at_once_and_one_wins(desk: Desk) -> None:
+    ticket, _thread = await desk.hand_over()
+    responses = await asyncio.gather(
+        *(desk.click(agent, "claim", str(ticket.id)) for agent in AGENTS)
+    )
+    assert [r.status for r in responses] == [200, 200, 200]
+    owner = desk.ticket().agent_id
+    assert owner in AGENTS and desk.ticket().status.value == "claimed"
+    told = [e["text"] for e in desk.slack.called("chat.postEphemeral")]
+    assert sum("You own ticket" in t for t in told) == 1
+    assert sum("already claimed" in t for t in told) == 2
+    assert len(desk.audit("claimed")) == 1
+    with desk.gateway.parts.sessions() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        assert (conversation.owner, conversation.agent_id) == (Owner.AGENT, owner)
+
+
+async def test_agent_reply_reaches_the_customer_once_and_follow_ups_reach_the_thread(
+    desk: Desk,
+) -> None:
+    ticket, thread = await desk.hand_over()
+    await desk.click(AGENTS[0], "claim", str(ticket.id))
+    before = len(desk.telegram.replies_to(CUSTOMER_CHAT))
+    for retry in (None, 1, 2):  # Slack retries the same event
+        response = await desk.thread_reply(AGENTS[0], "Hi Jane, I'm on it.", thread, "Ev001", retry)
+        assert response.status == 200
+    await eventually(lambda: len(desk.telegram.replies_to(CUSTOMER_CHAT)) > before)
+    await asyncio.sleep(0.5)
+    assert desk.telegram.replies_to(CUSTOMER_CHAT)[before:] == ["Hi Jane, I'm on it."]
+    assert desk.ticket().first_response_at is not None
+    # The customer answers: into the thread, not to the bot.
+    await desk.telegram.say("thanks, it's NW881", chat_id=CUSTOMER_CHAT, user_id=CUSTOMER_CHAT)
+    await eventually(
+        lambda: any("thanks, it's NW881" in p.get("text", "") for p in desk.slack.posts(thread))
+    )
+    assert len(desk.telegram.replies_to(CUSTOMER_CHAT)) == before + 1
+
+
+async def test_internal_notes_stay_internal(desk: Desk) -> None:
+    ticket, thread = await desk.hand_over()
+    await desk.click(AGENTS[0], "claim", str(ticket.id))
+    before = len(desk.telegram.replies_to(CUSTOMER_CHAT))
+    await desk.click(AGENTS[0], "note", str(ticket.id))
+    [opened] = desk.slack.called("views.open")
+    assert opened["view"]["callback_id"] == "internal_note"
+    submission = {
+        "type": "view_submission",
+        "team": {"id": "T0CARE"},
+        "user": {"id": AGENTS[0]},
+        "api_app_id": "A0",
+        "token": "legacy",
+        "trigger_id": "t",
+        "view": {
+            **opened["view"],
+            "id": "V1",
+            "state": {
+                "values": {
+                    "note": {
+                        "text": {
+                            "type": "plain_text_input",
+                            "value": "customer is a frequent flyer, be generous",
+                        }
+                    }
+                }
+            },
+        },
+    }
+    response = await desk.post(form_body(submission), "application/x-www-form-urlencoded")
+    assert response.status == 200
+    await eventually(
+        lambda: any("frequent flyer" in p.get("text", "") for p in desk.slack.posts(thread))
+    )
+    await asyncio.sleep(0.5)
+    assert len(desk.telegram.replies_to(CUSTOMER_CHAT)) == before
+    assert all("frequent flyer" not in t for t in desk.telegram.replies_to(CUSTOMER_CHAT))
+    assert (
+        desk.audit("internal_note")[0].details["text"]
+        == "customer is a frequent flyer, be generous"
+    )
+
+
+async def test_people_outside_the_care_team_are_refused_politely(desk: Desk) -> None:
+    ticket, thread = await desk.hand_over()
+    outsider = "U0MARKETING"
+    await desk.click(outsider, "claim", str(ticket.id))
+    await desk.thread_reply(outsider, "lol we messed up", thread, "Ev002")
+    await asyncio.sleep(0.5)
+    assert desk.ticket().status.value == "open"
+    assert all("lol" not in t for t in desk.telegram.replies_to(CUSTOMER_CHAT))
+    refusals = desk.audit("refused")
+    assert {r.actor for r in refusals} == {outsider} and len(refusals) == 2
+    assert [e["text"] for e in desk.slack.called("chat.postEphemeral")] == [NOT_AN_AGENT] * 2
+
+
+async def test_another_agents_ticket_cannot_be_answered(desk: Desk) -> None:
+    ticket, thread = await desk.hand_over()
+    await desk.click(AGENTS[0], "claim", str(ticket.id))
+    before = len(desk.telegram.replies_to(CUSTOMER_CHAT))
+    await desk.thread_reply(AGENTS[1], "let me jump in", thread, "Ev003")
+    await asyncio.sleep(0.5)
+    assert len(desk.telegram.replies_to(CUSTOMER_CHAT)) == before
+    assert "belongs to" in desk.slack.called("chat.postEphemeral")[-1]["text"]
+
+
+@pytest.mark.parametrize(
+    ("mangle", "status"),
+    [("forged", 401), ("stale", 401), ("unsigned", 401)],
+)
+async def test_forged_stale_and_unsigned_requests_are_refused(
+    desk: Desk, mangle: str, status: int
+) -> None:
+    ticket, _thread = await desk.hand_over()
+    body = form_body(
+        {
+            "type": "block_actions",
+            "user": {"id": AGENTS[0]},
+            "team": {"id": "T0CARE"},
+            "actions": [{"action_id": "claim", "value": str(ticket.id)}],
+        }
+    )
+    headers = sign(SLACK_SECRET, body)
+    if mangle == "forged":
+        headers = sign("not-the-secret", body)
+    elif mangle == "stale":
+        headers = sign(SLACK_SECRET, body, int(time.time()) - 6 * 60)
+    else:
+        headers = {}
+    async with desk.http.post(
+        f"{desk.gateway.url}/slack/events",
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+    ) as r:
+        assert r.status == status
+    assert desk.ticket().status.value == "open"
+
+
+async def test_hand_back_gives_the_conversation_back_to_the_bot(desk: Desk, fake_assistant) -> None:
+    assistant, _url = fake_assistant
+    ticket, _thread = await desk.hand_over()
+    await desk.click(AGENTS[0], "claim", str(ticket.id))
+    await desk.click(AGENTS[0], "hand_back", str(ticket.id))
+    assert assistant.handbacks == [f"telegram-{ticket.conversation_id}"]
+    await eventually(lambda: "I'm back!" in desk.telegram.replies_to(CUSTOMER_CHAT))
+    assert desk.ticket().status.value == "handed_back"
+    turns = len(assistant.turns)
+    await desk.telegram.say("and is NW22 on time?", chat_id=CUSTOMER_CHAT, user_id=CUSTOMER_CHAT)
+    await eventually(lambda: len(assistant.turns) == turns + 1)
+    assert "echo: and is NW22 on time?" in await eventually(
+        lambda: desk.telegram.replies_to(CUSTOMER_CHAT)
+    )
+
+
+async def test_priority_and_resolve_update_the_card(desk: Desk) -> None:
+    ticket, thread = await desk.hand_over()
+    await desk.click(AGENTS[0], "priority", f"{ticket.id}:urgent")
+    await desk.click(AGENTS[0], "resolve", str(ticket.id))
+    assert desk.ticket().priority.value == "urgent" and desk.ticket().status.value == "resolved"
+    await eventually(
+        lambda: any(
+            "resolved by" in json.dumps(u.get("blocks")) for u in desk.slack.called("chat.update")
+        )
+    )
+    assert all(u["ts"] == thread for u in desk.slack.called("chat.update"))
+
+
+async def test_the_queue_command_lists_open_tickets(desk: Desk) -> None:
+    ticket, _thread = await desk.hand_over()
+    body = "&".join(
+        f"{k}={v}"
+        for k, v in {
+            "token": "legacy",
+            "team_id": "T0CARE",
+            "channel_id": ESCALATIONS,
+            "user_id": AGENTS[1],
+            "command": "/care-queue",
+            "text": "",
+            "response_url": "http://127.0.0.1:9/none",
+            "trigger_id": "t",
+        }.items()
+    )
+    response = await desk.post(body, "application/x-www-form-urlencoded")
+    answer = await response.text()  # Bolt answers a command's text as plain text
+    assert f"#{ticket.id} normal" in answer and "unclaimed" in answer
+
+
+async def test_when_rasa_is_down_the_customer_goes_straight_to_the_queue(
+    fake_assistant, fake_telegram, fake_slack, start_gateway
+) -> None:
+    assistant, rasa_url = fake_assistant
+    assistant.status = 503
+    telegram, api = fake_telegram
+    slack, slack_api = fake_slack
+    await start_gateway(rasa_url, telegram=telegram_settings(api), slack=slack_settings(slack_api))
+    await telegram.say("hello?", chat_id=77, user_id=77)
+    await eventually(lambda: slack.called("chat.postMessage"))
+    card = json.dumps(slack.called("chat.postMessage")[0]["blocks"])
+    assert "Bot unavailable" in card
+    assert telegram.replies_to(77) == [
+        "Thanks for your message! A member of our care team will reply here shortly."
+    ]
+
+
+async def test_service_level_breaches_are_announced_in_thread_and_channel(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http
+) -> None:
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    slack, slack_api = fake_slack
+    impatient = replace(
+        load_brand(),
+        service_levels={p: {"first": 0, "next": 0} for p in ("urgent", "high", "normal", "low")},
+    )
+
+    def factory(gateway, brand):  # type: ignore[no-untyped-def]
+        care = CareDesk(gateway.sessions, gateway.router, gateway.assistant, impatient)
+        return SlackDesk(
+            slack_settings(slack_api), care, gateway.outbox_wake, impatient, sla_interval=0.2
+        )
+
+    gateway = await start_gateway(
+        rasa_url,
+        telegram=telegram_settings(api),
+        desk_factory=factory,
+        slack=slack_settings(slack_api),
+    )
+    desk = Desk(gateway, slack, telegram, http)
+    ticket, thread = await desk.hand_over()
+    notice = await eventually(lambda: [p for p in slack.posts(thread) if p.get("reply_broadcast")])
+    assert "first response" in notice[0]["text"] and f"#{ticket.id}" in notice[0]["text"]
+    await asyncio.sleep(0.6)
+    assert len([p for p in slack.posts(thread) if p.get("reply_broadcast")]) == 1  # once
+
+
+async def test_socket_mode_receives_and_acknowledges_envelopes(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http
+) -> None:
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    slack, slack_api = fake_slack
+    from bot.settings import Secret
+
+    settings = slack_settings(
+        slack_api, mode="socket", app_token=Secret("xapp-test"), signing_secret=None
+    )
+    gateway = await start_gateway(rasa_url, telegram=telegram_settings(api), slack=settings)
+    desk = Desk(gateway, slack, telegram, http)
+    ticket, _thread = await desk.hand_over()
+    envelope = await slack.push(
+        "interactive",
+        {
+            "type": "block_actions",
+            "team": {"id": "T0CARE"},
+            "user": {"id": AGENTS[2]},
+            "api_app_id": "A0",
+            "token": "legacy",
+            "trigger_id": "t",
+            "channel": {"id": ESCALATIONS},
+            "container": {"type": "message"},
+            "actions": [
+                {
+                    "action_id": "claim",
+                    "value": str(ticket.id),
+                    "type": "button",
+                    "block_id": "b",
+                    "action_ts": "1",
+                }
+            ],
+        },
+    )
+    await eventually(lambda: any(a.get("envelope_id") == envelope for a in slack.socket_acks))
+    assert desk.ticket().agent_id == AGENTS[2]
+    # HTTP mode is off: nothing answers there.
+    async with http.post(f"{gateway.url}/slack/events", data=b"{}") as response:
+        assert response.status == 404

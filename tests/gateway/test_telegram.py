@@ -1,0 +1,286 @@
+"""Telegram through the real python-telegram-bot client and a fake Bot API on loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.store.models import Cursor, Message
+from tests.fakes.telegram import BOT_ID, BOT_USERNAME
+from tests.gateway.conftest import TELEGRAM_TOKEN, eventually, telegram_settings
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """Channel tests run on SQLite; the store's PostgreSQL runs are in test_webchat_and_router."""
+    return f"sqlite:///{tmp_path / 'care.db'}"
+
+
+async def test_a_private_message_is_answered_in_the_chat(
+    fake_assistant, fake_telegram, start_gateway
+) -> None:
+    assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    await start_gateway(rasa_url, telegram=telegram_settings(api))
+    await telegram.say("hello from telegram", chat_id=501, user_id=501)
+    await eventually(lambda: telegram.replies_to(501))
+    assert telegram.replies_to(501) == ["echo: hello from telegram"]
+    assert assistant.turns[0]["metadata"] == {"visibility": "private", "channel": "telegram"}
+    assert "deleteWebhook" in telegram.calls  # polling mode
+
+
+async def test_the_same_update_delivered_five_times_gets_one_reply(
+    fake_assistant, fake_telegram, start_gateway
+) -> None:
+    assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    telegram.redeliver = 4  # every update comes 5 times, whatever the offset says
+    gateway = await start_gateway(rasa_url, telegram=telegram_settings(api))
+    await telegram.say("is my flight on time", chat_id=502, user_id=502)
+    await eventually(lambda: telegram.replies_to(502))
+    await eventually(lambda: telegram.calls.count("getUpdates") >= 6)
+    assert telegram.replies_to(502) == ["echo: is my flight on time"]
+    assert len(assistant.turns) == 1
+    with gateway.parts.sessions() as db:
+        assert (
+            db.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
+            == 1
+        )
+
+
+async def test_the_offset_is_stored_with_the_messages_and_survives_a_restart(
+    fake_assistant, fake_telegram, start_gateway
+) -> None:
+    assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    first = await start_gateway(rasa_url, telegram=telegram_settings(api))
+    last = await telegram.say("one", chat_id=503, user_id=503)
+    await eventually(lambda: telegram.replies_to(503))
+    with first.parts.sessions() as db:
+        assert db.get(Cursor, ("telegram", "offset")).value == str(last + 1)
+    await first.stop()
+    telegram.confirmed = 0  # Telegram forgot nothing: the offset must come from our store
+    await start_gateway(rasa_url, telegram=telegram_settings(api))
+    await telegram.say("two", chat_id=503, user_id=503)
+    await eventually(lambda: len(telegram.replies_to(503)) == 2)
+    assert telegram.replies_to(503) == ["echo: one", "echo: two"]
+    assert assistant.texts() == ["one", "two"]
+
+
+async def test_group_messages_are_answered_only_when_addressed(
+    fake_assistant, fake_telegram, start_gateway
+) -> None:
+    assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    await start_gateway(rasa_url, telegram=telegram_settings(api))
+    await telegram.say("anyone flying tomorrow?", chat_id=-100, user_id=7, chat_type="supergroup")
+    await telegram.say(
+        f"@{BOT_USERNAME} is NW881 late?", chat_id=-100, user_id=8, chat_type="supergroup"
+    )
+    bot_message = {
+        "message_id": 5,
+        "date": 0,
+        "chat": {"id": -100, "type": "supergroup"},
+        "from": {"id": BOT_ID, "is_bot": True, "first_name": "Northwind"},
+        "text": "hi",
+    }
+    await telegram.say(
+        "thanks, and my bag?",
+        chat_id=-100,
+        user_id=9,
+        chat_type="supergroup",
+        reply_to_message=bot_message,
+    )
+    await eventually(lambda: len(telegram.replies_to(-100)) == 2)
+    assert sorted(assistant.texts()) == ["is NW881 late?", "thanks, and my bag?"]
+    assert {t["metadata"]["visibility"] for t in assistant.turns} == {"public"}
+    # Replies in a group answer the customer's message.
+    assert all(m["reply_to_message_id"] for m in telegram.sent), telegram.sent
+    assert len({t["sender"] for t in assistant.turns}) == 2  # one conversation per member
+
+
+async def test_a_public_group_reply_never_carries_personal_data(
+    fake_assistant, fake_telegram, start_gateway
+) -> None:
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    await start_gateway(rasa_url, telegram=telegram_settings(api))
+    await telegram.say(
+        f"@{BOT_USERNAME} private stuff please", chat_id=-200, user_id=10, chat_type="group"
+    )
+    await telegram.say(f"@{BOT_USERNAME} pii please", chat_id=-200, user_id=11, chat_type="group")
+    await eventually(lambda: len(telegram.replies_to(-200)) == 2)
+    for text in telegram.replies_to(-200):
+        assert "QX7K2P" not in text and "@example.com" not in text and "Jane" not in text
+        assert text.startswith("To keep your details private")
+        assert f"https://t.me/{BOT_USERNAME}" in text
+
+
+async def test_media_and_other_update_kinds_are_handled_on_purpose(
+    fake_assistant, fake_telegram, start_gateway
+) -> None:
+    assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    await start_gateway(rasa_url, telegram=telegram_settings(api))
+    photo = [{"file_id": "f1", "file_unique_id": "u1", "width": 10, "height": 10}]
+    await telegram.push(telegram.message_update(None, chat_id=601, user_id=601, photo=photo))
+    await telegram.push(
+        telegram.message_update(
+            None,
+            chat_id=602,
+            user_id=602,
+            sticker={
+                "file_id": "s",
+                "file_unique_id": "s",
+                "width": 1,
+                "height": 1,
+                "is_animated": False,
+                "is_video": False,
+                "type": "regular",
+            },
+        )
+    )
+    await telegram.push(
+        telegram.message_update(
+            None, chat_id=603, user_id=603, location={"latitude": 41.97, "longitude": -87.9}
+        )
+    )
+    await telegram.push(
+        telegram.message_update(
+            None, chat_id=604, user_id=604, photo=photo, caption="my bag arrived like this"
+        )
+    )
+    edited = telegram.message_update("edited text", chat_id=605, user_id=605)
+    await telegram.push({"edited_message": edited["message"]})
+    await telegram.push(
+        {
+            "channel_post": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": -5, "type": "channel"},
+                "text": "news",
+            }
+        }
+    )
+    await telegram.push(
+        {
+            "my_chat_member": {
+                "chat": {"id": 606, "type": "private"},
+                "date": 0,
+                "from": {"id": 606, "is_bot": False, "first_name": "A"},
+                "old_chat_member": {
+                    "status": "member",
+                    "user": {"id": BOT_ID, "is_bot": True, "first_name": "N"},
+                },
+                "new_chat_member": {
+                    "status": "kicked",
+                    "user": {"id": BOT_ID, "is_bot": True, "first_name": "N"},
+                    "until_date": 0,
+                },
+            }
+        }
+    )
+    await telegram.push({"some_future_update_kind": {"x": 1}})
+    await eventually(lambda: len(telegram.sent) == 4)
+    text_only = "Thanks! I can only read text for now. Could you tell me in words what you need?"
+    assert telegram.replies_to(601) == [text_only]
+    assert telegram.replies_to(602) == [text_only]
+    assert telegram.replies_to(603) == [text_only]
+    assert telegram.replies_to(604) == ["echo: my bag arrived like this"]
+    assert assistant.texts() == ["my bag arrived like this"]
+
+
+async def test_flood_control_is_respected(fake_assistant, fake_telegram, start_gateway) -> None:
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    telegram.flood_waits = [1]  # the first sendMessage gets 429, retry after 1 s
+    gateway = await start_gateway(rasa_url, telegram=telegram_settings(api))
+    await telegram.say("hi", chat_id=701, user_id=701)
+    await eventually(lambda: telegram.replies_to(701), timeout=15)
+    with gateway.parts.sessions() as db:
+        from bot.store.models import OutboxItem
+
+        item = db.scalars(select(OutboxItem)).one()
+        assert item.attempts == 2 and item.status.value == "sent"
+        assert item.sent_at >= item.created_at
+
+
+async def test_webhook_refuses_a_forged_secret_and_accepts_the_right_one(
+    fake_assistant, fake_telegram, start_gateway, http
+) -> None:
+    from bot.settings import Secret
+
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    settings = telegram_settings(
+        api,
+        mode="webhook",
+        webhook_url="https://example.test/telegram/webhook",
+        webhook_secret=Secret("s3cret-Token_1"),
+    )
+    gateway = await start_gateway(rasa_url, telegram=settings)
+    assert telegram.webhook["url"] == "https://example.test/telegram/webhook"
+    assert telegram.webhook["secret_token"] == "s3cret-Token_1"
+    update = {"update_id": 9001, **telegram.message_update("via webhook", chat_id=801, user_id=801)}
+    url = f"{gateway.url}/telegram/webhook"
+    for headers in (
+        {},
+        {"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+        {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_"},
+        {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1x"},
+        {"X-Telegram-Bot-Api-Secret-Token": "ßecret"},
+    ):
+        async with http.post(url, json=update, headers=headers) as response:
+            assert response.status == 403
+    good = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
+    for _ in range(3):  # Telegram retries; one answer
+        async with http.post(url, json=update, headers=good) as response:
+            assert response.status == 200
+    await eventually(lambda: telegram.replies_to(801))
+    bad_bodies = [
+        b"not json",
+        b"[1, 2]",
+        json.dumps({"update_id": "x"}).encode(),
+        json.dumps({"message": {"text": "no update id"}}).encode(),
+    ]
+    for body in bad_bodies:
+        async with http.post(
+            url, data=io.BytesIO(body), headers={**good, "Content-Type": "application/json"}
+        ) as r:
+            assert r.status == 400
+    async with http.post(
+        url,
+        data=io.BytesIO(b"{" + b" " * 2_000_000 + b"}"),
+        headers={**good, "Content-Type": "application/json"},
+    ) as r:
+        assert r.status == 413
+    assert telegram.replies_to(801) == ["echo: via webhook"]
+
+
+async def test_the_token_never_appears_in_the_logs(
+    fake_assistant, fake_telegram, start_gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot import logs
+
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    settings = telegram_settings(api)
+    caplog.set_level(logging.DEBUG)
+    secret_filter = logs.SecretFilter([settings.token])
+    caplog.handler.addFilter(secret_filter)
+    try:
+        await start_gateway(rasa_url, telegram=settings)
+        await telegram.say("hi", chat_id=901, user_id=901)
+        await eventually(lambda: telegram.replies_to(901))
+    finally:
+        caplog.handler.removeFilter(secret_filter)
+    assert caplog.records, "the run logged nothing"
+    assert any(
+        "/bot***/" in r.getMessage() or "sendMessage" in r.getMessage() for r in caplog.records
+    )
+    assert TELEGRAM_TOKEN not in caplog.text
+    assert repr(settings).count("**********") >= 1 and TELEGRAM_TOKEN not in repr(settings)
