@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test setup model seed validate evaluate lint lock clean gateway bench
+.PHONY: run test setup model seed validate evaluate review gate lint lock clean gateway bench
 
 run: setup model seed
 	$(PY) -m bot.run
@@ -33,6 +33,18 @@ validate: setup
 # analysis on the held-out test set, in results/nlu/ (see docs/nlu.md).
 evaluate: model
 	$(PY) -m bot.evaluation
+
+# The trainers' review inbox as a local page (http://127.0.0.1:8300/); the
+# same from a terminal: .venv/bin/python -m bot.review --help (docs/review.md).
+review: setup
+	$(PY) -m bot.review collect
+	$(PY) -m bot.review serve
+
+# Trains a candidate on the changed data and compares it with the current
+# model on the held-out test set; report in results/gate/, verdict as exit code.
+gate: setup
+	@test -f models/northwind.tar.gz || { echo "gate: no current model; run 'make model' before changing the data"; exit 4; }
+	$(PY) -m bot.review gate
 
 # The gateway alone (make run starts it with everything else).
 gateway: setup

@@ -42,6 +42,9 @@ class BotMessage:
         )
 
 
+FALLBACK_INTENT = "nlu_fallback"
+
+
 @dataclass(frozen=True)
 class Turn:
     """What the assistant made of one customer message."""
@@ -61,6 +64,21 @@ class Turn:
             if message.custom and isinstance(message.custom.get(HANDOVER_KEY), dict):
                 return message.custom[HANDOVER_KEY]
         return None
+
+    @property
+    def best_guess(self) -> tuple[str | None, float | None]:
+        """The intent the NLU found most likely and its confidence.
+
+        When the fallback classifier stepped in, Rasa's top intent is
+        ``nlu_fallback``; what it would have said instead is the next one in
+        the ranking, which is what an agent and a trainer want to see.
+        """
+        if self.intent != FALLBACK_INTENT:
+            return self.intent, self.confidence
+        for entry in self.intent_ranking:
+            if entry.get("name") and entry.get("name") != FALLBACK_INTENT:
+                return str(entry["name"]), float(entry.get("confidence") or 0.0)
+        return self.intent, self.confidence
 
     @property
     def texts(self) -> list[BotMessage]:

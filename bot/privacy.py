@@ -41,7 +41,13 @@ _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d[\d\s.-]{5,16}\d(?!\w)"
 )
-_DATE_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
+# Dates and clock times, masked before looking for phones: "2026-11-03 14:35"
+# is otherwise one run of ten digits with separators. Not when more digits
+# follow, so that "06.12.34.56.78" (a French phone) stays whole.
+_DATE_OR_TIME = re.compile(
+    r"(?<![\d.:/-])(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})"
+    r"|\d{1,2}:\d{2}(?::\d{2})?)(?!\d|[.:/-]\d)"
+)
 _BAGGAGE = re.compile(r"\b[A-Za-z]{3}[A-Za-z0-9]{2}\d{5}\b")
 # Six letters and digits, with both, upper case: how record locators are printed.
 _LOCATOR = re.compile(r"\b(?=[A-Z0-9]{6}\b)(?=[A-Z]*\d)(?=\d*[A-Z])[A-Z0-9]{6}\b")
@@ -52,13 +58,28 @@ _LOCATOR_IN_CONTEXT = re.compile(
     r"(?:\s*(?:#|no\.?|number|code|is|:|-))*\s*([A-Za-z0-9]{6})\b",
     re.IGNORECASE,
 )
-_HANDLE = re.compile(r"(?<![\w@])@\w{1,15}\b")
+# No length limit: Twitter handles have up to 15 characters, Telegram
+# usernames up to 32, and a longer one is still somebody's.
+_HANDLE = re.compile(r"(?<![\w@])@\w+")
+# "@5pm", "@14:35", "@JFK": a time or an airport, not somebody to hide.
+_NOT_HANDLE = re.compile(r"@(?:\d{1,2}(?:[AaPp][Mm])?|[A-Z]{3})(?!\w)")
+# A word of a name in any script: "Müller", "José", "O'Brien", "Mary-Jane".
+_NAME_WORD = r"[^\W\d_]+(?:['’-][^\W\d_]+)*"
+# After "my name is" or a "Name:" label the next word is the name even in
+# lower case; after "this is" or "I'm" only a capitalised word is one.
+# Words of a name are on one line: "Name: Jürgen Weiß\nBooking ref: ..."
 _NAME = re.compile(
-    r"\b(?:my name is|my name's|name is|name's|this is|i am|i'm)\s+"
-    r"([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+){0,2})",
+    r"\b(?:(?P<said>(?:my )?name(?: is|['’]s)\s+|(?:full |passenger )?name\s*:\s*)"
+    r"|(?:this is|i am|i['’]m)\s+)"
+    rf"(?P<name>{_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,2}})",
     re.IGNORECASE,
 )
-_NOT_NAMES = {"here", "so", "not", "very", "on", "at", "in", "stuck", "still", "just", "sorry"}
+_NOT_NAMES = {
+    *("here", "so", "not", "very", "on", "at", "in", "stuck", "still", "just", "sorry"),
+    # "my name is misspelled on my ticket": what customers say about a name.
+    *("spelled", "spelt", "misspelled", "misspelt", "wrong", "incorrect", "missing", "different"),
+    *("the", "and", "a", "an", "also", "too", "changed", "correct", "right"),
+}
 
 
 def _luhn(digits: str) -> bool:
@@ -81,10 +102,12 @@ def _cards(text: str) -> Iterable[Finding]:
 
 
 def _phones(text: str) -> Iterable[Finding]:
-    for match in _PHONE.finditer(text):
+    # Same length, no digits: positions stay those of ``text``.
+    masked = _DATE_OR_TIME.sub(lambda m: "x" * len(m.group()), text)
+    for match in _PHONE.finditer(masked):
         candidate = match.group().strip()
         digits = re.sub(r"\D", "", candidate)
-        if not 7 <= len(digits) <= 15 or _DATE_LIKE.match(candidate):
+        if not 7 <= len(digits) <= 15:
             continue
         # A bare run of digits is an order or flight number more often than a
         # phone; phones are written with separators or a country code.
@@ -103,17 +126,26 @@ def _locators(text: str) -> Iterable[Finding]:
             yield Finding(Kind.BOOKING_REF, match.start(1), match.end(1), value)
 
 
+def _handles(text: str) -> Iterable[Finding]:
+    for match in _HANDLE.finditer(text):
+        if not _NOT_HANDLE.match(text, match.start()):
+            yield Finding(Kind.HANDLE, match.start(), match.end(), match.group())
+
+
 def _names(text: str) -> Iterable[Finding]:
     for match in _NAME.finditer(text):
-        words = match.group(1).split()
-        kept: list[str] = []
-        for word in words:
-            if word.lower() in _NOT_NAMES or not word[0].isupper():
+        words = list(re.finditer(r"\S+", match.group("name")))
+        kept = 0
+        for word in (w.group() for w in words):
+            # Only the first word after "my name is" may be lower case: "my name
+            # is kevin and ..." must not take "and" as a surname.
+            said_in_lower_case = match.group("said") is not None and kept == 0
+            if word.lower() in _NOT_NAMES or not (word[0].isupper() or said_in_lower_case):
                 break
-            kept.append(word)
+            kept += 1
         if kept:
-            name = " ".join(kept)
-            yield Finding(Kind.NAME, match.start(1), match.start(1) + len(name), name)
+            start, end = match.start("name"), match.start("name") + words[kept - 1].end()
+            yield Finding(Kind.NAME, start, end, text[start:end])
 
 
 def find_personal_data(text: str, kinds: Iterable[Kind] = tuple(Kind)) -> list[Finding]:
@@ -130,7 +162,7 @@ def find_personal_data(text: str, kinds: Iterable[Kind] = tuple(Kind)) -> list[F
         ),
         *_locators(text),
         *_phones(text),
-        *(Finding(Kind.HANDLE, m.start(), m.end(), m.group()) for m in _HANDLE.finditer(text)),
+        *_handles(text),
         *_names(text),
     ]
     # Earlier kinds win an overlap: an email's "@example" is not a handle.

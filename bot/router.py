@@ -47,7 +47,7 @@ from bot.store.models import (
     Ticket,
     TicketStatus,
 )
-from bot.store.records import audit, conversation_for, customer_for, enqueue, utcnow
+from bot.store.records import audit, conversation_for, customer_for, enqueue, move_cursor, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class ConversationRouter:
                 else:
                     new_ids.append(message_id)
             if cursor is not None:
-                self._move_cursor(session, *cursor, now=now)
+                move_cursor(session, *cursor, now=now)
             leased = self._lease(session, new_ids, now) if self.worker_id and new_ids else []
         return Accepted(new_ids, duplicates, leased)
 
@@ -238,15 +238,6 @@ class ConversationRouter:
         session.add(message)
         session.flush()
         return int(message.id)
-
-    @staticmethod
-    def _move_cursor(session: Session, channel: str, name: str, value: str, now: datetime) -> None:
-        cursor = session.get(Cursor, (channel, name))
-        if cursor is None:
-            session.add(Cursor(channel=channel, name=name, value=value, updated_at=now))
-        else:
-            cursor.value = value
-            cursor.updated_at = now
 
     def cursor(self, channel: str, name: str) -> str | None:
         """A channel's stored read position."""
@@ -325,8 +316,7 @@ class ConversationRouter:
             if loaded is None:
                 return NOTHING
             message, conversation = loaded
-            message.intent = turn.intent
-            message.confidence = turn.confidence
+            message.intent, message.confidence = turn.best_guess
             message.entities = turn.entities or None
             self._finish(message, now)
             for index, bot_message in enumerate(turn.texts):

@@ -198,6 +198,12 @@ def _actions(view: TicketView) -> dict[str, Any]:
         },
         {
             "type": "button",
+            "action_id": "relabel",
+            "value": value,
+            "text": {"type": "plain_text", "text": "Correct the bot"},
+        },
+        {
+            "type": "button",
             "action_id": "note",
             "value": value,
             "text": {"type": "plain_text", "text": "Add internal note"},
@@ -244,5 +250,69 @@ def note_modal(ticket_id: int) -> dict[str, Any]:
                 },
                 "element": {"type": "plain_text_input", "action_id": "text", "multiline": True},
             }
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class UnderstoodMessage:
+    """A customer message and what the bot made of it, for the relabel modal."""
+
+    message_id: int
+    text: str
+    intent: str | None
+    confidence: float | None
+
+    def label(self) -> str:
+        sure = f" {self.confidence:.0%}" if self.confidence is not None else ""
+        said = " ".join(self.text.split())
+        return _clip(f"{self.intent}{sure}: {said}", 75)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plain_option(text: str, value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": _clip(text, 75)}, "value": value}
+
+
+def relabel_modal(
+    ticket_id: int, messages: list[UnderstoodMessage], intents: list[str]
+) -> dict[str, Any]:
+    """The modal in which an agent says what a customer message really was about.
+
+    The correction goes to the trainers' review inbox, not straight into the
+    training data: a trainer confirms it (bot/review).
+    """
+    choices = [_plain_option(m.label(), str(m.message_id)) for m in messages[-5:]]
+    return {
+        "type": "modal",
+        "callback_id": "relabel",
+        "private_metadata": str(ticket_id),
+        "title": {"type": "plain_text", "text": "Correct the bot"},
+        "submit": {"type": "plain_text", "text": "Send to trainers"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "message",
+                "label": {"type": "plain_text", "text": "Which message did the bot get wrong?"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "choice",
+                    "options": choices,
+                    "initial_option": choices[-1],
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "intent",
+                "label": {"type": "plain_text", "text": "What was the customer asking about?"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "choice",
+                    "options": [_plain_option(i, i) for i in intents[:100]],
+                },
+            },
         ],
     }

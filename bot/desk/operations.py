@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.assistant import Assistant, AssistantUnavailable
 from bot.brand import Brand
-from bot.desk.cards import PRIORITIES, TicketView
+from bot.desk.cards import PRIORITIES, TicketView, UnderstoodMessage
+from bot.review.inbox import ReviewError, ReviewInbox
 from bot.router import ConversationRouter
 from bot.store.models import (
     Author,
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 DESK = "slack"
 ACTIVE = (TicketStatus.OPEN, TicketStatus.CLAIMED)
+RELABEL_CHOICES = 5
 
 
 class Refused(Exception):
@@ -62,12 +64,15 @@ class CareDesk:
         assistant: Assistant,
         brand: Brand,
         clock: Callable[[], datetime] = utcnow,
+        review: ReviewInbox | None = None,
     ) -> None:
         self.sessions = sessions
         self.router = router
         self.assistant = assistant
         self.brand = brand
         self.clock = clock
+        # Agents' corrections of what the bot understood go to the trainers.
+        self.review = review or ReviewInbox(sessions, clock=clock)
 
     # ------------------------------------------------------ router hooks
     def ticket_opened(self, session: Session, ticket: Ticket, now: datetime) -> None:
@@ -239,6 +244,53 @@ class CareDesk:
                 now,
             )
         return Outcome("Note added (agents only).")
+
+    def relabel_choices(self, ticket_id: int) -> list[UnderstoodMessage]:
+        """The ticket's customer messages that the bot classified, oldest first."""
+        with self.sessions() as session:
+            ticket = self._ticket(session, ticket_id)
+            messages = session.scalars(
+                select(Message)
+                .where(
+                    Message.conversation_id == ticket.conversation_id,
+                    Message.author == Author.CUSTOMER,
+                    Message.intent.is_not(None),
+                )
+                .order_by(Message.id.desc())
+                .limit(RELABEL_CHOICES)
+            ).all()
+            return [
+                UnderstoodMessage(int(m.id), m.text, m.intent, m.confidence)
+                for m in reversed(messages)
+            ]
+
+    def relabel(self, ticket_id: int, agent: str, message_id: int, intent: str) -> Outcome:
+        """An agent says the bot misread a customer message; it goes to the trainers' inbox."""
+        choices = {m.message_id: m for m in self.relabel_choices(ticket_id)}
+        chosen = choices.get(message_id)
+        if chosen is None:
+            raise Refused("That message is not one of this ticket's customer messages.")
+        try:
+            self.review.add_relabel(message_id, intent, agent)
+        except ReviewError as refused:
+            raise Refused(str(refused)) from None
+        now = self.clock()
+        with self.sessions.begin() as session:
+            ticket = self._ticket(session, ticket_id)
+            said = " ".join(chosen.text.split())[:80]
+            self._to_desk(
+                session,
+                ticket,
+                f"relabel:{ticket_id}:{message_id}:{intent}:{agent}",
+                {
+                    "kind": "thread",
+                    "text": f"🏷️ <@{agent}>: “{said}” was `{intent}`, "
+                    f"not `{chosen.intent}` (sent to the trainers' review inbox)",
+                    "author": "note",
+                },
+                now,
+            )
+        return Outcome(f"Thanks: the trainers will see that it was {intent}.")
 
     def set_priority(self, ticket_id: int, agent: str, priority: str) -> Outcome:
         if priority not in PRIORITIES:

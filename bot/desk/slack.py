@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from bot.brand import Brand
 from bot.channels.base import OutboundReply, SendError
-from bot.desk.cards import card_blocks, card_text, note_modal, reason_label, waited
+from bot.desk.cards import card_blocks, card_text, note_modal, reason_label, relabel_modal, waited
 from bot.desk.operations import CareDesk, Outcome, Refused
 from bot.settings import SlackSettings
 from bot.store.models import Message, Ticket
@@ -190,6 +190,14 @@ class SlackDesk:
         self.wake()
         await self._tell(user, outcome.message, thread_ts)
 
+    async def _may_open_modal(self, user: str, action: str, ticket_id: int) -> bool:
+        """Whether ``user`` is an agent; refuses (and says so) otherwise."""
+        if await self.is_agent(user):
+            return True
+        await asyncio.to_thread(self.desk.refuse, user, action, ticket_id, "not an agent")
+        await self._tell(user, NOT_AN_AGENT)
+        return False
+
     # -------------------------------------------------------- listeners
     def _register(self) -> None:
         app = self.app
@@ -233,11 +241,36 @@ class SlackDesk:
         async def note(ack: Any, body: dict[str, Any]) -> None:
             await ack()
             user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
-            if not await self.is_agent(user):
-                await asyncio.to_thread(self.desk.refuse, user, "note", ticket_id, "not an agent")
-                await self._tell(user, NOT_AN_AGENT)
+            if not await self._may_open_modal(user, "note", ticket_id):
                 return
             await self.client.views_open(trigger_id=body["trigger_id"], view=note_modal(ticket_id))
+
+        @app.action("relabel")
+        async def relabel(ack: Any, body: dict[str, Any]) -> None:
+            await ack()
+            user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
+            if not await self._may_open_modal(user, "relabel", ticket_id):
+                return
+            messages = await asyncio.to_thread(self.desk.relabel_choices, ticket_id)
+            if not messages:
+                await self._tell(user, "The bot has not classified any message of this ticket.")
+                return
+            intents = await asyncio.to_thread(self.desk.review.known_intents)
+            view = relabel_modal(ticket_id, messages, intents)
+            await self.client.views_open(trigger_id=body["trigger_id"], view=view)
+
+        @app.view("relabel")
+        async def relabelled(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+            await ack()
+            user, ticket_id = body["user"]["id"], int(view["private_metadata"])
+            values = view["state"]["values"]
+            message = (values["message"]["choice"].get("selected_option") or {}).get("value")
+            intent = (values["intent"]["choice"].get("selected_option") or {}).get("value")
+            if not (message and str(message).isdigit() and intent):
+                await self._tell(user, "Choose a message and what it was about.")
+                return
+            work = sync(self.desk.relabel, ticket_id, user, int(message), str(intent))
+            await self._as_agent(user, "relabel", ticket_id, work)
 
         @app.view("internal_note")
         async def note_written(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

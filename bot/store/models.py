@@ -244,3 +244,52 @@ class ProcessedEvent(Base):  # type: ignore[misc,valid-type]
     source = Column(String(16), nullable=False)
     event_id = Column(String(128), nullable=False)
     created_at = Column(DateTime, nullable=False)
+
+
+class ReviewSource(str, enum.Enum):
+    """Why a customer message is in the trainers' review inbox."""
+
+    LOW_CONFIDENCE = "low_confidence"  # the top intent's confidence fell under the threshold
+    HANDOVER = "handover"  # the message led to a handover to a person
+    RELABELLED = "relabelled"  # an agent said the bot understood it wrong
+
+
+class ReviewStatus(str, enum.Enum):
+    """Where a review item stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"  # written into the training data
+    DISCARDED = "discarded"
+
+
+class ReviewItem(Base):  # type: ignore[misc,valid-type]
+    """A customer message a trainer should look at, with personal data already taken out.
+
+    ``text`` is redacted before the row is written (``bot.review.redaction``):
+    the original stays only in ``messages``, which the inbox never copies.
+    """
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        UniqueConstraint("message_id", "source"),
+        Index("ix_review_items_status", "status", "id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(Integer, ForeignKey("messages.id"), nullable=False, index=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False)
+    channel = Column(String(16), nullable=False)
+    source = Column(_enum(ReviewSource), nullable=False)
+    text = Column(Text, nullable=False)  # redacted, in Rasa's annotated training format
+    removed = Column(JSON)  # kinds of personal data taken out
+    predicted_intent = Column(String(64))
+    confidence = Column(Float)
+    suggested_intent = Column(String(64))  # an agent's relabel, when there is one
+    reason = Column(String(32))  # the handover reason, for handover items
+    suggested_by = Column(String(64))
+    status = Column(_enum(ReviewStatus), nullable=False, default=ReviewStatus.PENDING)
+    final_intent = Column(String(64))
+    final_text = Column(Text)
+    decided_by = Column(String(64))
+    decided_at = Column(DateTime)
+    created_at = Column(DateTime, nullable=False)

@@ -12,6 +12,7 @@ from bot.channels.base import CustomerRef
 from bot.store.models import (
     AuditEvent,
     Conversation,
+    Cursor,
     Customer,
     OutboxItem,
     OutboxStatus,
@@ -116,3 +117,19 @@ def enqueue(
     )
     session.add(item)
     return item
+
+
+def read_cursor(session: Session, channel: str, name: str) -> str | None:
+    """How far ``channel`` has read its source ``name``, if it has started."""
+    cursor = session.get(Cursor, (channel, name))
+    return cursor.value if cursor is not None else None
+
+
+def move_cursor(session: Session, channel: str, name: str, value: str, now: datetime) -> None:
+    """Records how far ``channel`` has read ``name`` (in the caller's transaction)."""
+    cursor = session.get(Cursor, (channel, name))
+    if cursor is None:
+        session.add(Cursor(channel=channel, name=name, value=value, updated_at=now))
+    else:
+        cursor.value = value
+        cursor.updated_at = now

@@ -16,7 +16,8 @@ from aiohttp import web
 @dataclass
 class FakeAssistant:
     """Rules: "human" -> handover; "private" -> a private reply; "pii" -> a reply with an
-    unmarked record locator; "silent" -> no messages; anything else -> an echo."""
+    unmarked record locator; "silent" -> no messages; "unsure" -> the NLU fell back
+    (refund_request 0.31 was its best guess); anything else -> an echo."""
 
     turns: list[dict[str, Any]] = field(default_factory=list)
     handbacks: list[str] = field(default_factory=list)
@@ -84,13 +85,21 @@ class FakeAssistant:
             ]
         elif "silent" in lowered:
             messages = []
+        ranking = [{"name": intent, "confidence": 0.91}]
+        if "unsure" in lowered:
+            ranking = [
+                {"name": "nlu_fallback", "confidence": 0.4},
+                {"name": "refund_request", "confidence": 0.31},
+                {"name": "complaint", "confidence": 0.22},
+            ]
+            messages = [{"text": "Sorry, could you rephrase?", "metadata": {}}]
         return web.json_response(
             {
                 "messages": messages,
                 "parse": {
                     "text": text,
-                    "intent": {"name": intent, "confidence": 0.91},
-                    "intent_ranking": [{"name": intent, "confidence": 0.91}],
+                    "intent": ranking[0],
+                    "intent_ranking": ranking,
                     "entities": [],
                 },
                 "slots": {"visibility": body.get("metadata", {}).get("visibility", "private")},

@@ -15,10 +15,11 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from bot.gateway import GATEWAY, Gateway, create_app
 from bot.settings import Secret, Settings, SlackSettings, TelegramSettings, TwitterSettings
+from bot.store.models import OutboxItem, OutboxStatus
 from tests.fakes.assistant import FakeAssistant
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
@@ -57,6 +58,27 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+async def the_sent_reply(gateway: RunningGateway) -> dict[str, Any]:
+    """The one outbox item, once the gateway has marked it sent (attempts, times).
+
+    A fake platform records a message before the gateway has read the answer
+    and written it down: tests wait for the bookkeeping too.
+    """
+
+    def sent() -> dict[str, Any] | None:
+        with gateway.parts.sessions() as db:
+            item = db.scalars(select(OutboxItem)).one()
+            if item.status != OutboxStatus.SENT:
+                return None
+            return {
+                "attempts": item.attempts,
+                "sent_at": item.sent_at,
+                "created_at": item.created_at,
+            }
+
+    return await eventually(sent)
 
 
 @pytest.fixture(scope="session")

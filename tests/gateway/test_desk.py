@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from dataclasses import replace
 from typing import Any
@@ -15,6 +16,8 @@ from sqlalchemy import select
 from bot.brand import load_brand
 from bot.desk.operations import CareDesk
 from bot.desk.slack import NOT_AN_AGENT, SlackDesk
+from bot.review.inbox import ReviewInbox
+from bot.review.nludata import NLU_FILE, NluFile
 from bot.store.models import AuditEvent, Conversation, Owner, Ticket
 from tests.fakes.slack import FakeSlack, form_body, sign
 from tests.gateway.conftest import (
@@ -169,7 +172,7 @@ async def test_a_handover_puts_a_card_in_the_escalation_channel(desk: Desk) -> N
     assert "Waiting:" in text and "normal" in text
     assert {
         e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]
-    } == {"claim", "resolve", "hand_back", "note", "priority"}
+    } == {"claim", "resolve", "hand_back", "relabel", "note", "priority"}
 
 
 async def test_three_agents_claim_at_once_and_one_wins(desk: Desk) -> None:
@@ -251,6 +254,77 @@ async def test_internal_notes_stay_internal(desk: Desk) -> None:
         desk.audit("internal_note")[0].details["text"]
         == "customer is a frequent flyer, be generous"
     )
+
+
+def _submission(user: str, view: dict[str, Any], values: dict[str, Any]) -> str:
+    return form_body(
+        {
+            "type": "view_submission",
+            "team": {"id": "T0CARE"},
+            "user": {"id": user},
+            "api_app_id": "A0",
+            "token": "legacy",
+            "trigger_id": "t",
+            "view": {**view, "id": "V2", "state": {"values": values}},
+        }
+    )
+
+
+def _selected(value: str) -> dict[str, Any]:
+    return {"choice": {"type": "static_select", "selected_option": {"value": value}}}
+
+
+async def test_unsure_handed_over_and_relabelled_messages_reach_the_review_inbox(
+    desk: Desk, tmp_path
+) -> None:
+    await desk.telegram.say(
+        "unsure: want my money back, mail jane@example.com",
+        chat_id=CUSTOMER_CHAT,
+        user_id=CUSTOMER_CHAT,
+    )
+    await eventually(lambda: desk.telegram.replies_to(CUSTOMER_CHAT))
+    ticket, thread = await desk.hand_over()
+
+    await desk.click("U0MARKETING", "relabel", str(ticket.id))
+    assert not desk.slack.called("views.open")
+    await desk.click(AGENTS[1], "relabel", str(ticket.id))
+    [opened] = desk.slack.called("views.open")
+    modal = opened["view"]
+    assert modal["callback_id"] == "relabel"
+    options = modal["blocks"][0]["element"]["options"]
+    # The bot's best guess under the fallback is what the agent sees.
+    assert [o["text"]["text"].split(":")[0] for o in options] == [
+        "refund_request 31%",
+        "greet 91%",
+        "request_human 91%",
+    ]
+    intents = [o["value"] for o in modal["blocks"][1]["element"]["options"]]
+    assert "flight_delayed" in intents and "product_question/wifi" in intents
+    late = next(o["value"] for o in options if "flight is late" in o["text"]["text"])
+    values = {"message": _selected(late), "intent": _selected("flight_delayed")}
+    response = await desk.post(
+        _submission(AGENTS[1], modal, values), "application/x-www-form-urlencoded"
+    )
+    assert response.status == 200
+    await eventually(lambda: any("🏷️" in p.get("text", "") for p in desk.slack.posts(thread)))
+    [relabel] = desk.audit("relabel")
+    assert relabel.details["intent"] == "flight_delayed" and relabel.details["was"] == "greet"
+
+    nlu = tmp_path / "nlu.yml"
+    shutil.copy(NLU_FILE, nlu)
+    inbox = ReviewInbox(desk.gateway.parts.sessions, threshold=0.4, nlu_file=nlu)
+    assert inbox.collect() == 2
+    found = {(i.source, i.predicted_intent, i.suggested_intent): i for i in inbox.items()}
+    assert set(found) == {
+        ("low_confidence", "refund_request", None),
+        ("handover", "request_human", None),
+        ("relabelled", "greet", "flight_delayed"),
+    }
+    unsure = found[("low_confidence", "refund_request", None)]
+    assert unsure.text == "unsure: want my money back, mail <email>"
+    relabelled = found[("relabelled", "greet", "flight_delayed")]
+    assert inbox.approve(relabelled.id, "trainer").intent == "flight_delayed"
+    assert any(e.text == "hi, my flight is late" for e in NluFile(nlu).examples())
 
 
 async def test_people_outside_the_care_team_are_refused_politely(desk: Desk) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from bot.channels.twitter import Budget, split_for_tweets
 from bot.store.models import AuditEvent, Cursor, OutboxItem
 from tests.fakes.twitter import BRAND_ID
-from tests.gateway.conftest import eventually
+from tests.gateway.conftest import eventually, the_sent_reply
 
 
 @pytest.fixture
@@ -118,14 +118,7 @@ async def test_rate_limits_are_waited_out(fake_assistant, fake_twitter, start_ga
     gateway = await start_gateway(rasa_url, twitter_port=port)
     await eventually(lambda: twitter.replies_to(tweet), timeout=15)
 
-    def attempts_once_sent() -> int | None:
-        # The fake records the tweet before the gateway has read the answer
-        # and marked the item sent: wait for the bookkeeping too.
-        with gateway.parts.sessions() as db:
-            item = db.scalars(select(OutboxItem)).one()
-            return item.attempts if item.status.value == "sent" else None
-
-    assert await eventually(attempts_once_sent) == 2
+    assert (await the_sent_reply(gateway))["attempts"] == 2
     assert len(twitter.replies_to(tweet)) == 1
 
 

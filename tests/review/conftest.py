@@ -1,0 +1,102 @@
+"""A care store with stored conversations, and a scratch copy of the NLU file."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from bot.review.inbox import ReviewInbox
+from bot.review.nludata import NLU_FILE
+from bot.store.db import make_engine, migrate, session_factory
+from bot.store.models import (
+    Author,
+    Conversation,
+    Customer,
+    Direction,
+    InboundStatus,
+    Message,
+    Owner,
+    Ticket,
+)
+
+START = datetime(2026, 11, 23, 9, 0)
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> sessionmaker:
+    engine = make_engine(f"sqlite:///{tmp_path / 'care.db'}")
+    migrate(engine)
+    return session_factory(engine)
+
+
+@pytest.fixture
+def nlu_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "nlu.yml"
+    shutil.copy(NLU_FILE, copy)
+    return copy
+
+
+@pytest.fixture
+def inbox(sessions: sessionmaker, nlu_copy: Path) -> ReviewInbox:
+    return ReviewInbox(sessions, threshold=0.4, nlu_file=nlu_copy)
+
+
+StoreMessage = Callable[..., int]
+
+
+@pytest.fixture
+def store_message(sessions: sessionmaker) -> StoreMessage:
+    """Stores a customer message as the gateway would, after the bot's turn; returns its id."""
+    counter = iter(range(1, 10_000))
+
+    def store(
+        text: str,
+        intent: str | None,
+        confidence: float | None,
+        channel: str = "telegram",
+        handover: str | None = None,
+    ) -> int:
+        n = next(counter)
+        at = START + timedelta(minutes=n)
+        with sessions.begin() as session:
+            customer = Customer(channel=channel, platform_user_id=f"user-{n}", created_at=at)
+            conversation = Conversation(
+                channel=channel,
+                place=f"chat-{n}",
+                visibility="private",
+                customer=customer,
+                owner=Owner.AGENT if handover else Owner.BOT,
+                created_at=at,
+                updated_at=at,
+            )
+            message = Message(
+                conversation=conversation,
+                channel=channel,
+                direction=Direction.IN,
+                author=Author.CUSTOMER,
+                text=text,
+                status=InboundStatus.DONE,
+                intent=intent,
+                confidence=confidence,
+                created_at=at,
+                handled_at=at,
+            )
+            session.add(message)
+            if handover:
+                session.add(
+                    Ticket(
+                        conversation=conversation,
+                        reason=handover,
+                        context={},
+                        created_at=at + timedelta(seconds=1),
+                    )
+                )
+            session.flush()
+            return int(message.id)
+
+    return store

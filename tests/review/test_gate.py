@@ -1,0 +1,103 @@
+"""The gate: its verdict rules, and the whole gate on a deliberately worsened data set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.evaluation import Evaluation, IntentScore
+from bot.model import MODEL_PATH
+from bot.review.gate import Verdict, compare
+from bot.review.nludata import NLU_FILE
+from tests.conftest import PROJECT_ROOT
+
+
+def _evaluation(**f1: float) -> Evaluation:
+    scores = [IntentScore(name, value, value, value, 20) for name, value in f1.items()]
+    macro = sum(f1.values()) / len(f1)
+    return Evaluation(scores=scores, macro_f1=macro, accuracy=macro, predictions=[])
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "verdict"),
+    [
+        ({"a": 0.80, "b": 0.90}, {"a": 0.90, "b": 0.90}, Verdict.BETTER),
+        ({"a": 0.80, "b": 0.90}, {"a": 0.70, "b": 0.90}, Verdict.WORSE),
+        ({"a": 0.80, "b": 0.90}, {"a": 0.90, "b": 0.80}, Verdict.MIXED),
+        # Under the noise level: one message more or less in a small intent.
+        ({"a": 0.80, "b": 0.90}, {"a": 0.82, "b": 0.89}, Verdict.UNCHANGED),
+        # Many small losses add up to a worse model.
+        ({"a": 0.80, "b": 0.90, "c": 0.9}, {"a": 0.78, "b": 0.87, "c": 0.87}, Verdict.WORSE),
+        # An intent the candidate lost entirely counts as F1 0.
+        ({"a": 0.80, "b": 0.90}, {"a": 0.80}, Verdict.WORSE),
+    ],
+)
+def test_verdicts(before: dict[str, float], after: dict[str, float], verdict: Verdict) -> None:
+    assert compare(_evaluation(**before), _evaluation(**after)).verdict == verdict
+
+
+def test_exit_codes_tell_ci_what_happened() -> None:
+    assert [v.exit_code for v in Verdict] == [0, 0, 1, 3, 4]
+
+
+def _worsen(source: Path, target: Path, intents: set[str], keep: int) -> None:
+    """Keeps only ``keep`` examples of each of ``intents``: the model forgets them."""
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    for entry in data["nlu"]:
+        if entry.get("intent") in intents:
+            examples = [line for line in entry["examples"].splitlines() if line.strip()]
+            entry["examples"] = "\n".join(examples[:keep]) + "\n"
+    target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_the_gate_says_worse_for_a_worsened_data_set(tmp_path: Path) -> None:
+    if not MODEL_PATH.exists():
+        pytest.fail(f"{MODEL_PATH} is missing: run `make model` (or `make test`, which trains it)")
+    worse = tmp_path / "nlu.yml"
+    forgotten = {"refund_request", "baggage_issue", "booking_change"}
+    _worsen(NLU_FILE, worse, forgotten, keep=3)
+    out = tmp_path / "gate"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.review", "--nlu", str(worse), "gate", "--out", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Verdict: worse" in done.stdout
+    report = (out / "report.md").read_text(encoding="utf-8")
+    worse_line = next(line for line in report.splitlines() if line.startswith("Worse:"))
+    assert forgotten <= {part.split(" (")[0] for part in worse_line[7:].split(", ")}
+    for picture in ("f1_by_intent.png", "candidate/intent_confusion_matrix.png"):
+        assert (out / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'data-verdict="worse"' in page and "current/intent_confusion_matrix.png" in page
+    candidate = json.loads((out / "candidate" / "intent_report.json").read_text())
+    assert candidate["refund_request"]["recall"] < 0.7
+
+
+def test_the_gate_refuses_data_that_does_not_validate(tmp_path: Path) -> None:
+    broken = tmp_path / "nlu.yml"
+    broken.write_text(
+        NLU_FILE.read_text(encoding="utf-8").replace("- intent: praise", "- intent: praise_x", 1),
+        encoding="utf-8",
+    )
+    out = tmp_path / "gate"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.review", "--nlu", str(broken), "gate", "--out", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "verdict invalid" in done.stderr
+    assert "Verdict: invalid" in (out / "report.md").read_text(encoding="utf-8")

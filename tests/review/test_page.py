@@ -1,0 +1,127 @@
+"""The review page in a real headless Chromium, and its API's refusals."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from bot.review.inbox import ReviewInbox
+from bot.review.nludata import NluFile
+from bot.review.web import create_app
+from tests.review.conftest import StoreMessage
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a closed network: no background calls to Google's services.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest_asyncio.fixture
+async def server(inbox: ReviewInbox) -> AsyncIterator[str]:
+    runner = web.AppRunner(create_app(inbox, "trainer-1"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[object]:
+    if CHROMIUM is None:
+        pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+async def test_a_trainer_approves_relabels_and_discards_in_the_browser(
+    server: str, browser, inbox: ReviewInbox, store_message: StoreMessage, nlu_copy: Path
+) -> None:
+    store_message("@NorthwindAir where is my bag?? been 3 days, jane@example.com", "complaint", 0.3)
+    store_message("where is my bag, its been 3 days already @NorthwindAir", "complaint", 0.25)
+    store_message("is flt 881 leaving on time tmrw or not", "flight_delayed", 0.35)
+    store_message('<img src=x onerror="window.pwned=1">ok?', "greet", 0.1)
+    inbox.collect()
+    page = await browser.new_page()
+    await page.goto(server)
+    await page.wait_for_selector(".item")
+    assert await page.text_content("#counts") == "4 to review in 3 groups"
+    assert await page.locator(".group h2", has_text="2 similar messages").count() == 1
+    assert "jane@example.com" not in await page.content()
+    assert await page.evaluate("window.pwned") is None  # customer text is never markup
+
+    flight = page.locator(".item", has=page.locator("input[value*='881']"))
+    annotated = "is flt [881](flight_number) leaving on time tmrw or not"
+    await flight.locator("input.text").fill(annotated)
+    await flight.locator("select.intent").select_option("flight_status")
+    await flight.locator("button.approve").click()
+    await page.wait_for_function("document.querySelector('#status').textContent.includes('Added')")
+    assert await page.text_content("#status") == "Added to data/nlu.yml as flight_status."
+    written = [e for e in NluFile(nlu_copy).examples() if "leaving on time tmrw" in e.text]
+    assert [(e.intent, e.text) for e in written] == [("flight_status", annotated)]
+
+    bags = page.locator(".item", has=page.locator("input[value*='my bag']"))
+    assert await bags.count() == 2
+    await bags.nth(1).locator("button.discard").click()
+    await page.wait_for_function("document.querySelector('#status').textContent.startsWith('Disc')")
+
+    before = nlu_copy.read_text(encoding="utf-8")
+    remaining = page.locator(".item", has=page.locator("input[value*='my bag']"))
+    await remaining.locator("input.text").fill("where is my bag?? call +44 7700 900123")
+    await remaining.locator("button.approve").click()
+    alert = remaining.locator(".error")
+    await alert.wait_for(state="visible")
+    await page.wait_for_function("document.querySelector('.item .error').textContent.length > 0")
+    assert "personal data: phone" in await alert.text_content()
+    assert nlu_copy.read_text(encoding="utf-8") == before
+
+    await page.reload()
+    await page.wait_for_selector(".item")
+    assert await page.text_content("#counts") == "2 to review in 2 groups"
+    assert await page.locator(".item").count() == 2
+    await page.close()
+
+
+async def test_the_api_refuses_what_a_page_would_not_send(
+    server: str, inbox: ReviewInbox, store_message: StoreMessage
+) -> None:
+    store_message("huh", "greet", 0.1)
+    inbox.collect()
+    [item] = inbox.items()
+    approve = f"{server}/api/items/{item.id}/approve"
+    async with aiohttp.ClientSession() as http:
+        forged = await http.post(approve, json={}, headers={"Origin": "https://evil.example"})
+        assert forged.status == 403
+        form = await http.post(approve, data={"intent": "greet"})
+        assert form.status == 415
+        assert (await http.post(f"{server}/api/items/nope/approve", json={})).status == 404
+        assert (await http.post(f"{server}/api/items/999/approve", json={})).status == 400
+        wrong = await http.post(approve, json={"intent": 5})
+        assert wrong.status == 400
+        huge = await http.post(approve, json={"text": "x" * 100_000})
+        assert huge.status == 413
+        ok = await http.post(approve, json={"intent": "greet"}, headers={"Origin": server})
+        assert ok.status == 200 and (await ok.json())["status"] == "approved"
+        again = await http.post(approve, json={"intent": "greet"})
+        assert again.status == 409
+        state = await (await http.get(f"{server}/api/inbox")).json()
+        assert state["groups"] == [] and "flight_status" in state["intents"]
