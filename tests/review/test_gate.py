@@ -45,6 +45,16 @@ def test_exit_codes_tell_ci_what_happened() -> None:
     assert [v.exit_code for v in Verdict] == [0, 0, 1, 3, 4]
 
 
+def _gate(nlu: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.review", "--nlu", str(nlu), "gate", "--out", str(out)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
 def _worsen(source: Path, target: Path, intents: set[str], keep: int) -> None:
     """Keeps only ``keep`` examples of each of ``intents``: the model forgets them."""
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
@@ -64,13 +74,7 @@ def test_the_gate_says_worse_for_a_worsened_data_set(tmp_path: Path) -> None:
     forgotten = {"refund_request", "baggage_issue", "booking_change"}
     _worsen(NLU_FILE, worse, forgotten, keep=3)
     out = tmp_path / "gate"
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.review", "--nlu", str(worse), "gate", "--out", str(out)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = _gate(worse, out)
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Verdict: worse" in done.stdout
     report = (out / "report.md").read_text(encoding="utf-8")
@@ -91,13 +95,7 @@ def test_the_gate_refuses_data_that_does_not_validate(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = tmp_path / "gate"
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.review", "--nlu", str(broken), "gate", "--out", str(out)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _gate(broken, out)
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
     assert "verdict invalid" in done.stderr
     assert "Verdict: invalid" in (out / "report.md").read_text(encoding="utf-8")
