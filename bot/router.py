@@ -12,7 +12,13 @@ Every customer message is stored before its channel acknowledges it
   kept for the agent (and, with the Slack desk, posted to the ticket's thread).
 
 Database work is synchronous SQLAlchemy and runs in worker threads, so that a
-slow commit never stalls the event loop.
+slow commit never stalls the event loop. A message costs two transactions on
+its way through: the one that stores it (and leases its conversation, and
+reads what handling it needs), and the one that records the assistant's turn
+(and claims the replies for sending, and finds the conversation's next
+message). The hot path uses plain SQL statements (SQLAlchemy Core) on the
+session's connection; the rare paths (handover, tickets, the desk) use the ORM
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import JSON, DateTime, bindparam, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,14 +47,25 @@ from bot.store.models import (
     Direction,
     InboundStatus,
     Message,
-    OutboxItem,
     OutboxStatus,
     Owner,
     Priority,
     Ticket,
     TicketStatus,
 )
-from bot.store.records import audit, conversation_for, customer_for, enqueue, move_cursor, utcnow
+from bot.store.records import (
+    CONVERSATIONS,
+    CUSTOMERS,
+    MESSAGES,
+    OUTBOX,
+    Outgoing,
+    audit,
+    conversation_id_for,
+    customer_id_for,
+    enqueue,
+    store_cursor,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,40 +86,199 @@ class Desk(Protocol):
 
 
 @dataclass(frozen=True)
+class PendingMessage:
+    """A customer message waiting to be handled, with what handling it needs.
+
+    Read in the transaction that leased its conversation (storing it, or
+    finishing the message before it), so handling starts without reading it back.
+    """
+
+    message_id: int
+    text: str
+    kind: str
+    conversation_id: int
+    channel: str
+    owner: Owner
+    visibility: Visibility
+
+    @property
+    def rasa_sender_id(self) -> str:
+        """The conversation's id at the assistant (as :attr:`Conversation.rasa_sender_id`)."""
+        return f"{self.channel}-{self.conversation_id}"
+
+
+@dataclass(frozen=True)
 class Accepted:
-    """Result of storing a batch: the new message ids, how many were already known, and the
-    conversations this worker leased on the way, each with its oldest pending message."""
+    """Result of storing a batch: the new message ids, how many were already known, the
+    conversations this worker leased on the way (each with its oldest pending message),
+    and whether a new message's conversation could not be leased here."""
 
     new_ids: list[int]
     duplicates: int
-    leased: list[tuple[int, int]] = field(default_factory=list)
+    leased: list[PendingMessage] = field(default_factory=list)
+    unleased: bool = False
 
 
 @dataclass(frozen=True)
 class Handled:
     """What handling a message queued: for which channels, and the customer's replies
-    that this worker already claimed for sending (so they go out without another look)."""
+    that this worker already claimed for sending (so they go out without another look).
+
+    ``ready``: nothing queued before the claimed replies on their channel is still
+    unsent, so they may go out at once, in order. ``looked_ahead``: the transaction
+    also renewed the conversation's lease and found its next message (``next``;
+    None when there is none and the lease was released, or the lease was lost).
+    """
 
     channels: frozenset[str] = frozenset()
-    claimed: tuple[int, ...] = ()
+    claimed: tuple[Outgoing, ...] = ()
+    ready: bool = False
+    looked_ahead: bool = False
+    next: PendingMessage | None = None
 
 
 NOTHING = Handled()
 
 
 @dataclass(frozen=True)
-class _Snapshot:
-    """What handling a message needs, read in one short transaction."""
+class _Target:
+    """Where a conversation's replies go (from a conversation row or object)."""
 
-    message_id: int
-    text: str
-    kind: str
-    status: InboundStatus
-    conversation_id: int
+    id: int
     channel: str
-    owner: Owner
-    visibility: Visibility
-    rasa_sender_id: str
+    place: str
+    visibility: str
+    customer: str  # the customer's platform id
+    reply_to: str | None
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> _Target:
+        return cls(
+            id=conversation.id,
+            channel=conversation.channel,
+            place=conversation.place,
+            visibility=conversation.visibility,
+            customer=conversation.customer.platform_user_id,
+            reply_to=conversation.reply_to_platform_id,
+        )
+
+
+# The hot path's statements, built once (see bot/store/records.py).
+_PENDING_COLUMNS = (
+    MESSAGES.c.id,
+    MESSAGES.c.text,
+    MESSAGES.c.kind,
+    MESSAGES.c.status,
+    MESSAGES.c.conversation_id,
+    CONVERSATIONS.c.channel,
+    CONVERSATIONS.c.owner,
+    CONVERSATIONS.c.visibility,
+)
+_WITH_CONVERSATION = (MESSAGES, CONVERSATIONS, MESSAGES.c.conversation_id == CONVERSATIONS.c.id)
+_OLDEST_PENDING = (
+    select(*_PENDING_COLUMNS)
+    .join_from(*_WITH_CONVERSATION)
+    .where(
+        MESSAGES.c.conversation_id == bindparam("b_conversation"),
+        MESSAGES.c.direction == Direction.IN,
+        MESSAGES.c.status == InboundStatus.PENDING,
+    )
+    .order_by(MESSAGES.c.id)
+    .limit(1)
+)
+_MESSAGE = (
+    select(*_PENDING_COLUMNS)
+    .join_from(*_WITH_CONVERSATION)
+    .where(MESSAGES.c.id == bindparam("b_message"))
+)
+_KNOWN = select(MESSAGES.c.id).where(
+    MESSAGES.c.channel == bindparam("b_channel"),
+    MESSAGES.c.direction == Direction.IN,
+    MESSAGES.c.platform_message_id == bindparam("b_platform_id"),
+)
+_INSERT_MESSAGE = insert(MESSAGES)
+_WORKER = bindparam("b_worker")
+_LEASE_UNTIL = bindparam("b_until", type_=DateTime)
+_LEASE = (
+    update(CONVERSATIONS)
+    .where(
+        CONVERSATIONS.c.id == bindparam("b_conversation"),
+        or_(
+            CONVERSATIONS.c.lease_owner.is_(None),
+            CONVERSATIONS.c.lease_expires_at < bindparam("b_now", type_=DateTime),
+            CONVERSATIONS.c.lease_owner == _WORKER,
+        ),
+    )
+    .values(lease_owner=_WORKER, lease_expires_at=_LEASE_UNTIL)
+)
+_MINE = update(CONVERSATIONS).where(
+    CONVERSATIONS.c.id == bindparam("b_conversation"), CONVERSATIONS.c.lease_owner == _WORKER
+)
+_RENEW = _MINE.values(lease_expires_at=_LEASE_UNTIL)
+_RELEASE = _MINE.values(lease_owner=None, lease_expires_at=None)
+_FINISH = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("b_message"), MESSAGES.c.status == InboundStatus.PENDING)
+    .values(status=InboundStatus.DONE, handled_at=bindparam("b_now", type_=DateTime))
+)
+_FINISH_TURN = _FINISH.values(
+    intent=bindparam("b_intent"),
+    confidence=bindparam("b_confidence"),
+    # None is SQL NULL, as the ORM leaves it.
+    entities=bindparam("b_entities", type_=JSON(none_as_null=True)),
+)
+_TARGET = (
+    select(
+        CONVERSATIONS.c.place,
+        CONVERSATIONS.c.visibility,
+        CONVERSATIONS.c.reply_to_platform_id,
+        CUSTOMERS.c.platform_user_id,
+    )
+    .join_from(CONVERSATIONS, CUSTOMERS, CONVERSATIONS.c.customer_id == CUSTOMERS.c.id)
+    .where(CONVERSATIONS.c.id == bindparam("b_conversation"))
+)
+_UNSENT_BEFORE = (
+    select(OUTBOX.c.id)
+    .where(
+        OUTBOX.c.conversation_id == bindparam("b_conversation"),
+        OUTBOX.c.channel == bindparam("b_channel"),
+        OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+        OUTBOX.c.id < bindparam("b_before"),
+    )
+    .limit(1)
+)
+
+
+def _pending_of(row: Any) -> PendingMessage:
+    return PendingMessage(
+        message_id=int(row.id),
+        text=row.text,
+        kind=row.kind,
+        conversation_id=int(row.conversation_id),
+        channel=row.channel,
+        owner=row.owner,
+        visibility=Visibility(row.visibility),
+    )
+
+
+def oldest_pending(connection: Connection, conversation_id: int) -> PendingMessage | None:
+    """The conversation's oldest customer message not yet handled, if any."""
+    row = connection.execute(_OLDEST_PENDING, {"b_conversation": conversation_id}).first()
+    return _pending_of(row) if row is not None else None
+
+
+def next_pending(
+    connection: Connection, conversation_id: int, worker_id: str, lease_until: datetime
+) -> PendingMessage | None:
+    """The oldest pending message, renewing ``worker_id``'s lease; when there is none, or
+    the lease was lost, None (and the lease is released in the same transaction)."""
+    pending = oldest_pending(connection, conversation_id)
+    mine = {"b_conversation": conversation_id, "b_worker": worker_id}
+    if pending is None:
+        connection.execute(_RELEASE, mine)
+        return None
+    renewed = connection.execute(_RENEW, {**mine, "b_until": lease_until})
+    return pending if renewed.rowcount == 1 else None
 
 
 class ConversationRouter:
@@ -125,7 +302,8 @@ class ConversationRouter:
         self.brand = brand or load_brand()
         self.clock = clock
         # With a worker id, accepting a message also leases its conversation to
-        # this worker when it is free, so handling starts without another query.
+        # this worker when it is free, so handling starts without another query;
+        # and finishing a message looks for the next one in the same transaction.
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease_seconds)
 
@@ -153,49 +331,45 @@ class ConversationRouter:
     ) -> Accepted:
         now = self.clock()
         new_ids: list[int] = []
+        conversations: list[int] = []  # of the new messages, in order of arrival
         duplicates = 0
         with self.sessions.begin() as session:
+            connection = session.connection()
             for inbound in messages:
-                message_id = self._store(session, inbound, now)
-                if message_id is None:
+                stored = self._store(connection, inbound, now)
+                if stored is None:
                     duplicates += 1
-                else:
-                    new_ids.append(message_id)
+                    continue
+                message_id, conversation_id = stored
+                new_ids.append(message_id)
+                if conversation_id not in conversations:
+                    conversations.append(conversation_id)
             if cursor is not None:
-                move_cursor(session, *cursor, now=now)
-            leased = self._lease(session, new_ids, now) if self.worker_id and new_ids else []
-        return Accepted(new_ids, duplicates, leased)
+                store_cursor(connection, *cursor, now=now)
+            leased = self._lease(connection, conversations, now) if self.worker_id else []
+        return Accepted(new_ids, duplicates, leased, unleased=len(leased) < len(conversations))
 
     def _lease(
-        self, session: Session, message_ids: list[int], now: datetime
-    ) -> list[tuple[int, int]]:
-        conversations = session.scalars(
-            select(Message.conversation_id).where(Message.id.in_(message_ids)).distinct()
-        ).all()
+        self, connection: Connection, conversations: list[int], now: datetime
+    ) -> list[PendingMessage]:
         leased = []
         for conversation_id in conversations:
-            taken = session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id == conversation_id,
-                    or_(
-                        Conversation.lease_owner.is_(None),
-                        Conversation.lease_expires_at < now,
-                        Conversation.lease_owner == self.worker_id,
-                    ),
-                )
-                .values(lease_owner=self.worker_id, lease_expires_at=now + self.lease)
+            taken = connection.execute(
+                _LEASE,
+                {
+                    "b_conversation": conversation_id,
+                    "b_now": now,
+                    "b_worker": self.worker_id,
+                    "b_until": now + self.lease,
+                },
             )
             if taken.rowcount != 1:
                 continue  # another worker is handling it; it will see the message
-            oldest = session.scalar(
-                select(func.min(Message.id)).where(
-                    Message.conversation_id == conversation_id,
-                    Message.direction == Direction.IN,
-                    Message.status == InboundStatus.PENDING,
-                )
-            )
-            leased.append((conversation_id, int(oldest)))
+            # Read after the lease: the conversation's row is ours until commit, so
+            # its owner is current; the message may be an older one still pending.
+            pending = oldest_pending(connection, conversation_id)
+            if pending is not None:
+                leased.append(pending)
         return leased
 
     async def accept(
@@ -204,40 +378,42 @@ class ConversationRouter:
         """:meth:`accept_sync` off the event loop."""
         return await asyncio.to_thread(self.accept_sync, messages, cursor)
 
-    def _store(self, session: Session, inbound: InboundMessage, now: datetime) -> int | None:
-        known = session.scalar(
-            select(Message.id).where(
-                Message.channel == inbound.channel,
-                Message.direction == Direction.IN,
-                Message.platform_message_id == inbound.platform_message_id,
-            )
+    def _store(
+        self, connection: Connection, inbound: InboundMessage, now: datetime
+    ) -> tuple[int, int] | None:
+        """Stores one message; returns its id and its conversation's, or None if known."""
+        known = connection.scalar(
+            _KNOWN, {"b_channel": inbound.channel, "b_platform_id": inbound.platform_message_id}
         )
         if known is not None:
             return None
-        customer = customer_for(session, inbound.channel, inbound.customer, now)
-        conversation = conversation_for(
-            session, inbound.channel, inbound.place, inbound.visibility.value, customer, now
-        )
-        if inbound.reply_to_platform_id:
-            conversation.reply_to_platform_id = inbound.reply_to_platform_id
-        conversation.updated_at = now
-        message = Message(
-            conversation_id=conversation.id,
-            channel=inbound.channel,
-            direction=Direction.IN,
-            author=Author.CUSTOMER,
-            kind=inbound.kind,
-            text=inbound.text,
-            platform_message_id=inbound.platform_message_id,
-            status=InboundStatus.PENDING,
-            raw=inbound.raw or None,
-            created_at=now,
+        customer_id = customer_id_for(connection, inbound.channel, inbound.customer, now)
+        conversation_id = conversation_id_for(
+            connection,
+            inbound.channel,
+            inbound.place,
+            inbound.visibility.value,
+            customer_id,
+            now,
+            reply_to=inbound.reply_to_platform_id,
         )
         # A concurrent delivery of the same message may win the race: then the
-        # unique key fails the flush, and accept_sync retries the batch.
-        session.add(message)
-        session.flush()
-        return int(message.id)
+        # unique key fails the insert, and accept_sync retries the batch.
+        values: dict[str, Any] = {
+            "conversation_id": conversation_id,
+            "channel": inbound.channel,
+            "direction": Direction.IN,
+            "author": Author.CUSTOMER,
+            "kind": inbound.kind,
+            "text": inbound.text,
+            "platform_message_id": inbound.platform_message_id,
+            "status": InboundStatus.PENDING,
+            "created_at": now,
+        }
+        if inbound.raw:
+            values["raw"] = inbound.raw  # else SQL NULL
+        stored = connection.execute(_INSERT_MESSAGE, values)
+        return int(stored.inserted_primary_key[0]), conversation_id
 
     def cursor(self, channel: str, name: str) -> str | None:
         """A channel's stored read position."""
@@ -246,158 +422,193 @@ class ConversationRouter:
             return cursor.value if cursor else None
 
     # ------------------------------------------------------------- handling
-    def _snapshot(self, message_id: int) -> _Snapshot | None:
+    def _pending(self, message_id: int) -> PendingMessage | None:
+        """A stored message, if it is still waiting (read back when not carried)."""
         with self.reads() as session:
-            message = session.get(Message, message_id)
-            if message is None:
-                return None
-            conversation = message.conversation
-            return _Snapshot(
-                message_id=message.id,
-                text=message.text,
-                kind=message.kind,
-                status=message.status,
-                conversation_id=conversation.id,
-                channel=conversation.channel,
-                owner=conversation.owner,
-                visibility=Visibility(conversation.visibility),
-                rasa_sender_id=conversation.rasa_sender_id,
-            )
+            row = session.connection().execute(_MESSAGE, {"b_message": message_id}).first()
+        if row is None or row.status == InboundStatus.DONE:
+            return None
+        return _pending_of(row)
 
-    async def handle(self, message_id: int) -> Handled:
-        """Handles one stored customer message, exactly once; says what it queued."""
-        snapshot = await asyncio.to_thread(self._snapshot, message_id)
-        if snapshot is None or snapshot.status == InboundStatus.DONE:
+    async def handle(self, message: int | PendingMessage, look_ahead: bool = False) -> Handled:
+        """Handles one stored customer message, exactly once; says what it queued.
+
+        ``message`` is its id, or the message as read when its conversation was
+        leased. With ``look_ahead`` (and a worker id), the transaction that
+        records the outcome also renews the lease and finds the next message.
+        """
+        if isinstance(message, PendingMessage):
+            pending: PendingMessage | None = message
+        else:
+            pending = await asyncio.to_thread(self._pending, message)
+        if pending is None:
             return NOTHING
-        if snapshot.owner != Owner.BOT:
-            return await asyncio.to_thread(self._keep_for_agent, snapshot)
-        if snapshot.kind != "text" and not snapshot.text.strip():
-            return await asyncio.to_thread(self._unsupported, snapshot)
+        ahead = look_ahead and self.worker_id is not None
+        if pending.owner != Owner.BOT:
+            return await asyncio.to_thread(self._keep_for_agent, pending, ahead)
+        if pending.kind != "text" and not pending.text.strip():
+            return await asyncio.to_thread(self._unsupported, pending, ahead)
         try:
             turn = await self.assistant.turn(
-                snapshot.rasa_sender_id,
-                snapshot.text,
-                message_id=str(snapshot.message_id),
-                metadata={"visibility": snapshot.visibility.value, "channel": snapshot.channel},
+                pending.rasa_sender_id,
+                pending.text,
+                message_id=str(pending.message_id),
+                metadata={"visibility": pending.visibility.value, "channel": pending.channel},
             )
         except AssistantUnavailable as error:
-            return await asyncio.to_thread(self._assistant_down, snapshot, str(error))
-        return await asyncio.to_thread(self._record_turn, snapshot, turn)
+            return await asyncio.to_thread(self._assistant_down, pending, str(error), ahead)
+        return await asyncio.to_thread(self._record_turn, pending, turn, ahead)
 
-    def _load(self, session: Session, snapshot: _Snapshot) -> tuple[Message, Conversation] | None:
-        """The message and its conversation, locked; None if someone handled it meanwhile."""
-        message = session.get(Message, snapshot.message_id, with_for_update=True)
-        if message is None or message.status == InboundStatus.DONE:
+    def _finish(
+        self,
+        connection: Connection,
+        pending: PendingMessage,
+        now: datetime,
+        turn: Turn | None = None,
+    ) -> _Target | None:
+        """Marks the message done (with what the assistant understood); returns where its
+        replies go, or None if someone handled it meanwhile."""
+        values: dict[str, Any] = {"b_message": pending.message_id, "b_now": now}
+        if turn is not None:
+            values["b_intent"], values["b_confidence"] = turn.best_guess
+            values["b_entities"] = turn.entities or None
+        # One statement decides who handles it: the row lock (PostgreSQL) or the
+        # write lock (SQLite) makes a concurrent second attempt find it done.
+        finished = connection.execute(_FINISH if turn is None else _FINISH_TURN, values)
+        if finished.rowcount != 1:
             return None
-        return message, message.conversation
+        row = connection.execute(_TARGET, {"b_conversation": pending.conversation_id}).one()
+        return _Target(
+            id=pending.conversation_id,
+            channel=pending.channel,
+            place=row.place,
+            visibility=row.visibility,
+            customer=row.platform_user_id,
+            reply_to=row.reply_to_platform_id,
+        )
 
     def _desk_channels(self) -> frozenset[str]:
         return frozenset({"slack"}) if self.desk is not None else frozenset()
 
-    def _claim_for_sending(self, session: Session, items: list[OutboxItem], now: datetime) -> None:
-        """Claims the customer's new replies for this worker, in the queuing transaction."""
-        if not self.worker_id:
-            return
-        session.flush()
-        for item in items:
-            item.status = OutboxStatus.SENDING
-            item.claimed_by = self.worker_id
-            item.claimed_at = now
-            item.attempts = 1
+    def _handled(
+        self,
+        connection: Connection,
+        pending: PendingMessage,
+        channels: frozenset[str],
+        items: list[Outgoing],
+        now: datetime,
+        look_ahead: bool,
+    ) -> Handled:
+        """The outcome, at the end of the recording transaction."""
+        if self.worker_id is None:
+            items = []  # queued, not claimed: the outbox claims them itself
+        ready = False
+        if items:
+            # The new replies may go out at once unless something queued before them
+            # on the same channel is still unsent (a retry waiting for its time).
+            earlier = connection.scalar(
+                _UNSENT_BEFORE,
+                {
+                    "b_conversation": pending.conversation_id,
+                    "b_channel": pending.channel,
+                    "b_before": items[0].id,
+                },
+            )
+            ready = earlier is None
+        if not look_ahead:
+            return Handled(channels, tuple(items), ready)
+        assert self.worker_id is not None
+        following = next_pending(
+            connection, pending.conversation_id, self.worker_id, now + self.lease
+        )
+        return Handled(channels, tuple(items), ready, looked_ahead=True, next=following)
 
-    def _handled(self, channels: frozenset[str], items: list[OutboxItem]) -> Handled:
-        return Handled(channels, tuple(int(i.id) for i in items) if self.worker_id else ())
-
-    def _record_turn(self, snapshot: _Snapshot, turn: Turn) -> Handled:
+    def _record_turn(self, pending: PendingMessage, turn: Turn, look_ahead: bool) -> Handled:
         now = self.clock()
-        items: list[OutboxItem] = []
+        items: list[Outgoing] = []
+        channels = frozenset({pending.channel})
         with self.sessions.begin() as session:
-            loaded = self._load(session, snapshot)
-            if loaded is None:
+            connection = session.connection()
+            target = self._finish(connection, pending, now, turn)
+            if target is None:
                 return NOTHING
-            message, conversation = loaded
-            message.intent, message.confidence = turn.best_guess
-            message.entities = turn.entities or None
-            self._finish(message, now)
             for index, bot_message in enumerate(turn.texts):
-                items += self._reply(session, conversation, message, index, bot_message, now)
-            self._claim_for_sending(session, items, now)
+                items += self._reply(session, target, pending.message_id, index, bot_message, now)
             handover = turn.handover
-            if handover is not None and conversation.owner == Owner.BOT:
-                reason = str(handover.get("reason") or HandoverReason.REQUESTED.value)
-                self._hand_over(session, conversation, reason, now, turn=turn, payload=handover)
-                return self._handled(frozenset({snapshot.channel}) | self._desk_channels(), items)
-        return self._handled(frozenset({snapshot.channel}), items)
+            if handover is not None:
+                conversation = session.get(Conversation, pending.conversation_id)
+                if conversation is not None and conversation.owner == Owner.BOT:
+                    reason = str(handover.get("reason") or HandoverReason.REQUESTED.value)
+                    self._hand_over(session, conversation, reason, now, turn=turn, payload=handover)
+                    channels |= self._desk_channels()
+            return self._handled(connection, pending, channels, items, now, look_ahead)
 
-    def _assistant_down(self, snapshot: _Snapshot, error: str) -> Handled:
+    def _assistant_down(self, pending: PendingMessage, error: str, look_ahead: bool) -> Handled:
         now = self.clock()
         with self.sessions.begin() as session:
-            loaded = self._load(session, snapshot)
-            if loaded is None:
+            connection = session.connection()
+            target = self._finish(connection, pending, now)
+            if target is None:
                 return NOTHING
-            message, conversation = loaded
-            self._finish(message, now)
-            items = self._system_reply(session, conversation, message, "bot_unavailable", now)
-            self._claim_for_sending(session, items, now)
+            items = self._system_reply(session, target, pending.message_id, "bot_unavailable", now)
+            conversation = session.get(Conversation, pending.conversation_id)
+            assert conversation is not None
             self._hand_over(
                 session, conversation, HandoverReason.BOT_UNAVAILABLE.value, now, error=error
             )
-        return self._handled(frozenset({snapshot.channel}) | self._desk_channels(), items)
+            channels = frozenset({pending.channel}) | self._desk_channels()
+            return self._handled(connection, pending, channels, items, now, look_ahead)
 
-    def _unsupported(self, snapshot: _Snapshot) -> Handled:
+    def _unsupported(self, pending: PendingMessage, look_ahead: bool) -> Handled:
         now = self.clock()
         with self.sessions.begin() as session:
-            loaded = self._load(session, snapshot)
-            if loaded is None:
+            connection = session.connection()
+            target = self._finish(connection, pending, now)
+            if target is None:
                 return NOTHING
-            message, conversation = loaded
-            self._finish(message, now)
-            items = self._system_reply(session, conversation, message, "unsupported_media", now)
-            self._claim_for_sending(session, items, now)
-        return self._handled(frozenset({snapshot.channel}), items)
+            items = self._system_reply(
+                session, target, pending.message_id, "unsupported_media", now
+            )
+            channels = frozenset({pending.channel})
+            return self._handled(connection, pending, channels, items, now, look_ahead)
 
-    def _keep_for_agent(self, snapshot: _Snapshot) -> Handled:
+    def _keep_for_agent(self, pending: PendingMessage, look_ahead: bool) -> Handled:
         now = self.clock()
         with self.sessions.begin() as session:
-            loaded = self._load(session, snapshot)
-            if loaded is None:
+            connection = session.connection()
+            if self._finish(connection, pending, now) is None:
                 return NOTHING
-            message, conversation = loaded
-            self._finish(message, now)
-            ticket = self.open_ticket(session, conversation.id)
+            ticket = self.open_ticket(session, pending.conversation_id)
             if ticket is not None:
                 ticket.last_customer_at = now
                 if self.desk is not None:
+                    message = session.get(Message, pending.message_id)
+                    assert message is not None
                     self.desk.customer_wrote(session, ticket, message, now)
             audit(
                 session,
                 "gateway",
                 "kept_for_agent",
                 now,
-                conversation.id,
+                pending.conversation_id,
                 ticket.id if ticket else None,
-                message_id=message.id,
+                message_id=pending.message_id,
             )
-        return Handled(self._desk_channels())
-
-    @staticmethod
-    def _finish(message: Message, now: datetime) -> None:
-        message.status = InboundStatus.DONE
-        message.handled_at = now
+            return self._handled(connection, pending, self._desk_channels(), [], now, look_ahead)
 
     # --------------------------------------------------------------- replies
     def _reply(
         self,
         session: Session,
-        conversation: Conversation,
-        inbound: Message,
+        target: _Target,
+        inbound_id: int,
         index: int,
         bot_message: BotMessage,
         now: datetime,
-    ) -> list[OutboxItem]:
+    ) -> list[Outgoing]:
         text = bot_message.text or ""
         invite = bot_message.invite_private
-        if conversation.visibility == Visibility.PUBLIC.value:
+        if target.visibility == Visibility.PUBLIC.value:
             leaks = [f.kind.value for f in find_personal_data(text, PUBLIC_REPLY_KINDS)]
             if bot_message.private or leaks:
                 # The last line of defence: a public reply never carries personal data.
@@ -406,7 +617,7 @@ class ConversationRouter:
                     "gateway",
                     "withheld_private_reply",
                     now,
-                    conversation.id,
+                    target.id,
                     response=bot_message.response,
                     marked_private=bot_message.private,
                     found=leaks,
@@ -414,40 +625,39 @@ class ConversationRouter:
                 text = self.brand.message("public_privacy_fallback")
                 invite = True
         return self._outgoing(
-            session,
-            conversation,
-            inbound,
-            f"reply:{inbound.id}:{index}",
+            session.connection(),
+            target,
+            f"reply:{inbound_id}:{index}",
             Author.BOT,
             text,
             now,
             invite_private=invite,
             response=bot_message.response,
+            claim=True,
         )
 
     def _system_reply(
         self,
         session: Session,
-        conversation: Conversation,
-        inbound: Message,
+        target: _Target,
+        inbound_id: int,
         name: str,
         now: datetime,
-    ) -> list[OutboxItem]:
+    ) -> list[Outgoing]:
         return self._outgoing(
-            session,
-            conversation,
-            inbound,
-            f"system:{inbound.id}:{name}",
+            session.connection(),
+            target,
+            f"system:{inbound_id}:{name}",
             Author.SYSTEM,
             self.brand.message(name),
             now,
+            claim=True,
         )
 
     def _outgoing(
         self,
-        session: Session,
-        conversation: Conversation,
-        inbound: Message | None,
+        connection: Connection,
+        target: _Target,
         key: str,
         author: Author,
         text: str,
@@ -455,29 +665,41 @@ class ConversationRouter:
         invite_private: bool = False,
         response: str | None = None,
         agent_id: str | None = None,
-    ) -> list[OutboxItem]:
-        outbound = Message(
-            conversation_id=conversation.id,
-            channel=conversation.channel,
-            direction=Direction.OUT,
-            author=author,
-            text=text,
-            agent_id=agent_id,
-            created_at=now,
+        claim: bool = False,
+    ) -> list[Outgoing]:
+        """Stores an outgoing message and queues it; with ``claim`` (and a worker id) the
+        outbox item is claimed for this worker, to be sent as soon as the caller commits."""
+        outbound = connection.execute(
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": target.id,
+                "channel": target.channel,
+                "direction": Direction.OUT,
+                "author": author,
+                "kind": "text",
+                "text": text,
+                "agent_id": agent_id,
+                "created_at": now,
+            },
         )
-        session.add(outbound)
-        session.flush()
         payload: dict[str, Any] = {
             "text": text,
-            "place": conversation.place,
-            "visibility": conversation.visibility,
-            "customer": conversation.customer.platform_user_id,
-            "reply_to": conversation.reply_to_platform_id,
+            "place": target.place,
+            "visibility": target.visibility,
+            "customer": target.customer,
+            "reply_to": target.reply_to,
             "invite_private": invite_private,
             "response": response,
         }
         item = enqueue(
-            session, key, conversation.id, conversation.channel, payload, now, outbound.id
+            connection,
+            key,
+            target.id,
+            target.channel,
+            payload,
+            now,
+            int(outbound.inserted_primary_key[0]),
+            claimed_by=self.worker_id if claim else None,
         )
         return [item] if item is not None else []
 
@@ -493,7 +715,15 @@ class ConversationRouter:
     ) -> None:
         """Queues a message to the customer from an agent or the bot (the desk uses this,
         in its own transaction); ``key`` makes queuing it twice harmless."""
-        self._outgoing(session, conversation, None, key, author, text, now, agent_id=agent_id)
+        self._outgoing(
+            session.connection(),
+            _Target.of(conversation),
+            key,
+            author,
+            text,
+            now,
+            agent_id=agent_id,
+        )
 
     # -------------------------------------------------------------- handover
     def _hand_over(

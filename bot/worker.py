@@ -12,24 +12,33 @@ Both are safe to run in several processes at once and to kill at any moment:
   reset). An item left "sending" by a killed worker is checked against the
   platform where it can tell (Twitter), else sent again and the possible
   duplicate recorded in the audit trail.
+
+On the hot path neither loop looks at the store on its own: accepting a
+message leases its conversation and hands the message over (``Inbox.take``);
+the transaction that records a turn claims its replies and finds the
+conversation's next message; the replies go to their lane with their content
+(``Outbox.kick``) and, when nothing is unsent before them, out without another
+query; marking one sent claims the next in the same transaction. A task that
+gets new work while it is ending looks once more before it ends (``_again``),
+so nothing handed over in that moment waits for the next poll, or forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import enum
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import DateTime, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.base import OutboundReply, Sender, SendError
 from bot.contract import Visibility
-from bot.router import ConversationRouter, Handled
+from bot.router import ConversationRouter, Handled, PendingMessage, next_pending
 from bot.store.models import (
     Conversation,
     Direction,
@@ -38,7 +47,7 @@ from bot.store.models import (
     OutboxItem,
     OutboxStatus,
 )
-from bot.store.records import audit, utcnow
+from bot.store.records import MESSAGES, OUTBOX, Outgoing, audit, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -73,20 +82,29 @@ class Inbox:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._running: dict[int, asyncio.Task[None]] = {}
+        # Conversations that got a message while being handled here: their task
+        # looks again before it ends (it may have looked just before the message).
+        self._again: set[int] = set()
         self._retry_after: dict[int, float] = {}
+        # The router finds each conversation's next message in the transaction that
+        # finishes the one before, when it leases for this worker.
+        self._look_ahead = router.worker_id == worker_id
 
     def wake(self) -> None:
         """New messages were stored: look now rather than at the next poll."""
         self._wake.set()
 
-    def take(self, leased: list[tuple[int, int]]) -> None:
+    def take(self, leased: list[PendingMessage]) -> None:
         """Starts on conversations already leased to this worker (by accepting their messages)."""
-        for conversation_id, first_message in leased:
-            if conversation_id not in self._running:
-                task = asyncio.create_task(self._drain(conversation_id, first_message))
-                self._running[conversation_id] = task
-            else:
-                self._wake.set()  # the running task will find it; make sure someone looks
+        for pending in leased:
+            self._start(pending.conversation_id, pending)
+
+    def _start(self, conversation_id: int, first: int | PendingMessage) -> None:
+        if conversation_id in self._running:
+            self._again.add(conversation_id)
+        else:
+            task = asyncio.create_task(self._drain(conversation_id, first))
+            self._running[conversation_id] = task
 
     async def run(self) -> None:
         """Runs until cancelled."""
@@ -97,11 +115,8 @@ class Inbox:
                 logger.exception("inbox: claiming conversations failed")
                 claimed = []
             for conversation_id, first_message in claimed:
-                if conversation_id not in self._running:
-                    task = asyncio.create_task(self._drain(conversation_id, first_message))
-                    self._running[conversation_id] = task
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                self._start(conversation_id, first_message)
+            await woken_or_timeout(self._wake, self.poll_interval)
             self._wake.clear()
 
     async def idle(self) -> None:
@@ -143,53 +158,43 @@ class Inbox:
                     claimed.append((conversation_id, first_message))
             return claimed
 
-    def _next(self, conversation_id: int) -> int | None:
+    def _next(self, conversation_id: int) -> PendingMessage | None:
         """The oldest pending message, renewing the lease; when there is none, or the lease
         was lost, None (and the lease is released in the same transaction)."""
-        now = self.clock()
+        lease_until = self.clock() + self.lease
         with self.sessions.begin() as session:
-            mine = (Conversation.id == conversation_id) & (
-                Conversation.lease_owner == self.worker_id
-            )
-            message_id = session.scalar(
-                select(Message.id)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.direction == Direction.IN,
-                    Message.status == InboundStatus.PENDING,
-                )
-                .order_by(Message.id)
-                .limit(1)
-            )
-            if message_id is None:
-                session.execute(
-                    update(Conversation).where(mine).values(lease_owner=None, lease_expires_at=None)
-                )
-                return None
-            renewed = session.execute(
-                update(Conversation).where(mine).values(lease_expires_at=now + self.lease)
-            )
-            return message_id if renewed.rowcount == 1 else None
+            return next_pending(session.connection(), conversation_id, self.worker_id, lease_until)
 
-    async def _drain(self, conversation_id: int, message_id: int | None) -> None:
+    async def _drain(self, conversation_id: int, first: int | PendingMessage) -> None:
+        message: int | PendingMessage | None = first
         try:
             async with self._slots:
-                while message_id is not None:
+                while message is not None:
                     try:
-                        handled = await self.router.handle(message_id)
+                        handled = await self.router.handle(message, look_ahead=self._look_ahead)
                         if self.on_handled is not None and handled.channels:
                             self.on_handled(conversation_id, handled)
                     except Exception:
                         # A bug or a database failure: leave the message pending,
                         # let the lease expire, and come back a little later.
-                        logger.exception("inbox: handling message %s failed", message_id)
+                        logger.exception("inbox: handling message %s failed", message)
                         self._retry_after[conversation_id] = time.monotonic() + 5.0
                         return
-                    message_id = await asyncio.to_thread(self._next, conversation_id)
+                    if handled.looked_ahead:
+                        message = handled.next
+                    else:
+                        message = await asyncio.to_thread(self._next, conversation_id)
+                    if message is None and conversation_id in self._again:
+                        # A message arrived (and was leased to us) after we looked.
+                        self._again.discard(conversation_id)
+                        message = await asyncio.to_thread(self._next, conversation_id)
         except Exception:
             logger.exception("inbox: conversation %s", conversation_id)
         finally:
+            # No await since the last look: a message accepted from now on finds the
+            # conversation not running and starts a new task.
             self._running.pop(conversation_id, None)
+            self._again.discard(conversation_id)
 
 
 @dataclass
@@ -215,7 +220,22 @@ class Pace:
         return wait
 
 
-def reply_of(item: OutboxItem) -> OutboundReply:
+async def woken_or_timeout(wake: asyncio.Event, timeout: float) -> None:
+    """Waits until ``wake`` is set or ``timeout`` seconds pass.
+
+    Not ``asyncio.wait_for(wake.wait(), timeout)``: on Python 3.10 it loses a
+    cancellation that arrives as the event is set (bpo-42130), and a loop
+    that lost its cancel never stops; a gateway shutting down then waits for
+    it forever. ``asyncio.wait`` always lets the cancellation through.
+    """
+    waiter = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+
+
+def reply_of(item: Outgoing | OutboxItem) -> OutboundReply:
     """The outbox payload as the channel's reply object."""
     payload = item.payload
     return OutboundReply(
@@ -228,6 +248,54 @@ def reply_of(item: OutboxItem) -> OutboundReply:
         invite_private=bool(payload.get("invite_private")),
         extra=dict(payload),
     )
+
+
+Lane = tuple[int, str]  # (conversation id, channel)
+
+# The hot path's statements, built once (see bot/store/records.py).
+_FIRST_UNSENT = (
+    select(OUTBOX)
+    .where(
+        OUTBOX.c.conversation_id == bindparam("b_conversation"),
+        OUTBOX.c.channel == bindparam("b_channel"),
+        OUTBOX.c.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
+    )
+    .order_by(OUTBOX.c.id)
+    .limit(1)
+)
+_CLAIM = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.status == OutboxStatus.PENDING)
+    .values(
+        status=OutboxStatus.SENDING,
+        claimed_by=bindparam("b_worker"),
+        claimed_at=bindparam("b_now", type_=DateTime),
+        attempts=OUTBOX.c.attempts + 1,
+    )
+)
+_MARK_SENT = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        status=OutboxStatus.SENT,
+        platform_message_id=bindparam("b_platform_id"),
+        sent_at=bindparam("b_now", type_=DateTime),
+        last_error=None,
+    )
+)
+_NOTE_PLATFORM_ID = (
+    update(MESSAGES)
+    .where(MESSAGES.c.id == bindparam("b_id"))
+    .values(platform_message_id=bindparam("b_platform_id"))
+)
+
+
+class _Sent(enum.Enum):
+    """How sending an item ended, for its lane."""
+
+    FAILED = "failed"  # the conversation's next items wait for this one
+    DONE = "done"  # sent; the store may hold the lane's next item
+    LOOKED = "looked"  # sent; its next item, if any, was claimed in the same transaction
 
 
 class Outbox:
@@ -254,12 +322,20 @@ class Outbox:
         self.poll_interval = poll_interval
         self.paces = dict(paces or {})
         self.clock = clock
+        # Claims this worker made before this moment were made by a process that is
+        # gone (a restart with the same worker id): their outcome is unknown.
+        self._started = clock()
         self._wake = asyncio.Event()
         # One lane per conversation and channel: a conversation's replies to the
         # customer keep their order, and a slow desk never holds them up.
-        self._running: dict[tuple[int, str], asyncio.Task[None]] = {}
-        # Items claimed for this worker by the router, waiting for their lane.
-        self._handed_over: set[int] = set()
+        self._running: dict[Lane, asyncio.Task[None]] = {}
+        # Lanes that were given items while running: they look again before ending.
+        self._again: set[Lane] = set()
+        # Items claimed for this worker by the router, waiting for their lane...
+        self._handed_over: dict[int, Outgoing] = {}
+        # ...and of those, per lane and in order, the ones with nothing unsent before
+        # them: they go out without another look at the store.
+        self._ready: dict[Lane, list[int]] = {}
 
     def wake(self) -> None:
         """New items were queued."""
@@ -271,12 +347,18 @@ class Outbox:
         Items the router already claimed for this worker are handed over here;
         the lane sends them in order with anything queued before them.
         """
-        self._handed_over.update(handled.claimed)
+        for item in handled.claimed:
+            self._handed_over[item.id] = item
+            if handled.ready:
+                self._ready.setdefault((item.conversation_id, item.channel), []).append(item.id)
         for channel in handled.channels:
             lane = (conversation_id, channel)
-            if channel in self.senders and lane not in self._running:
+            if channel not in self.senders:
+                continue
+            if lane in self._running:
+                self._again.add(lane)
+            else:
                 self._running[lane] = asyncio.create_task(self._send_lane(lane))
-        self._wake.set()
 
     async def run(self) -> None:
         """Runs until cancelled."""
@@ -293,8 +375,7 @@ class Outbox:
             for lane in due:
                 if lane not in self._running:
                     self._running[lane] = asyncio.create_task(self._send_lane(lane))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            await woken_or_timeout(self._wake, self.poll_interval)
             self._wake.clear()
 
     async def idle(self) -> None:
@@ -302,7 +383,7 @@ class Outbox:
         while self._running:
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
-    def _due_lanes(self) -> list[tuple[int, str]]:
+    def _due_lanes(self) -> list[Lane]:
         now = self.clock()
         with self.reads() as session:
             rows = session.execute(
@@ -317,69 +398,77 @@ class Outbox:
             ).all()
             return [(row[0], row[1]) for row in rows]
 
-    def _claim_next(self, lane: tuple[int, str]) -> OutboxItem | None:
+    def _take_ready(self, lane: Lane) -> Outgoing | None:
+        """The lane's next item that may go out without a look at the store."""
+        waiting = self._ready.get(lane)
+        while waiting:
+            item = self._handed_over.pop(waiting.pop(0), None)
+            if item is not None:
+                return item
+        self._ready.pop(lane, None)
+        return None
+
+    def _claim_next(self, lane: Lane) -> Outgoing | None:
         """Claims the lane's first unsent item if it is due (keeps the order)."""
+        with self.sessions.begin() as session:
+            return self._claim_first(session, lane)
+
+    def _claim_first(self, session: Session, lane: Lane) -> Outgoing | None:
         conversation_id, channel = lane
         now = self.clock()
-        with self.sessions.begin() as session:
-            first = session.scalars(
-                select(OutboxItem)
-                .where(
-                    OutboxItem.conversation_id == conversation_id,
-                    OutboxItem.channel == channel,
-                    OutboxItem.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]),
-                )
-                .order_by(OutboxItem.id)
-                .limit(1)
-            ).first()
-            if first is None:
-                return None
-            if first.status == OutboxStatus.SENDING and first.id in self._handed_over:
-                self._handed_over.discard(first.id)  # already claimed for us: send it
-                session.expunge(first)
-                return first
-            if first.status != OutboxStatus.PENDING:
-                return None
-            if first.next_attempt_at > now or first.channel not in self.senders:
-                return None
-            claimed = session.execute(
-                update(OutboxItem)
-                .where(OutboxItem.id == first.id, OutboxItem.status == OutboxStatus.PENDING)
-                .values(
-                    status=OutboxStatus.SENDING,
-                    claimed_by=self.worker_id,
-                    claimed_at=now,
-                    attempts=OutboxItem.attempts + 1,
-                )
-            )
-            if claimed.rowcount != 1:
-                return None
-            session.refresh(first)
-            session.expunge(first)
-            return first
+        connection = session.connection()
+        first = connection.execute(
+            _FIRST_UNSENT, {"b_conversation": conversation_id, "b_channel": channel}
+        ).first()
+        if first is None:
+            return None
+        if first.status == OutboxStatus.SENDING:
+            # Already claimed for us by the router: send it (else someone is sending it).
+            return self._handed_over.pop(first.id, None)
+        if first.next_attempt_at > now or first.channel not in self.senders:
+            return None
+        claimed = connection.execute(
+            _CLAIM, {"b_id": first.id, "b_worker": self.worker_id, "b_now": now}
+        )
+        if claimed.rowcount != 1:
+            return None
+        return Outgoing.of(first)
 
-    async def _send_lane(self, lane: tuple[int, str]) -> None:
+    async def _send_lane(self, lane: Lane) -> None:
         try:
+            look = True  # whether the store may hold the lane's next item
             while True:
-                item = await asyncio.to_thread(self._claim_next, lane)
+                item = self._take_ready(lane)
+                if item is None and look:
+                    item = await asyncio.to_thread(self._claim_next, lane)
                 if item is None:
+                    if lane not in self._again:
+                        return
+                    self._again.discard(lane)
+                    look = True
+                    continue
+                outcome = await self._send(item)
+                if outcome is _Sent.FAILED:
+                    # What was ready behind it waits for it now: the store decides.
+                    self._ready.pop(lane, None)
                     return
-                if not await self._send(item):
-                    return
+                look = outcome is _Sent.DONE
         except Exception:
             logger.exception("outbox: lane %s", lane)
         finally:
+            # No await since the last look: items handed over from now on start a lane.
             self._running.pop(lane, None)
+            self._again.discard(lane)
 
-    async def _send(self, item: OutboxItem) -> bool:
-        """Sends one claimed item; returns whether the conversation's next item may follow."""
+    async def _send(self, item: Outgoing) -> _Sent:
+        """Sends one claimed item and records the outcome."""
         sender = self.senders[item.channel]
         reply = reply_of(item)
         if (item.last_error or "").startswith(MAYBE_SENT):
             found = await sender.find_sent(reply, after=item.created_at - timedelta(seconds=5))
             if isinstance(found, str):
                 await asyncio.to_thread(self._settle, item.id, found)
-                return True
+                return _Sent.DONE
             if found is False:
                 await asyncio.to_thread(self._note_resend, item)
         pace = self.paces.get(item.channel)
@@ -392,28 +481,39 @@ class Outbox:
         except SendError as error:
             message = (MAYBE_SENT if error.maybe_sent else "") + str(error)
             await asyncio.to_thread(self._failed, item, message, error.retry_after, error.permanent)
-            return False
+            return _Sent.FAILED
         except Exception as error:  # a bug or an unexpected client error: retry later
             logger.exception("outbox: sending item %s failed unexpectedly", item.id)
             await asyncio.to_thread(self._failed, item, f"{type(error).__name__}: {error}", None)
-            return False
-        await asyncio.to_thread(self._sent, item.id, platform_id)
-        return True
+            return _Sent.FAILED
+        lane = (item.conversation_id, item.channel)
+        # Items ready behind it go first; else the same transaction claims the next.
+        look = not self._ready.get(lane)
+        following = await asyncio.to_thread(self._sent, item, platform_id, look)
+        if following is not None:
+            self._handed_over[following.id] = following
+            self._ready.setdefault(lane, []).insert(0, following.id)
+        return _Sent.LOOKED if look else _Sent.DONE
 
-    def _sent(self, item_id: int, platform_id: str) -> None:
+    def _sent(self, item: Outgoing, platform_id: str, look: bool) -> Outgoing | None:
+        """Marks ``item`` sent; with ``look``, claims its lane's next item in the same
+        transaction (None when there is none to send now)."""
         now = self.clock()
         with self.sessions.begin() as session:
-            item = session.get(OutboxItem, item_id)
-            item.status = OutboxStatus.SENT
-            item.platform_message_id = platform_id
-            item.sent_at = now
-            item.last_error = None
+            connection = session.connection()
+            connection.execute(
+                _MARK_SENT, {"b_id": item.id, "b_platform_id": platform_id, "b_now": now}
+            )
             if item.message_id is not None:
-                message = session.get(Message, item.message_id)
-                message.platform_message_id = platform_id
+                connection.execute(
+                    _NOTE_PLATFORM_ID, {"b_id": item.message_id, "b_platform_id": platform_id}
+                )
+            if not look:
+                return None
+            return self._claim_first(session, (item.conversation_id, item.channel))
 
     def _failed(
-        self, item: OutboxItem, error: str, retry_after: float | None, permanent: bool = False
+        self, item: Outgoing, error: str, retry_after: float | None, permanent: bool = False
     ) -> None:
         now = self.clock()
         with self.sessions.begin() as session:
@@ -457,9 +557,16 @@ class Outbox:
             items = session.scalars(
                 select(OutboxItem).where(
                     OutboxItem.status == OutboxStatus.SENDING,
-                    or_(OutboxItem.claimed_at < expired, OutboxItem.claimed_by == self.worker_id),
+                    or_(
+                        OutboxItem.claimed_at < expired,
+                        (OutboxItem.claimed_by == self.worker_id)
+                        & (OutboxItem.claimed_at < self._started),
+                    ),
                 )
             ).all()
+            # A claim this process made is not stale until it expires: the router
+            # claims replies in its transaction, and hands them to their lane a
+            # moment after it commits.
             stale = [
                 item
                 for item in items
@@ -473,7 +580,7 @@ class Outbox:
                 session.expunge(item)
             return stale
 
-    def _note_resend(self, item: OutboxItem) -> None:
+    def _note_resend(self, item: Outgoing) -> None:
         with self.sessions.begin() as session:
             audit(
                 session,

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from aiohttp import web
 from telegram import Bot, Message, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 NAME = "telegram"
 ALLOWED_UPDATES = ["message", "edited_message"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SEND_CONNECTIONS = 256  # to the Bot API for sending (python-telegram-bot's default pool)
 MEDIA_KINDS = (
     "photo",
     "sticker",
@@ -89,7 +91,19 @@ class TelegramChannel:
             settings.token.reveal(),
             base_url=f"{api}/bot",
             base_file_url=f"{api}/file/bot",
-            request=HTTPXRequest(connect_timeout=5, read_timeout=10, write_timeout=10),
+            request=HTTPXRequest(
+                connect_timeout=5,
+                read_timeout=10,
+                write_timeout=10,
+                # Keep every connection of a burst alive for the next replies (httpx
+                # keeps 20, so 50 customers at once would reconnect over and over).
+                httpx_kwargs={
+                    "limits": httpx.Limits(
+                        max_connections=SEND_CONNECTIONS,
+                        max_keepalive_connections=SEND_CONNECTIONS,
+                    )
+                },
+            ),
             get_updates_request=HTTPXRequest(
                 connect_timeout=5, read_timeout=settings.poll_timeout + 10
             ),
@@ -147,6 +161,8 @@ class TelegramChannel:
             # Stored, with the offset, before the next getUpdates confirms them.
             accepted = await self.router.accept(messages, cursor=(NAME, "offset", str(offset)))
             self.wake(accepted)
+            # Let the handling of these messages start before the next poll is built.
+            await asyncio.sleep(0)
 
     # ------------------------------------------------------------- webhook
     async def webhook(self, request: web.Request) -> web.Response:

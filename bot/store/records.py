@@ -1,11 +1,20 @@
-"""Small writes every part of the gateway makes: customers, conversations, audit, outbox."""
+"""Small writes every part of the gateway makes: customers, conversations, audit, outbox.
+
+The functions that take a ``Connection`` are the gateway's hot path: plain SQL
+statements (SQLAlchemy Core) in the caller's transaction, without the ORM's
+unit of work, built once with bound parameters (building a statement costs ten
+times more than running it on SQLite). Run on a session's connection
+(``session.connection()``), they mix with ORM work in the same transaction.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.channels.base import CustomerRef
@@ -14,9 +23,45 @@ from bot.store.models import (
     Conversation,
     Cursor,
     Customer,
+    Message,
     OutboxItem,
     OutboxStatus,
     Owner,
+)
+
+CUSTOMERS: Table = Customer.__table__
+CONVERSATIONS: Table = Conversation.__table__
+MESSAGES: Table = Message.__table__
+OUTBOX: Table = OutboxItem.__table__
+CURSORS: Table = Cursor.__table__
+
+_CUSTOMER = select(CUSTOMERS.c.id, CUSTOMERS.c.handle).where(
+    CUSTOMERS.c.channel == bindparam("b_channel"),
+    CUSTOMERS.c.platform_user_id == bindparam("b_user"),
+)
+_CUSTOMER_HANDLE = (
+    update(CUSTOMERS)
+    .where(CUSTOMERS.c.id == bindparam("b_id"))
+    .values(handle=bindparam("b_handle"))
+)
+_CONVERSATION = select(CONVERSATIONS.c.id).where(
+    CONVERSATIONS.c.channel == bindparam("b_channel"), CONVERSATIONS.c.place == bindparam("b_place")
+)
+_TOUCH = (
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("b_id"))
+    .values(updated_at=bindparam("b_now"))
+)
+_TOUCH_REPLY_TO = _TOUCH.values(reply_to_platform_id=bindparam("b_reply_to"))
+_QUEUED = select(OUTBOX.c.id).where(OUTBOX.c.idempotency_key == bindparam("b_key"))
+_INSERT_CUSTOMER = insert(CUSTOMERS)
+_INSERT_CONVERSATION = insert(CONVERSATIONS)
+_INSERT_OUTBOX = insert(OUTBOX)
+_INSERT_CURSOR = insert(CURSORS)
+_MOVE_CURSOR = (
+    update(CURSORS)
+    .where(CURSORS.c.channel == bindparam("b_channel"), CURSORS.c.name == bindparam("b_name"))
+    .values(value=bindparam("b_value"), updated_at=bindparam("b_now"))
 )
 
 
@@ -25,48 +70,60 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def customer_for(session: Session, channel: str, ref: CustomerRef, now: datetime) -> Customer:
-    """The customer with this platform id, created (or their handle refreshed) as needed."""
-    customer = session.scalars(
-        select(Customer).where(
-            Customer.channel == channel, Customer.platform_user_id == ref.platform_user_id
-        )
+def customer_id_for(connection: Connection, channel: str, ref: CustomerRef, now: datetime) -> int:
+    """The id of the customer with this platform id, created (or their handle refreshed)."""
+    found = connection.execute(
+        _CUSTOMER, {"b_channel": channel, "b_user": ref.platform_user_id}
     ).first()
-    if customer is None:
-        customer = Customer(
-            channel=channel,
-            platform_user_id=ref.platform_user_id,
-            handle=ref.handle,
-            display_name=ref.display_name,
-            created_at=now,
+    if found is None:
+        created = connection.execute(
+            _INSERT_CUSTOMER,
+            {
+                "channel": channel,
+                "platform_user_id": ref.platform_user_id,
+                "handle": ref.handle,
+                "display_name": ref.display_name,
+                "created_at": now,
+            },
         )
-        session.add(customer)
-        session.flush()
-    elif ref.handle and customer.handle != ref.handle:
-        customer.handle = ref.handle
-    return customer
+        return int(created.inserted_primary_key[0])
+    if ref.handle and found.handle != ref.handle:
+        connection.execute(_CUSTOMER_HANDLE, {"b_id": found.id, "b_handle": ref.handle})
+    return int(found.id)
 
 
-def conversation_for(
-    session: Session, channel: str, place: str, visibility: str, customer: Customer, now: datetime
-) -> Conversation:
-    """The conversation of this place, created in the bot's hands if new."""
-    conversation = session.scalars(
-        select(Conversation).where(Conversation.channel == channel, Conversation.place == place)
-    ).first()
-    if conversation is None:
-        conversation = Conversation(
-            channel=channel,
-            place=place,
-            visibility=visibility,
-            customer_id=customer.id,
-            owner=Owner.BOT,
-            created_at=now,
-            updated_at=now,
+def conversation_id_for(
+    connection: Connection,
+    channel: str,
+    place: str,
+    visibility: str,
+    customer_id: int,
+    now: datetime,
+    reply_to: str | None = None,
+) -> int:
+    """The id of the conversation of this place (created in the bot's hands if new), marked
+    as updated now; ``reply_to`` is the customer's latest post, where a public reply goes."""
+    found = connection.scalar(_CONVERSATION, {"b_channel": channel, "b_place": place})
+    if found is None:
+        created = connection.execute(
+            _INSERT_CONVERSATION,
+            {
+                "channel": channel,
+                "place": place,
+                "visibility": visibility,
+                "customer_id": customer_id,
+                "owner": Owner.BOT,
+                "reply_to_platform_id": reply_to,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
-        session.add(conversation)
-        session.flush()
-    return conversation
+        return int(created.inserted_primary_key[0])
+    if reply_to:
+        connection.execute(_TOUCH_REPLY_TO, {"b_id": found, "b_now": now, "b_reply_to": reply_to})
+    else:
+        connection.execute(_TOUCH, {"b_id": found, "b_now": now})
+    return int(found)
 
 
 def audit(
@@ -91,32 +148,75 @@ def audit(
     )
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """An outbox item as its sender needs it (a plain copy, usable outside any session)."""
+
+    id: int
+    conversation_id: int
+    channel: str
+    payload: dict[str, Any]
+    created_at: datetime
+    message_id: int | None = None
+    last_error: str | None = None
+
+    @classmethod
+    def of(cls, item: Any) -> Outgoing:
+        """From an :class:`OutboxItem` or a row of the outbox table."""
+        return cls(
+            id=int(item.id),
+            conversation_id=int(item.conversation_id),
+            channel=item.channel,
+            payload=dict(item.payload),
+            created_at=item.created_at,
+            message_id=item.message_id,
+            last_error=item.last_error,
+        )
+
+
 def enqueue(
-    session: Session,
+    session: Session | Connection,
     key: str,
     conversation_id: int,
     channel: str,
     payload: dict[str, Any],
     now: datetime,
     message_id: int | None = None,
-) -> OutboxItem | None:
-    """Adds an item to the outbox unless one with ``key`` exists (returns None then)."""
-    existing = session.scalars(select(OutboxItem).where(OutboxItem.idempotency_key == key)).first()
-    if existing is not None:
+    claimed_by: str | None = None,
+) -> Outgoing | None:
+    """Adds an item to the outbox unless one with ``key`` exists (returns None then).
+
+    With ``claimed_by``, the item is claimed for that worker in the same
+    statement (its first attempt starts now), so it goes out without another look.
+    """
+    connection = session.connection() if isinstance(session, Session) else session
+    if connection.scalar(_QUEUED, {"b_key": key}) is not None:
         return None
-    item = OutboxItem(
-        idempotency_key=key,
+    claimed = claimed_by is not None
+    created = connection.execute(
+        _INSERT_OUTBOX,
+        {
+            "idempotency_key": key,
+            "conversation_id": conversation_id,
+            "message_id": message_id,
+            "channel": channel,
+            "payload": payload,
+            "status": OutboxStatus.SENDING if claimed else OutboxStatus.PENDING,
+            "attempts": 1 if claimed else 0,
+            "claimed_by": claimed_by,
+            "claimed_at": now if claimed else None,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+    )
+    return Outgoing(
+        id=int(created.inserted_primary_key[0]),
         conversation_id=conversation_id,
-        message_id=message_id,
         channel=channel,
         payload=payload,
-        status=OutboxStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
         created_at=now,
+        message_id=message_id,
     )
-    session.add(item)
-    return item
 
 
 def read_cursor(session: Session, channel: str, name: str) -> str | None:
@@ -133,3 +233,16 @@ def move_cursor(session: Session, channel: str, name: str, value: str, now: date
     else:
         cursor.value = value
         cursor.updated_at = now
+
+
+def store_cursor(
+    connection: Connection, channel: str, name: str, value: str, now: datetime
+) -> None:
+    """:func:`move_cursor` on a connection (the channels' hot path)."""
+    moved = connection.execute(
+        _MOVE_CURSOR, {"b_channel": channel, "b_name": name, "b_value": value, "b_now": now}
+    )
+    if moved.rowcount == 0:
+        connection.execute(
+            _INSERT_CURSOR, {"channel": channel, "name": name, "value": value, "updated_at": now}
+        )
