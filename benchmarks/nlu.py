@@ -491,12 +491,14 @@ def summary_markdown(results: list[Result]) -> str:
     """The table, the command and the machine, as a Markdown block."""
     first = results[0]
     m = first.machine
+    configs = ", ".join(dict.fromkeys(f"`{r.config}`" for r in results))
+    commands = "; ".join(dict.fromkeys(f"`{r.command}`" for r in results))
     parts = [
         markdown_table(results),
         "",
-        f"Config `{first.config}` ({' → '.join(first.components)}); "
+        f"Config {configs} ({' → '.join(first.components)}); "
         f"{m.get('cores')} cores ({m.get('cpu')}), CPU only, Python {m.get('python')}, "
-        f"Rasa {m.get('rasa')}; {first.finished[:10]}. Command: `{first.command}`.",
+        f"Rasa {m.get('rasa')}; {first.finished[:10]}. Command: {commands}.",
     ]
     for result in results:
         if result.sweep:
@@ -600,12 +602,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="put the table of the results in --out into --docs",
     )
     parser.add_argument("--docs", type=Path, default=DOCS_FILE)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: rebuild summary.md (and the docs with --write-docs) from --out",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     args = parse_args(argv)
+    if args.report_only:
+        report(args.out, args.docs if args.write_docs else None)
+        return
     names = list(LOADERS) if "all" in args.benchmark else list(dict.fromkeys(args.benchmark))
     shipped = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     config = benchmark_config(shipped, args.epochs)
@@ -630,11 +640,19 @@ def main(argv: list[str] | None = None) -> None:
         path = write_results(result, args.out)
         stage(name, f"results: {_display_path(path)}")
         print(markdown_table([result]))
-    results = read_results(args.out)
-    (args.out / "summary.md").write_text(summary_markdown(results), encoding="utf-8")
-    if args.write_docs:
-        update_docs(args.docs, summary_markdown(results))
-        stage("docs", f"table written to {_display_path(args.docs)}")
+    report(args.out, args.docs if args.write_docs else None)
+
+
+def report(out: Path, docs: Path | None) -> None:
+    """Writes ``summary.md`` from every result in ``out``, and the table into ``docs``."""
+    results = read_results(out)
+    if not results:
+        sys.exit(f"benchmarks.nlu: no results in {out}")
+    block = summary_markdown(results)
+    (out / "summary.md").write_text(block, encoding="utf-8")
+    if docs is not None:
+        update_docs(docs, block)
+        stage("docs", f"table written to {_display_path(docs)}")
 
 
 def _display_path(path: Path) -> str:

@@ -64,6 +64,7 @@ from bot.store.records import (
     customer_id_for,
     enqueue,
     store_cursor,
+    touch_conversation,
     utcnow,
 )
 
@@ -388,7 +389,7 @@ class ConversationRouter:
         if known is not None:
             return None
         customer_id = customer_id_for(connection, inbound.channel, inbound.customer, now)
-        conversation_id = conversation_id_for(
+        conversation_id, created = conversation_id_for(
             connection,
             inbound.channel,
             inbound.place,
@@ -398,7 +399,11 @@ class ConversationRouter:
             reply_to=inbound.reply_to_platform_id,
         )
         # A concurrent delivery of the same message may win the race: then the
-        # unique key fails the insert, and accept_sync retries the batch.
+        # unique key fails the insert, and accept_sync retries the batch. The
+        # message goes in before the conversation's row is updated: a transaction
+        # that finishes a message updates the message, then the conversation (its
+        # lease), and an insert of the same key waits for it; in the other order,
+        # on PostgreSQL, the two would deadlock.
         values: dict[str, Any] = {
             "conversation_id": conversation_id,
             "channel": inbound.channel,
@@ -413,6 +418,8 @@ class ConversationRouter:
         if inbound.raw:
             values["raw"] = inbound.raw  # else SQL NULL
         stored = connection.execute(_INSERT_MESSAGE, values)
+        if not created:
+            touch_conversation(connection, conversation_id, now, inbound.reply_to_platform_id)
         return int(stored.inserted_primary_key[0]), conversation_id
 
     def cursor(self, channel: str, name: str) -> str | None:

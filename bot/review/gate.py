@@ -108,16 +108,19 @@ def compare(before: Evaluation, after: Evaluation) -> Comparison:
     ]
     up = any(c.delta >= INTENT_MOVE for c in changes)
     down = any(c.delta <= -INTENT_MOVE for c in changes)
-    macro = after.macro_f1 - before.macro_f1
-    if up and down:
-        verdict = Verdict.MIXED
-    elif down or macro <= -MACRO_MOVE:
-        verdict = Verdict.WORSE
-    elif up or macro >= MACRO_MOVE:
-        verdict = Verdict.BETTER
-    else:
-        verdict = Verdict.UNCHANGED
-    return Comparison(verdict, before, after, changes)
+    return Comparison(_verdict(up, down, after.macro_f1 - before.macro_f1), before, after, changes)
+
+
+def _verdict(up: bool, down: bool, macro: float) -> Verdict:
+    """A model that got worse overall is worse, whatever single intent gained by the way;
+    one that got better overall but worse at some intent needs a person to look (mixed)."""
+    if macro <= -MACRO_MOVE:
+        return Verdict.WORSE
+    if down:
+        return Verdict.MIXED if up or macro >= MACRO_MOVE else Verdict.WORSE
+    if up or macro >= MACRO_MOVE:
+        return Verdict.BETTER
+    return Verdict.UNCHANGED
 
 
 class GateError(RuntimeError):

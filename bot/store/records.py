@@ -100,30 +100,39 @@ def conversation_id_for(
     customer_id: int,
     now: datetime,
     reply_to: str | None = None,
-) -> int:
-    """The id of the conversation of this place (created in the bot's hands if new), marked
-    as updated now; ``reply_to`` is the customer's latest post, where a public reply goes."""
+) -> tuple[int, bool]:
+    """The id of the conversation of this place, and whether it was created now (in the
+    bot's hands, ``reply_to`` being the customer's post a public reply goes under)."""
     found = connection.scalar(_CONVERSATION, {"b_channel": channel, "b_place": place})
-    if found is None:
-        created = connection.execute(
-            _INSERT_CONVERSATION,
-            {
-                "channel": channel,
-                "place": place,
-                "visibility": visibility,
-                "customer_id": customer_id,
-                "owner": Owner.BOT,
-                "reply_to_platform_id": reply_to,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        return int(created.inserted_primary_key[0])
+    if found is not None:
+        return int(found), False
+    created = connection.execute(
+        _INSERT_CONVERSATION,
+        {
+            "channel": channel,
+            "place": place,
+            "visibility": visibility,
+            "customer_id": customer_id,
+            "owner": Owner.BOT,
+            "reply_to_platform_id": reply_to,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return int(created.inserted_primary_key[0]), True
+
+
+def touch_conversation(
+    connection: Connection, conversation_id: int, now: datetime, reply_to: str | None = None
+) -> None:
+    """Marks the conversation as updated now; ``reply_to`` is the customer's latest post,
+    where a public reply goes."""
     if reply_to:
-        connection.execute(_TOUCH_REPLY_TO, {"b_id": found, "b_now": now, "b_reply_to": reply_to})
+        connection.execute(
+            _TOUCH_REPLY_TO, {"b_id": conversation_id, "b_now": now, "b_reply_to": reply_to}
+        )
     else:
-        connection.execute(_TOUCH, {"b_id": found, "b_now": now})
-    return int(found)
+        connection.execute(_TOUCH, {"b_id": conversation_id, "b_now": now})
 
 
 def audit(

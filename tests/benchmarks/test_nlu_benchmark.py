@@ -23,12 +23,14 @@ from benchmarks.nlu import (
     TABLE_START,
     Example,
     Parse,
+    Result,
     benchmark_config,
     fallback_settings,
     load_banking77,
     load_clinc150,
     out_of_scope_figures,
     sliced,
+    write_results,
 )
 from bot.model import rasa_env
 from tests.conftest import PROJECT_ROOT
@@ -111,6 +113,40 @@ def test_missing_data_is_reported_clearly(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "nowhere" in result.stderr and "shared/benchmarks" in result.stderr
+
+
+def test_the_report_is_rebuilt_from_earlier_results_without_training(tmp_path: Path) -> None:
+    out, docs = tmp_path / "results", tmp_path / "benchmarks.md"
+    result = Result(
+        benchmark="banking77",
+        config="config.yml",
+        components=["SocialTokenizer", "LinearIntentClassifier"],
+        train_examples=10003,
+        test_examples=3080,
+        intents=77,
+        train_seconds=12.5,
+        ms_per_message=9.5,
+        accuracy=0.9412,
+        macro_f1=0.9405,
+        fallback_threshold=0.55,
+        answered=0.97,
+        command="python -m benchmarks.nlu",
+    )
+    write_results(result, out)
+    command = ["--report-only", "--out", str(out), "--write-docs", "--docs", str(docs)]
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.nlu", *command],
+        cwd=PROJECT_ROOT,
+        env=rasa_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    written = docs.read_text(encoding="utf-8")
+    assert TABLE_START in written and TABLE_END in written
+    assert "| banking77 | 10,003 / 3,080 | **94.1** | 94.0 |" in written
+    assert (out / "summary.md").read_text(encoding="utf-8") in written
 
 
 @pytest.mark.slow

@@ -1,15 +1,20 @@
-"""Customers who write again the moment an answer arrives: every answer still goes out.
+"""Work that meets the previous turn still finishing: every answer still goes out, once.
 
-The next message then meets the previous turn still finishing (its reply being
-recorded as sent, its conversation's lease being given back): the handovers
+Customers who write again the moment an answer arrives meet its reply being
+recorded as sent and its conversation's lease being given back: the handovers
 between the inbox, the outbox and their conversation tasks must lose nothing.
 (A reply claimed while its conversation's send lane was ending used to stay
-"sending" for good: this test caught it about every other run.)
+"sending" for good: the first test caught it about every other run.) Copies
+of a message that a platform delivers again while the first is answered meet
+the answer's transaction on the store: the second test caught a deadlock on
+PostgreSQL about every fourth run while the two took their rows in opposite
+orders.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from sqlalchemy import func, select
 
@@ -18,6 +23,8 @@ from tests.gateway.conftest import eventually, telegram_settings
 
 CUSTOMERS = 50
 MESSAGES = 4
+ROUNDS = 8
+DELAYS = [0.0, 0.002, 0.004, 0.006, 0.008, 0.012, 0.016, 0.024]
 
 
 async def test_customers_writing_back_to_back_get_every_answer_in_order(
@@ -55,3 +62,33 @@ async def test_customers_writing_back_to_back_get_every_answer_in_order(
 
     # Every reply is recorded as sent and every conversation's lease given back.
     await eventually(settled, timeout=10)
+
+
+async def test_copies_of_a_message_arriving_while_it_is_answered_are_all_acknowledged(
+    fake_assistant, start_gateway, http
+) -> None:
+    # A platform that delivers a message again while the first copy is being
+    # answered: the copy's insert meets the answer's update of the same row
+    # (on PostgreSQL it waits for it); neither may fail or deadlock.
+    assistant, rasa_url = fake_assistant
+    gateway = await start_gateway(rasa_url)
+    sessions = [uuid.uuid4().hex[:16] for _ in range(10)]
+
+    async def post(session: str, message_id: str, after: float) -> int:
+        await asyncio.sleep(after)
+        async with http.post(
+            f"{gateway.url}/webchat/api/messages",
+            json={"session": session, "id": message_id, "text": "hi"},
+        ) as response:
+            return response.status
+
+    for round_ in range(ROUNDS):
+        ids = {session: uuid.uuid4().hex for session in sessions}
+        # The copies come over a few milliseconds: some while the first is answered.
+        statuses = await asyncio.gather(
+            *(post(session, ids[session], after) for session in sessions for after in DELAYS)
+        )
+        assert statuses == [202] * len(statuses), round_
+    await eventually(lambda: len(assistant.turns) == ROUNDS * len(sessions), timeout=30)
+    await gateway.parts.inbox.idle()
+    assert len(assistant.turns) == ROUNDS * len(sessions)

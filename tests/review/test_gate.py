@@ -33,6 +33,14 @@ def _evaluation(**f1: float) -> Evaluation:
         ({"a": 0.80, "b": 0.90}, {"a": 0.82, "b": 0.89}, Verdict.UNCHANGED),
         # Many small losses add up to a worse model.
         ({"a": 0.80, "b": 0.90, "c": 0.9}, {"a": 0.78, "b": 0.87, "c": 0.87}, Verdict.WORSE),
+        # Worse overall; the one intent that gained does not make it mixed.
+        (
+            {"a": 0.80, "b": 0.90, "c": 0.9, "d": 0.9},
+            {"a": 0.88, "b": 0.70, "c": 0.7, "d": 0.9},
+            Verdict.WORSE,
+        ),
+        # Better overall but one intent lost: a person should look.
+        ({"a": 0.60, "b": 0.60, "c": 0.9}, {"a": 0.80, "b": 0.80, "c": 0.84}, Verdict.MIXED),
         # An intent the candidate lost entirely counts as F1 0.
         ({"a": 0.80, "b": 0.90}, {"a": 0.80}, Verdict.WORSE),
     ],
