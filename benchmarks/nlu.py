@@ -18,8 +18,9 @@ intent our assistant has for them, or fallen back), and an in-scope query
 counts as right only when it is answered with its intent.
 
 Writes ``<out>/<benchmark>.json`` and ``<out>/summary.md``; ``--write-docs``
-puts the table of every result in ``<out>`` into docs/benchmarks.md. The data
-sets are not part of the repository: they are read from ``../shared/benchmarks``.
+puts the table of every result in ``<out>`` into docs/benchmarks.md, and
+``--report-only`` does only that, from earlier runs. The data sets are not
+part of the repository: they are read from ``../shared/benchmarks``.
 """
 
 from __future__ import annotations

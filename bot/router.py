@@ -24,6 +24,7 @@ in the same transaction.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -282,6 +283,10 @@ def next_pending(
     return pending if renewed.rowcount == 1 else None
 
 
+#: How many handled message ids a router remembers (see ConversationRouter._recent).
+RECENT_MESSAGES = 4096
+
+
 class ConversationRouter:
     """Stores customer messages and routes each to the bot or to the people."""
 
@@ -307,6 +312,15 @@ class ConversationRouter:
         # and finishing a message looks for the next one in the same transaction.
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease_seconds)
+        # Messages this process is handling or has just handled. A message
+        # carried from the accepting transaction is not read again before the
+        # assistant sees it; when the poll got to it first (between that
+        # transaction's commit and the hand-over), the carried copy is stale.
+        # Recording stays exactly once either way (see _finish); this keeps
+        # the assistant from seeing the message twice.
+        self._in_hand: set[int] = set()
+        self._recent: collections.deque[int] = collections.deque(maxlen=RECENT_MESSAGES)
+        self._recent_set: set[int] = set()
 
     # ------------------------------------------------------------ accepting
     def accept_sync(
@@ -444,6 +458,25 @@ class ConversationRouter:
         leased. With ``look_ahead`` (and a worker id), the transaction that
         records the outcome also renews the lease and finds the next message.
         """
+        key = message.message_id if isinstance(message, PendingMessage) else message
+        if key in self._in_hand or key in self._recent_set:
+            return NOTHING
+        self._in_hand.add(key)
+        try:
+            handled = await self._handle(message, look_ahead)
+        finally:
+            self._in_hand.discard(key)
+        # Only once handled: a failure leaves the message pending for a retry.
+        self._remember(key)
+        return handled
+
+    def _remember(self, message_id: int) -> None:
+        if len(self._recent) == self._recent.maxlen:
+            self._recent_set.discard(self._recent[0])
+        self._recent.append(message_id)
+        self._recent_set.add(message_id)
+
+    async def _handle(self, message: int | PendingMessage, look_ahead: bool) -> Handled:
         if isinstance(message, PendingMessage):
             pending: PendingMessage | None = message
         else:
