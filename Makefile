@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test setup model seed validate evaluate review gate lint lock clean gateway bench
+.PHONY: run test setup model seed validate evaluate review gate lint lock clean gateway bench bench-nlu
 
 run: setup model seed
 	$(PY) -m bot.run
@@ -53,6 +53,11 @@ gateway: setup
 # End-to-end latency through the gateway vs. a bare Rasa turn (docs/gateway.md).
 bench: model
 	$(PY) -m benchmarks.gateway_latency
+
+# Public intent benchmarks (Banking77, CLINC150 from ../shared/benchmarks);
+# about an hour on 2 cores (docs/benchmarks.md). BENCH_NLU_ARGS=--help for options.
+bench-nlu: setup
+	$(PY) -m benchmarks.nlu $(BENCH_NLU_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check bot actions tests
