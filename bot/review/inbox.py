@@ -14,7 +14,6 @@ approval writes the example into ``data/nlu.yml`` at once.
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,7 +31,13 @@ from bot.evaluation import shipped_threshold
 from bot.privacy import Kind, find_personal_data
 from bot.review.groups import group_near_duplicates
 from bot.review.nludata import NLU_FILE, NluFile
-from bot.review.redaction import PLACEHOLDER_OF, SURROGATES, plain_text, redact_for_training
+from bot.review.redaction import (
+    ANNOTATION,
+    PLACEHOLDER_OF,
+    SURROGATES,
+    plain_text,
+    redact_for_training,
+)
 from bot.store.models import (
     AuditEvent,
     Author,
@@ -49,7 +54,6 @@ from bot.store.records import move_cursor, read_cursor, utcnow
 UNLEARNABLE_REASONS = frozenset({HandoverReason.BOT_UNAVAILABLE.value})
 TICKETS_CURSOR = ("review", "tickets")
 CURSOR_SETTLE = timedelta(minutes=5)
-_ANNOTATION = re.compile(r"\[([^\]]+)\]\((\w+)\)")
 _SURROGATE_VALUES = {value for values in SURROGATES.values() for value in values}
 # Serialises writes of the data file within a process (the page serves requests in threads).
 _FILE_LOCK = threading.Lock()
@@ -315,7 +319,7 @@ class ReviewInbox:
             raise ReviewError("the example is empty")
         if example.count("[") != example.count("]"):
             raise ReviewError("unbalanced [ ] in the example; annotate as [value](entity)")
-        for match in _ANNOTATION.finditer(example):
+        for match in ANNOTATION.finditer(example):
             if match.group(2) not in self.entities:
                 known = ", ".join(sorted(self.entities))
                 raise ReviewError(f"unknown entity {match.group(2)!r} (known: {known})")

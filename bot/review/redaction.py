@@ -37,7 +37,8 @@ PLACEHOLDER_OF = {
     Kind.NAME: "<name>",
     Kind.HANDLE: "@someone",
 }
-_ANNOTATION = re.compile(r"\[([^\]]+)\]\((\w+)\)")
+#: Rasa's training-text entity annotation, ``[value](entity)``.
+ANNOTATION = re.compile(r"\[([^\]]+)\]\((\w+)\)")
 _ANNOTATION_START = re.compile(r"\](?=[({\[])")
 
 
@@ -52,7 +53,7 @@ class Redacted:
 
 def plain_text(annotated: str) -> str:
     """Rasa training text without its ``[value](entity)`` markup."""
-    return _ANNOTATION.sub(lambda m: m.group(1), annotated)
+    return ANNOTATION.sub(lambda m: m.group(1), annotated)
 
 
 def redact_for_training(text: str, keep_handles: Iterable[str] | None = None) -> Redacted:
