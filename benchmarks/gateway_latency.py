@@ -70,6 +70,22 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far, where /proc tells."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime, the 14th and 15th fields (the 12th and 13th after the name).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_turn(before: float | None, after: float | None, turns: int) -> str:
+    if before is None or after is None:
+        return "n/a"
+    return f"{(after - before) / turns * 1000:.1f} ms"
+
+
 def summary(name: str, latencies: list[float], seconds: float | None = None) -> str:
     ms = [v * 1000 for v in latencies]
     line = (
@@ -223,6 +239,7 @@ async def run(messages: int, customers: int) -> None:
                 await rasa_turn(http, rasa, uuid.uuid4().hex, text)
                 await clock.turn(10_000 + len(fake.sent), text)
             rasa_seq, gw_seq = [], []
+            cpu_start = cpu_seconds(gateway.pid)
             for n in range(messages):
                 text = MESSAGES[n % len(MESSAGES)]
                 await asyncio.sleep(SETTLE_SECONDS)
@@ -243,6 +260,7 @@ async def run(messages: int, customers: int) -> None:
                     for k in range(4)
                 ]
 
+            cpu_seq = cpu_seconds(gateway.pid)
             started = time.perf_counter()
             rasa_load = [
                 t
@@ -257,6 +275,7 @@ async def run(messages: int, customers: int) -> None:
                 for t in turns
             ]
             gw_seconds = time.perf_counter() - started
+            cpu_load = cpu_seconds(gateway.pid)
     finally:
         gateway.terminate()
         gateway.wait(timeout=30)
@@ -279,6 +298,15 @@ async def run(messages: int, customers: int) -> None:
         f"({p50_gw / p50_rasa - 1:+.1%}), p95 {p95_gw - p95_rasa:+.1f} ms "
         f"({p95_gw / p95_rasa - 1:+.1%}); with {customers} customers "
         f"{gw_rate:.1f} vs {rasa_rate:.1f} turns/s ({gw_rate / rasa_rate - 1:+.1%})"
+    )
+    # Each gateway turn follows a Rasa REST turn of the same text: the median of
+    # the pairs' differences is less noisy than the difference of the medians.
+    paired = statistics.median(g - r for g, r in zip(gw_seq, rasa_seq, strict=True)) * 1000
+    print(f"Paired (same text, one after the other): the gateway adds {paired:+.1f} ms (median)")
+    print(
+        f"Gateway process CPU per turn: {cpu_per_turn(cpu_start, cpu_seq, len(gw_seq))} "
+        f"one at a time, {cpu_per_turn(cpu_seq, cpu_load, len(gw_load))} with {customers} "
+        "customers (the Rasa REST turns in between cost it nothing but its idle polling)"
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -89,7 +88,6 @@ def create_app(
         # (5 ms by default) while the event loop runs; each message crosses
         # several times, so hand the GIL over sooner.
         sys.setswitchinterval(0.0005)
-        _skip_missing_sniffio()
         engine = make_engine(settings.database_url)
         await asyncio.to_thread(migrate, engine)
         sessions = session_factory(engine)
@@ -212,19 +210,6 @@ def _slack_desk(gateway: Gateway, brand: Brand) -> Desk:
     assert gateway.settings.slack is not None
     desk = CareDesk(gateway.sessions, gateway.router, gateway.assistant, brand)
     return SlackDesk(gateway.settings.slack, desk, gateway.outbox_wake, brand)
-
-
-def _skip_missing_sniffio() -> None:
-    """Makes httpcore's ``import sniffio`` fail at once when sniffio is not installed.
-
-    httpcore (under python-telegram-bot's httpx) tries to import sniffio every
-    time it creates a lock, several times per request; anyio 4.16 no longer
-    installs it, and a failed import searches the whole path each time (about
-    a tenth of the event loop's time per message). None in ``sys.modules``
-    is Python's way to say "not there": the import fails the same way, at once.
-    """
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 async def _watch_assistant(assistant: Assistant) -> None:

@@ -55,6 +55,4 @@ def configure(settings: Settings, level: int = logging.INFO) -> SecretFilter:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx logs every request URL at INFO, and Telegram's URLs hold the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     return secret_filter

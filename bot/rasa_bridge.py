@@ -28,6 +28,7 @@ from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.core.policies.policy import PolicyPrediction
+from rasa.core.tracker_store import TrackerStore
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
@@ -131,6 +132,55 @@ def _parse_of(tracker: DialogueStateTracker | None, message_id: str | None) -> d
     return {}
 
 
+class SavedTrackers:
+    """The tracker a care turn ends with, taken as Rasa saves it.
+
+    Reading it back from the tracker store after the turn would cost a second
+    retrieval on every turn: with the in-memory store a deserialisation that
+    replays every event of the conversation, with a shared store (Redis, SQL)
+    a round trip too. That was about 2 ms of the gateway's overhead on a
+    turn of ~70 ms (docs/gateway.md). Only turns of this channel are kept,
+    each only until its request takes it; anything unexpected (a second turn
+    of the same sender at the same time, a store that did not save) reads
+    the tracker back as before.
+    """
+
+    def __init__(self, store: TrackerStore) -> None:
+        self.store = store
+        self._waiting: dict[str, DialogueStateTracker | None] = {}
+        save = store.save
+
+        async def save_and_keep(tracker: DialogueStateTracker, *args: Any, **kwargs: Any) -> None:
+            await save(tracker, *args, **kwargs)
+            if tracker.sender_id in self._waiting:
+                self._waiting[tracker.sender_id] = tracker
+
+        store.save = save_and_keep
+
+    @classmethod
+    def of(cls, app: Any, store: TrackerStore) -> SavedTrackers:
+        """The app's keeper for ``store`` (a new one if the agent's store changed)."""
+        kept = getattr(app.ctx, "care_trackers", None)
+        if kept is None or kept.store is not store:
+            kept = app.ctx.care_trackers = cls(store)
+        return kept
+
+    async def turn(
+        self, sender: str, run: Callable[[], Awaitable[Any]]
+    ) -> DialogueStateTracker | None:
+        """Runs one turn of ``sender``; returns the tracker it ended with."""
+        if sender in self._waiting:
+            await run()
+            return await self.store.retrieve(sender)
+        self._waiting[sender] = None
+        try:
+            await run()
+            tracker = self._waiting[sender]
+        finally:
+            self._waiting.pop(sender, None)
+        return tracker if tracker is not None else await self.store.retrieve(sender)
+
+
 class CareInput(InputChannel):
     """Input channel for the gateway: the bot's messages plus the turn's NLU and slots."""
 
@@ -162,15 +212,14 @@ class CareInput(InputChannel):
                 metadata=metadata,
                 **({"message_id": message_id} if message_id else {}),
             )
+            trackers = SavedTrackers.of(request.app, request.app.ctx.agent.tracker_store)
             try:
-                await on_new_message(message)
+                tracker = await trackers.turn(sender, lambda: on_new_message(message))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("care channel: turn of %s failed", sender)
                 return response.json({"error": "the assistant failed on this turn"}, status=500)
-            agent = request.app.ctx.agent
-            tracker = await agent.tracker_store.retrieve(sender)
             state = tracker.current_state() if tracker else {}
             return response.json(
                 {

@@ -22,14 +22,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from aiohttp import web
 from telegram import Bot, Message, Update
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.request import HTTPXRequest
 
 from bot.brand import Brand
 from bot.channels.base import CustomerRef, InboundMessage, OutboundReply, SendError
+from bot.channels.telegram_request import AiohttpRequest
 from bot.contract import Visibility
 from bot.router import Accepted, ConversationRouter
 from bot.settings import TelegramSettings
@@ -91,21 +90,10 @@ class TelegramChannel:
             settings.token.reveal(),
             base_url=f"{api}/bot",
             base_file_url=f"{api}/file/bot",
-            request=HTTPXRequest(
-                connect_timeout=5,
-                read_timeout=10,
-                write_timeout=10,
-                # Keep every connection of a burst alive for the next replies (httpx
-                # keeps 20, so 50 customers at once would reconnect over and over).
-                httpx_kwargs={
-                    "limits": httpx.Limits(
-                        max_connections=SEND_CONNECTIONS,
-                        max_keepalive_connections=SEND_CONNECTIONS,
-                    )
-                },
-            ),
-            get_updates_request=HTTPXRequest(
-                connect_timeout=5, read_timeout=settings.poll_timeout + 10
+            # Every connection of a burst stays alive for the next replies.
+            request=AiohttpRequest(SEND_CONNECTIONS, connect_timeout=5, read_timeout=10),
+            get_updates_request=AiohttpRequest(
+                1, connect_timeout=5, read_timeout=settings.poll_timeout + 10
             ),
         )
         self._poller: asyncio.Task[None] | None = None
