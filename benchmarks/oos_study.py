@@ -35,24 +35,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import re
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse
 
 from benchmarks.nlu import DATA_DIR, RESULTS_DIR
+from bot.nlu.word_support import WordSupport
 
 SPLITS = ("train", "val", "test", "oos_train", "oos_val", "oos_test")
-# Words every query has; what a query is about is in the others.
-STOP_WORDS = frozenset(
-    """a an the is are was were be to of in on for and or i me my you your it this that
-    what how do does can could would should will please tell with at from by as about
-    much many""".split()  # noqa: SIM905 (a word list reads better as text)
-)
 SUPPORT_WEIGHT = 0.6
 NEAR = 0.8  # cosine to the intent's nearest training query under which it is penalised
 
@@ -75,51 +67,6 @@ def sentence_vectors(data: dict[str, list[list[str]]], cache: Path) -> dict[str,
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(stored, **vectors)
     return vectors
-
-
-def words(text: str) -> list[str]:
-    found = re.findall(r"[a-z0-9']+", text.lower())
-    kept = [w for w in found if w not in STOP_WORDS] or found or ["?"]
-    return [_stem(w) for w in kept]
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-class WordSupport:
-    """Per intent, the words of its training queries; per query, the IDF-weighted share seen."""
-
-    def __init__(self, texts: list[str], labels: list[int], intents: int) -> None:
-        self.vocabulary: dict[str, int] = {}
-        frequency: dict[str, int] = defaultdict(int)
-        seen: dict[int, set[int]] = defaultdict(set)
-        for text, label in zip(texts, labels, strict=True):
-            for word in set(words(text)):
-                index = self.vocabulary.setdefault(word, len(self.vocabulary))
-                frequency[word] += 1
-                seen[label].add(index)
-        self.by_intent = np.zeros((intents, len(self.vocabulary)))
-        for label, indices in seen.items():
-            self.by_intent[label, list(indices)] = 1.0
-        n = len(texts)
-        self.idf = np.array([math.log((1 + n) / (1 + frequency[w])) + 1 for w in self.vocabulary])
-        self.unknown = math.log(1 + n) + 1
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        rows = np.zeros((len(texts), self.by_intent.shape[0]))
-        for row, text in enumerate(texts):
-            indices = [self.vocabulary.get(w) for w in words(text)]
-            weights = np.array([self.unknown if i is None else self.idf[i] for i in indices])
-            hits = np.zeros((self.by_intent.shape[0], len(indices)))
-            for column, index in enumerate(indices):
-                if index is not None:
-                    hits[:, column] = self.by_intent[:, index]
-            rows[row] = hits @ weights / weights.sum()
-        return rows
 
 
 def scores_by_signal(
@@ -224,7 +171,7 @@ def main() -> None:
     index = {name: i for i, name in enumerate(intents)}
     in_scope_examples = vectors["train"]
     intent_of_example = np.array([index[label] for _, label in data["train"]])
-    support = WordSupport(train_texts, [index[label] for label in train_labels], len(intents))
+    support = WordSupport.fit(train_texts, [index[label] for label in train_labels], len(intents))
     means = np.stack(
         [
             in_scope_examples[intent_of_example == i].mean(axis=0)

@@ -14,8 +14,17 @@ Rasa's own LogisticRegressionClassifier leaves to the raw counts:
   ``dense_weight``: it carries what the n-grams cannot (paraphrases, words
   never seen in training), and counts for more the less data there is.
 
+With ``word_support`` above 0, each intent's confidence is also multiplied by
+``1 - word_support * (1 - s)``, where ``s`` is the share of the message's
+words the intent's training examples used (:mod:`bot.nlu.word_support`):
+out-of-scope messages borrow an intent's topic more often than its words.
+The confidences then no longer add up to 1; what is missing is the doubt
+that the message is in scope at all, and the fallback threshold acts on it.
+Off by default: measured on CLINC150 (docs/benchmarks.md), not yet on our
+customers' wording.
+
 The trained model is stored as plain arrays (no pickle): the classes, the
-weights, and each sparse block's IDF.
+weights, each sparse block's IDF, and the word-support tables.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.word_support import WordSupport
 
 WEIGHTS_FILE = "weights.npz"
 META_FILE = "meta.json"
@@ -137,7 +148,9 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
         ``C`` is the inverse regularisation strength; ``dense_weight`` the
         length of the sentence vector next to the unit-length n-gram blocks
-        (both chosen on the benchmarks, docs/benchmarks.md).
+        (both chosen on the benchmarks, docs/benchmarks.md); ``word_support``
+        how much an intent's confidence drops when its examples never used
+        the message's words (0: not at all; see the module).
         """
         return {
             "C": 10.0,
@@ -146,6 +159,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             "max_iter": 3000,
             "ranking_length": 10,
             "random_seed": 1,
+            "word_support": 0.0,
         }
 
     def __init__(
@@ -157,6 +171,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         blocks: list[FeatureBlock] | None = None,
         weights: np.ndarray | None = None,
         bias: np.ndarray | None = None,
+        support: WordSupport | None = None,
     ) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
@@ -165,6 +180,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         self._blocks = blocks or []
         self._weights = weights
         self._bias = bias
+        self._support = support
 
     @classmethod
     def create(
@@ -198,6 +214,13 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         self._classes = [str(c) for c in model.classes_]
         self._weights = np.asarray(model.coef_, dtype=np.float32)
         self._bias = np.asarray(model.intercept_, dtype=np.float32)
+        if self._config["word_support"] > 0:
+            index = {name: i for i, name in enumerate(self._classes)}
+            self._support = WordSupport.fit(
+                [str(e.get(TEXT)) for e in examples],
+                [index[label] for label in labels],
+                len(self._classes),
+            )
         self._persist()
         return self._resource
 
@@ -225,6 +248,9 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             return messages
         matrix = design_matrix(messages, self._blocks, self._config["dense_weight"])
         probabilities = softmax(np.asarray(matrix @ self._weights.T) + self._bias)
+        if self._support is not None and self._config["word_support"] > 0:
+            shares = self._support([str(m.get(TEXT) or "") for m in messages])
+            probabilities = probabilities * (1.0 - self._config["word_support"] * (1.0 - shares))
         length = self._config["ranking_length"]
         for message, row in zip(messages, probabilities, strict=True):
             order = np.argsort(-row)
@@ -241,12 +267,17 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         for index, block in enumerate(self._blocks):
             if block.idf is not None:
                 arrays[f"idf_{index}"] = block.idf
-        meta = {
+        meta: dict[str, Any] = {
             "classes": self._classes,
             "blocks": [
                 {"origin": b.origin, "sparse": b.sparse, "size": b.size} for b in self._blocks
             ],
         }
+        if self._support is not None:
+            arrays["support_by_intent"] = np.packbits(self._support.by_intent, axis=1)
+            arrays["support_idf"] = self._support.idf
+            meta["support_words"] = list(self._support.vocabulary)
+            meta["support_unknown"] = self._support.unknown
         with self._model_storage.write_to(self._resource) as directory:
             np.savez(directory / WEIGHTS_FILE, **arrays)
             (directory / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
@@ -272,6 +303,13 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             FeatureBlock(b["origin"], b["sparse"], b["size"], stored.get(f"idf_{index}"))
             for index, b in enumerate(meta["blocks"])
         ]
+        support = None
+        if "support_words" in meta:
+            vocabulary = meta["support_words"]
+            by_intent = np.unpackbits(stored["support_by_intent"], axis=1)[:, : len(vocabulary)]
+            support = WordSupport(
+                vocabulary, by_intent, stored["support_idf"], meta["support_unknown"]
+            )
         return cls(
             config,
             model_storage,
@@ -280,4 +318,5 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             blocks,
             stored["weights"],
             stored["bias"],
+            support,
         )

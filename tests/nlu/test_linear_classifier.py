@@ -91,3 +91,37 @@ def test_an_untrained_classifier_leaves_messages_alone(tmp_path: Path) -> None:
     classifier = LinearIntentClassifier.load({}, storage, resource, context)
     [parsed] = classifier.process([message("hello")])
     assert parsed.get("intent") is None
+
+
+def train_and_load(tmp_path: Path, config: dict[str, float]) -> LinearIntentClassifier:
+    tmp_path.mkdir()
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("linear_intent_classifier")
+    context = ExecutionContext(GraphSchema({}), "test")
+    examples = [
+        message("bag lost", "baggage_issue", [1.0, 0.1]),
+        message("lost bag bag", "baggage_issue", [0.9, 0.2]),
+        message("flight late", "flight_delayed", [0.1, 1.0]),
+        message("late flight again", "flight_delayed", [0.2, 0.9]),
+    ]
+    LinearIntentClassifier.create(config, storage, resource, context).train(TrainingData(examples))
+    return LinearIntentClassifier.load(config, storage, resource, context)
+
+
+def test_word_support_lowers_intents_whose_examples_never_used_the_words(tmp_path: Path) -> None:
+    plain = train_and_load(tmp_path / "plain", {})
+    supported = train_and_load(tmp_path / "support", {"word_support": 0.6})
+    # Same features (the fake featurizer sees only "bag"), different wording:
+    # one message in the intent's own words, one on the topic in other words.
+    own = "lost bag"
+    other = "bag of crisps recipe"
+
+    def top(classifier: LinearIntentClassifier, text: str) -> dict[str, float]:
+        [parsed] = classifier.process([message(text, dense=[1.0, 0.1])])
+        return parsed.get("intent")  # type: ignore[no-any-return]
+
+    assert top(plain, own)["confidence"] == pytest.approx(top(plain, other)["confidence"])
+    assert top(supported, own)["name"] == top(supported, other)["name"] == "baggage_issue"
+    assert top(supported, own)["confidence"] == pytest.approx(top(plain, own)["confidence"])
+    # "crisps" and "recipe" are words no example has: 0.6 x their share of the weight comes off.
+    assert top(supported, other)["confidence"] < 0.75 * top(plain, other)["confidence"]
