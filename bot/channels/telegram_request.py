@@ -22,7 +22,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 
-def _seconds(value: ODVInput[float], default: float | None) -> float | None:
+def _or_default(value: ODVInput[float], default: float | None) -> float | None:
     """A per-call timeout, or this transport's own when the call left it to us."""
     return default if isinstance(value, DefaultValue) else value
 
@@ -80,10 +80,10 @@ class AiohttpRequest(BaseRequest):
         """Makes one call; PTB turns the status and body into a result or an error."""
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
-        read = _seconds(read_timeout, self._read_timeout)
-        write = _seconds(write_timeout, self._write_timeout)
-        connect = _seconds(connect_timeout, self._connect_timeout)
-        pool = _seconds(pool_timeout, None)
+        read = _or_default(read_timeout, self._read_timeout)
+        write = _or_default(write_timeout, self._write_timeout)
+        connect = _or_default(connect_timeout, self._connect_timeout)
+        pool = _or_default(pool_timeout, None)
         timeout = aiohttp.ClientTimeout(
             # aiohttp has no write timeout of its own: the whole call is bounded
             # by the sum, and the answer by the read timeout once it is sent.

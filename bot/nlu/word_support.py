@@ -81,10 +81,10 @@ class WordSupport:
             if not indices:
                 rows[row] = 1.0  # nothing to judge by (emoji only, say): no penalty
                 continue
-            known = [(column, i) for column, i in enumerate(indices) if i is not None]
             weights = np.array([self.unknown if i is None else self.idf[i] for i in indices])
             hits = np.zeros((self.by_intent.shape[0], len(indices)))
-            for column, index in known:
-                hits[:, column] = self.by_intent[:, index]
+            for column, index in enumerate(indices):
+                if index is not None:
+                    hits[:, column] = self.by_intent[:, index]
             rows[row] = hits @ weights / weights.sum()
         return rows

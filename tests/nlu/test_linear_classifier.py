@@ -58,22 +58,30 @@ def test_rare_words_weigh_more_than_common_ones() -> None:
     assert idf[1] > idf[0] == pytest.approx(1.0)
 
 
-def test_it_trains_stores_loads_and_ranks_intents(tmp_path: Path) -> None:
-    storage = LocalModelStorage(tmp_path)
+BAGS_AND_DELAYS = [
+    ("bag lost", "baggage_issue", [1.0, 0.1]),
+    ("lost bag bag", "baggage_issue", [0.9, 0.2]),
+    ("flight late", "flight_delayed", [0.1, 1.0]),
+    ("late flight again", "flight_delayed", [0.2, 0.9]),
+]
+
+
+def train_and_load(
+    directory: Path, config: dict[str, float], examples: list[tuple[str, str, list[float]]]
+) -> LinearIntentClassifier:
+    """Trains a classifier on ``examples``, stores it in ``directory`` and loads it back."""
+    directory.mkdir(exist_ok=True)
+    storage = LocalModelStorage(directory)
     resource = Resource("linear_intent_classifier")
     context = ExecutionContext(GraphSchema({}), "test")
-    examples = [
-        message("bag lost", "baggage_issue", [1.0, 0.1]),
-        message("lost bag bag", "baggage_issue", [0.9, 0.2]),
-        message("flight late", "flight_delayed", [0.1, 1.0]),
-        message("late flight again", "flight_delayed", [0.2, 0.9]),
-        message("hello", "greet", [0.5, 0.5]),
-        message("hello hello", "greet", [0.6, 0.4]),
-    ]
-    classifier = LinearIntentClassifier.create({}, storage, resource, context)
-    classifier.train(TrainingData(examples))
+    training = TrainingData([message(text, intent, dense) for text, intent, dense in examples])
+    LinearIntentClassifier.create(config, storage, resource, context).train(training)
+    return LinearIntentClassifier.load(config, storage, resource, context)
 
-    loaded = LinearIntentClassifier.load({}, storage, resource, context)
+
+def test_it_trains_stores_loads_and_ranks_intents(tmp_path: Path) -> None:
+    greetings = [("hello", "greet", [0.5, 0.5]), ("hello hello", "greet", [0.6, 0.4])]
+    loaded = train_and_load(tmp_path, {}, BAGS_AND_DELAYS + greetings)
     [parsed] = loaded.process([message("my bag is lost", dense=[0.95, 0.1])])
 
     assert parsed.get("intent")["name"] == "baggage_issue"
@@ -93,24 +101,9 @@ def test_an_untrained_classifier_leaves_messages_alone(tmp_path: Path) -> None:
     assert parsed.get("intent") is None
 
 
-def train_and_load(tmp_path: Path, config: dict[str, float]) -> LinearIntentClassifier:
-    tmp_path.mkdir()
-    storage = LocalModelStorage(tmp_path)
-    resource = Resource("linear_intent_classifier")
-    context = ExecutionContext(GraphSchema({}), "test")
-    examples = [
-        message("bag lost", "baggage_issue", [1.0, 0.1]),
-        message("lost bag bag", "baggage_issue", [0.9, 0.2]),
-        message("flight late", "flight_delayed", [0.1, 1.0]),
-        message("late flight again", "flight_delayed", [0.2, 0.9]),
-    ]
-    LinearIntentClassifier.create(config, storage, resource, context).train(TrainingData(examples))
-    return LinearIntentClassifier.load(config, storage, resource, context)
-
-
 def test_word_support_lowers_intents_whose_examples_never_used_the_words(tmp_path: Path) -> None:
-    plain = train_and_load(tmp_path / "plain", {})
-    supported = train_and_load(tmp_path / "support", {"word_support": 0.6})
+    plain = train_and_load(tmp_path / "plain", {}, BAGS_AND_DELAYS)
+    supported = train_and_load(tmp_path / "support", {"word_support": 0.6}, BAGS_AND_DELAYS)
     # Same features (the fake featurizer sees only "bag"), different wording:
     # one message in the intent's own words, one on the topic in other words.
     own = "lost bag"
