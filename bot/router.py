@@ -11,14 +11,16 @@ Every customer message is stored before its channel acknowledges it
 * the queue or an agent owns it: the bot says nothing and the message is
   kept for the agent (and, with the Slack desk, posted to the ticket's thread).
 
-Database work is synchronous SQLAlchemy and runs in worker threads, so that a
-slow commit never stalls the event loop. A message costs two transactions on
-its way through: the one that stores it (and leases its conversation, and
-reads what handling it needs), and the one that records the assistant's turn
-(and claims the replies for sending, and finds the conversation's next
-message). The hot path uses plain SQL statements (SQLAlchemy Core) on the
-session's connection; the rare paths (handover, tickets, the desk) use the ORM
-in the same transaction.
+Database work is synchronous SQLAlchemy; a slow commit must never stall the
+event loop. A message costs two transactions on its way through: the one that
+stores it (and leases its conversation, and reads what handling it needs), and
+the one that records the assistant's turn (and claims the replies for sending,
+and finds the conversation's next message). Both go through
+:func:`bot.store.db.run_transaction`: on the event loop while SQLite's write
+lock is free (cheaper than two thread hops), else in a worker thread; other
+database work runs in worker threads. The hot path uses plain SQL statements
+(SQLAlchemy Core) on the session's connection; the rare paths (handover,
+tickets, the desk) use the ORM in the same transaction.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from bot.brand import Brand, load_brand
 from bot.channels.base import InboundMessage
 from bot.contract import HandoverReason, Visibility
 from bot.privacy import PUBLIC_REPLY_KINDS, find_personal_data
+from bot.store.db import run_transaction
 from bot.store.models import (
     Author,
     Conversation,
@@ -390,8 +393,8 @@ class ConversationRouter:
     async def accept(
         self, messages: Sequence[InboundMessage], cursor: tuple[str, str, str] | None = None
     ) -> Accepted:
-        """:meth:`accept_sync` off the event loop."""
-        return await asyncio.to_thread(self.accept_sync, messages, cursor)
+        """:meth:`accept_sync` without stalling the event loop (see run_transaction)."""
+        return await run_transaction(self.sessions, self.accept_sync, messages, cursor)
 
     def _store(
         self, connection: Connection, inbound: InboundMessage, now: datetime
@@ -485,9 +488,9 @@ class ConversationRouter:
             return NOTHING
         ahead = look_ahead and self.worker_id is not None
         if pending.owner != Owner.BOT:
-            return await asyncio.to_thread(self._keep_for_agent, pending, ahead)
+            return await run_transaction(self.sessions, self._keep_for_agent, pending, ahead)
         if pending.kind != "text" and not pending.text.strip():
-            return await asyncio.to_thread(self._unsupported, pending, ahead)
+            return await run_transaction(self.sessions, self._unsupported, pending, ahead)
         try:
             turn = await self.assistant.turn(
                 pending.rasa_sender_id,
@@ -496,8 +499,10 @@ class ConversationRouter:
                 metadata={"visibility": pending.visibility.value, "channel": pending.channel},
             )
         except AssistantUnavailable as error:
-            return await asyncio.to_thread(self._assistant_down, pending, str(error), ahead)
-        return await asyncio.to_thread(self._record_turn, pending, turn, ahead)
+            return await run_transaction(
+                self.sessions, self._assistant_down, pending, str(error), ahead
+            )
+        return await run_transaction(self.sessions, self._record_turn, pending, turn, ahead)
 
     def _finish(
         self,

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.channels.base import OutboundReply, Sender, SendError
 from bot.contract import Visibility
 from bot.router import ConversationRouter, Handled, PendingMessage, next_pending
+from bot.store.db import run_transaction
 from bot.store.models import (
     Conversation,
     Direction,
@@ -489,7 +490,7 @@ class Outbox:
         lane = (item.conversation_id, item.channel)
         # Items ready behind it go first; else the same transaction claims the next.
         look = not self._ready.get(lane)
-        following = await asyncio.to_thread(self._sent, item, platform_id, look)
+        following = await run_transaction(self.sessions, self._sent, item, platform_id, look)
         if following is not None:
             self._handed_over[following.id] = following
             self._ready.setdefault(lane, []).insert(0, following.id)

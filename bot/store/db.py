@@ -7,13 +7,17 @@ migrations (``bot/store/migrations``), applied at start-up.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -53,27 +57,110 @@ def _serialise_sqlite_writes(engine: Engine) -> None:
     sessions (:func:`read_session_factory`) begin deferred and never wait: WAL
     readers see the last commit.
     """
-    lock = threading.Lock()
+    writer = _SqliteWriter()
+    _WRITERS[engine] = writer
+    event.listen(engine, "begin", writer.begin)
+    event.listen(engine, "commit", writer.committed)
+    event.listen(engine, "rollback", writer.rolled_back)
 
-    def begin(conn: Connection) -> None:
+
+class Contended(Exception):
+    """The write lock was taken when a transaction on the event loop wanted it."""
+
+
+# States of a thread's run_transaction call (see _SqliteWriter.begin).
+_READY, _BEGAN, _COMMITTED = "ready", "began", "committed"
+
+
+class _SqliteWriter:
+    """The process's SQLite write lock, and the never-waiting mode of
+    :func:`run_transaction` (per thread: the event loop's thread uses it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.local = threading.local()
+
+    def begin(self, conn: Connection) -> None:
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
             return
-        lock.acquire()
+        state = getattr(self.local, "inline", None)
+        if state is None:
+            self.lock.acquire()
+            self._begin_immediate(conn)
+            return
+        if state != _READY:
+            raise RuntimeError("run_transaction: the work began a second write transaction")
+        if not self.lock.acquire(blocking=False):
+            raise Contended()
+        raw = conn.connection.dbapi_connection
+        # Another process may hold the file's lock: fail at once instead of
+        # sleeping on the event loop (the caller runs the work in a thread).
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            self._begin_immediate(conn)
+        except OperationalError as error:
+            raise Contended() from error
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self.local.inline = _BEGAN
+
+    def _begin_immediate(self, conn: Connection) -> None:
         conn.info[_HOLDS_LOCK] = True
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            _release(conn)
+            self._release(conn)
             raise
 
-    def _release(conn: Connection) -> None:
-        if conn.info.pop(_HOLDS_LOCK, False):
-            lock.release()
+    def committed(self, conn: Connection) -> None:
+        self._release(conn)
+        if getattr(self.local, "inline", None) == _BEGAN:
+            self.local.inline = _COMMITTED
 
-    event.listen(engine, "begin", begin)
-    event.listen(engine, "commit", _release)
-    event.listen(engine, "rollback", _release)
+    def rolled_back(self, conn: Connection) -> None:
+        self._release(conn)
+        if getattr(self.local, "inline", None) == _BEGAN:
+            # Nothing was written: a retry of the work may begin again.
+            self.local.inline = _READY
+
+    def _release(self, conn: Connection) -> None:
+        if conn.info.pop(_HOLDS_LOCK, False):
+            self.lock.release()
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriter] = weakref.WeakKeyDictionary()
+BUSY_TIMEOUT_MS = 30000
+
+T = TypeVar("T")
+
+
+async def run_transaction(sessions: sessionmaker, work: Callable[..., T], *args: Any) -> T:
+    """Runs ``work(*args)``, one short write transaction, without stalling the event loop.
+
+    On SQLite, when no other writer holds the lock, it runs right here on the
+    event loop: a transaction of a few statements takes about half a
+    millisecond, less than the two thread hops of :func:`asyncio.to_thread`
+    (measured in docs/gateway.md), and a turn has two of them on its way. It
+    never waits there: when the lock is taken (in this process or by another
+    one), the work runs in a worker thread like any other. On PostgreSQL
+    every statement is a network round trip, so it always runs in a thread.
+
+    ``work`` may commit one write transaction (a second is an error) and roll
+    back and retry before that; what it does before its transaction begins
+    must be harmless to repeat: a contended start runs it again in the thread.
+    """
+    writer = _WRITERS.get(sessions.kw.get("bind"))
+    if writer is None:
+        return await asyncio.to_thread(work, *args)
+    writer.local.inline = _READY
+    try:
+        return work(*args)
+    except Contended:
+        pass
+    finally:
+        writer.local.inline = None
+    return await asyncio.to_thread(work, *args)
 
 
 READ_ONLY = "care_read_only"
@@ -86,7 +173,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
