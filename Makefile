@@ -55,7 +55,7 @@ bench: model
 	$(PY) -m benchmarks.gateway_latency
 
 # Public intent benchmarks (Banking77, CLINC150 from ../shared/benchmarks);
-# about an hour on 2 cores (docs/benchmarks.md). BENCH_NLU_ARGS=--help for options.
+# about two hours on 2 cores with the MPNet encoder (docs/benchmarks.md). BENCH_NLU_ARGS=--help for options.
 bench-nlu: setup
 	$(PY) -m benchmarks.nlu $(BENCH_NLU_ARGS)
 

@@ -4,7 +4,7 @@
 
 A study behind issue #6's missed target (in-scope accuracy >= 95% with
 out-of-scope recall >= 85% at one threshold), not part of the pipeline. It
-rebuilds the shipped classifier's features outside Rasa (the MiniLM sentence
+rebuilds the MiniLM pipeline (shipped until 2026-11-28) outside Rasa (the MiniLM sentence
 vector, word 1-2-gram and char_wb 2-5-gram TF-IDF, the same weighting and the
 same logistic regression), trained on CLINC150's training split with its 100
 out-of-scope queries, then scores each validation and test query with several

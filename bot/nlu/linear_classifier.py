@@ -3,7 +3,7 @@
 Measured on public intent benchmarks and on our own test set
 (docs/benchmarks.md, docs/nlu.md), a linear model over the sentence-level
 features the pipeline already makes (word and character n-gram counts, the
-MiniLM sentence vector) is as accurate as DIET and several times faster to
+sentence encoder's vector) is as accurate as DIET and several times faster to
 train. What makes it work is how the feature blocks are weighed, which
 Rasa's own LogisticRegressionClassifier leaves to the raw counts:
 
