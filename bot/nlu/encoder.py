@@ -270,12 +270,10 @@ def relative_position_buckets(
     result = (relative > 0).astype(np.int64) * half
     distance = np.abs(relative)
     exact = half // 2
-    with np.errstate(divide="ignore"):
-        large = exact + (
-            np.log(np.maximum(distance, 1) / exact)
-            / math.log(max_distance / exact)
-            * (half - exact)
-        ).astype(np.int64)
+    # Distance 0 would be log(0); it is in the exact range, so any value will do.
+    large = exact + (
+        np.log(np.maximum(distance, 1) / exact) / math.log(max_distance / exact) * (half - exact)
+    ).astype(np.int64)
     large = np.minimum(large, half - 1)
     return result + np.where(distance < exact, distance, large)
 
