@@ -107,6 +107,12 @@ class Assistant:
     instead of each waiting for the timeout: new conversations then go
     straight to a person. A health check (:meth:`check`) clears the state as
     soon as Rasa and the action server answer again.
+
+    At most ``concurrency`` turns are at Rasa at once; the others wait here,
+    their messages safe in the store. Rasa parses one message at a time on its
+    event loop, so more at once only makes each wait there, inside the
+    timeout: a burst of customers would time out and be handed to a person
+    while Rasa is merely busy. Queued here, the timeout measures Rasa alone.
     """
 
     def __init__(
@@ -117,7 +123,10 @@ class Assistant:
         action_server_url: str | None = None,
         cooldown: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
+        concurrency: int = 4,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.rasa_url = rasa_url.rstrip("/")
         self.action_server_url = action_server_url.rstrip("/") if action_server_url else None
         self.session = session
@@ -126,6 +135,7 @@ class Assistant:
         self.clock = clock
         self._down_until = 0.0
         self.last_failure: str | None = None
+        self._at_rasa = asyncio.Semaphore(concurrency)
 
     @property
     def available(self) -> bool:
@@ -138,6 +148,11 @@ class Assistant:
         logger.warning("assistant unavailable: %s", reason)
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self._at_rasa:
+            return await self._post_now(path, body)
+
+    async def _post_now(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        # Checked once through the queue: turns waiting behind a failure fail at once.
         if not self.available:
             raise AssistantUnavailable(f"down since a recent failure: {self.last_failure}")
         url = f"{self.rasa_url}/webhooks/care/{path}"

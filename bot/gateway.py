@@ -94,7 +94,11 @@ def create_app(
         reads = read_session_factory(engine)
         http = aiohttp.ClientSession()
         assistant = Assistant(
-            settings.rasa_url, http, settings.rasa_timeout, settings.action_server_url
+            settings.rasa_url,
+            http,
+            settings.rasa_timeout,
+            settings.action_server_url,
+            concurrency=settings.rasa_concurrency,
         )
         router = ConversationRouter(
             sessions,

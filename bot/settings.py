@@ -95,6 +95,8 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str | None = "http://127.0.0.1:5055"
     rasa_timeout: float = 10.0
+    # Turns at Rasa at once (per gateway process); see bot/assistant.py.
+    rasa_concurrency: int = 4
     host: str = "127.0.0.1"
     port: int = 8000
     # Stable across restarts, so a restarted worker takes its own leases and
@@ -165,6 +167,13 @@ class _Env:
             return float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _at_least_one(env: _Env, name: str, default: int) -> int:
+    value = env.number(name, default)
+    if value < 1 or value != int(value):
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {env.get(name)!r}")
+    return int(value)
 
 
 def _telegram(env: _Env) -> TelegramSettings | None:
@@ -265,6 +274,7 @@ def load_settings(
         rasa_url=(env.get("RASA_URL", defaults.rasa_url) or defaults.rasa_url).rstrip("/"),
         action_server_url=env.get("ACTION_SERVER_URL", defaults.action_server_url),
         rasa_timeout=env.number("RASA_TIMEOUT_SECONDS", defaults.rasa_timeout),
+        rasa_concurrency=_at_least_one(env, "RASA_CONCURRENCY", defaults.rasa_concurrency),
         host=env.get("GATEWAY_HOST", defaults.host) or defaults.host,
         port=int(env.number("GATEWAY_PORT", defaults.port)),
         worker_id=env.get("GATEWAY_WORKER_ID")

@@ -24,6 +24,13 @@ class FakeAssistant:
     delay: float = 0.0
     status: int = 200  # answer every turn with this status (500: broken)
     action_server_up: bool = True
+    # Like Rasa, whose NLU runs on its event loop: one turn's ``delay`` at a time.
+    one_at_a_time: bool = False
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self._busy = asyncio.Lock()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -40,9 +47,20 @@ class FakeAssistant:
         return web.json_response({"status": "ok"}, status=200 if self.action_server_up else 503)
 
     async def _turn(self, request: web.Request) -> web.Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.turns.append(body)
-        if self.delay:
+        if self.one_at_a_time:
+            async with self._busy:
+                await asyncio.sleep(self.delay)
+        elif self.delay:
             await asyncio.sleep(self.delay)
         if self.status != 200:
             return web.json_response({"error": "broken"}, status=self.status)

@@ -166,6 +166,31 @@ async def test_while_rasa_is_down_new_conversations_do_not_wait(
     assert len(assistant.turns) == 1
 
 
+async def test_a_burst_of_customers_waits_for_a_busy_assistant_instead_of_a_person(
+    fake_assistant, start_gateway, http
+) -> None:
+    # 20 customers at once, each turn 0.1 s of the assistant's undivided time:
+    # the last is answered after 2 s, longer than the 1 s timeout. Rasa is busy,
+    # not down, so every one of them gets the bot's answer.
+    assistant, rasa_url = fake_assistant
+    assistant.delay, assistant.one_at_a_time = 0.1, True
+    gateway = await start_gateway(rasa_url, rasa_timeout=1.0, rasa_concurrency=2)
+    sessions = [new_session() for _ in range(20)]
+    await asyncio.gather(
+        *(post(http, gateway.url, s, f"hello {n}") for n, s in enumerate(sessions))
+    )
+
+    async def all_answered() -> list[list[dict]]:
+        answers = [await replies(http, gateway.url, s) for s in sessions]
+        return answers if all(answers) else []
+
+    answers = await eventually(all_answered, timeout=20)
+    assert [[m["text"] for m in a] for a in answers] == [[f"echo: hello {n}"] for n in range(20)]
+    assert assistant.most_in_flight == 2
+    with gateway.parts.sessions() as db:
+        assert db.scalar(select(func.count()).select_from(Ticket)) == 0
+
+
 async def test_messages_of_a_conversation_are_answered_in_order(
     fake_assistant, start_gateway, http
 ) -> None:
