@@ -32,7 +32,7 @@ class BotMessage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BotMessage:
-        metadata = data.get("metadata") or {}
+        metadata = _of(dict, data.get("metadata") or {}, "metadata")
         return cls(
             text=data.get("text"),
             response=data.get("response"),
@@ -87,17 +87,36 @@ class Turn:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Turn:
-        parse = data.get("parse") or {}
-        intent = parse.get("intent") or {}
-        return cls(
-            messages=[BotMessage.from_json(m) for m in data.get("messages") or []],
-            intent=intent.get("name"),
-            confidence=intent.get("confidence"),
-            intent_ranking=list(parse.get("intent_ranking") or []),
-            entities=list(parse.get("entities") or []),
-            slots=dict(data.get("slots") or {}),
-            active_loop=data.get("active_loop"),
+        """The turn the care channel answered; ValueError for anything of another shape
+        (retrying such an answer would only ask Rasa the same again)."""
+        parse = _of(dict, data.get("parse") or {}, "parse")
+        intent = _of(dict, parse.get("intent") or {}, "intent")
+        confidence = intent.get("confidence")
+        if confidence is not None and not isinstance(confidence, (int, float)):
+            raise ValueError(f"confidence is {type(confidence).__name__}")
+        ranking = _of(list, parse.get("intent_ranking") or [], "intent_ranking")
+        entities = _of(list, parse.get("entities") or [], "entities")
+        messages = _of(list, data.get("messages") or [], "messages")
+        turn = cls(
+            messages=[BotMessage.from_json(_of(dict, m, "message")) for m in messages],
+            intent=_of((str, type(None)), intent.get("name"), "intent name"),
+            confidence=confidence,
+            intent_ranking=[_of(dict, entry, "ranking entry") for entry in ranking],
+            entities=[_of(dict, entity, "entity") for entity in entities],
+            slots=_of(dict, data.get("slots") or {}, "slots"),
+            active_loop=_of((str, type(None)), data.get("active_loop"), "active_loop"),
         )
+        for message in turn.messages:
+            _of((str, type(None)), message.text, "message text")
+            _of((dict, type(None)), message.custom, "custom payload")
+        turn.best_guess  # noqa: B018 - reads the ranking's confidences: ValueError if not numbers
+        return turn
+
+
+def _of(kind: type | tuple[type, ...], value: Any, what: str) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(f"{what} is {type(value).__name__}")
+    return value
 
 
 class Assistant:
@@ -184,7 +203,11 @@ class Assistant:
             "webhook",
             {"sender": sender, "message": text, "message_id": message_id, "metadata": metadata},
         )
-        turn = Turn.from_json(data)
+        try:
+            turn = Turn.from_json(data)
+        except (ValueError, TypeError) as error:
+            self._mark_down(f"the assistant answered something that is not a turn: {error}")
+            raise AssistantUnavailable(f"not a turn: {error}") from error
         if not turn.messages:
             self._mark_down("the assistant answered nothing (action server?)")
             raise AssistantUnavailable("the assistant answered nothing")

@@ -473,6 +473,19 @@ class ConversationRouter:
         self._remember(key)
         return handled
 
+    async def give_up(self, message: int | PendingMessage, error: str) -> Handled | None:
+        """Hands a message whose handling keeps failing to a person, as when the assistant
+        is down; None if it is not the bot's to hand over (it stays pending)."""
+        if isinstance(message, PendingMessage):
+            pending: PendingMessage | None = message
+        else:
+            pending = await asyncio.to_thread(self._pending, message)
+        if pending is None or pending.owner != Owner.BOT:
+            return None
+        handled = await run_transaction(self.sessions, self._assistant_down, pending, error, False)
+        self._remember(pending.message_id)
+        return handled
+
     def _remember(self, message_id: int) -> None:
         if len(self._recent) == self._recent.maxlen:
             self._recent_set.discard(self._recent[0])

@@ -71,6 +71,8 @@ class Inbox:
         poll_interval: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
         on_handled: Callable[[int, Handled], None] | None = None,
+        attempts: int = 3,
+        retry_seconds: float = 5.0,
     ) -> None:
         self.router = router
         # Told which conversation queued what for which channels: the outbox sends now.
@@ -87,6 +89,12 @@ class Inbox:
         # looks again before it ends (it may have looked just before the message).
         self._again: set[int] = set()
         self._retry_after: dict[int, float] = {}
+        # A message whose handling fails (a bug, the store failing) is tried again
+        # ``retry_seconds`` later, ``attempts`` times in all; then a person gets it,
+        # so one bad message cannot hold its conversation up for good.
+        self.attempts = attempts
+        self.retry_seconds = retry_seconds
+        self._failures: dict[int, int] = {}
         # The router finds each conversation's next message in the transaction that
         # finishes the one before, when it leases for this worker.
         self._look_ahead = router.worker_id == worker_id
@@ -166,21 +174,43 @@ class Inbox:
         with self.sessions.begin() as session:
             return next_pending(session.connection(), conversation_id, self.worker_id, lease_until)
 
+    async def _handle(self, conversation_id: int, message: int | PendingMessage) -> Handled | None:
+        """The router's handling of ``message``; None when it failed and waits for a retry."""
+        key = message.message_id if isinstance(message, PendingMessage) else message
+        try:
+            handled = await self.router.handle(message, look_ahead=self._look_ahead)
+            self._failures.pop(key, None)
+            return handled
+        except Exception as error:
+            failures = self._failures.get(key, 0) + 1
+            logger.exception(
+                "inbox: handling message %s failed (%d of %d)", key, failures, self.attempts
+            )
+            reason = f"{type(error).__name__}: {error}"[:300]
+        given_up = None
+        if failures >= self.attempts:
+            try:
+                given_up = await self.router.give_up(message, reason)
+            except Exception:
+                logger.exception("inbox: handing message %s to a person failed", key)
+        if given_up is not None:
+            self._failures.pop(key, None)
+            return given_up
+        # Leave it pending, let the lease expire, and come back a little later.
+        self._failures[key] = failures
+        self._retry_after[conversation_id] = time.monotonic() + self.retry_seconds
+        return None
+
     async def _drain(self, conversation_id: int, first: int | PendingMessage) -> None:
         message: int | PendingMessage | None = first
         try:
             async with self._slots:
                 while message is not None:
-                    try:
-                        handled = await self.router.handle(message, look_ahead=self._look_ahead)
-                        if self.on_handled is not None and handled.channels:
-                            self.on_handled(conversation_id, handled)
-                    except Exception:
-                        # A bug or a database failure: leave the message pending,
-                        # let the lease expire, and come back a little later.
-                        logger.exception("inbox: handling message %s failed", message)
-                        self._retry_after[conversation_id] = time.monotonic() + 5.0
+                    handled = await self._handle(conversation_id, message)
+                    if handled is None:
                         return
+                    if self.on_handled is not None and handled.channels:
+                        self.on_handled(conversation_id, handled)
                     if handled.looked_ahead:
                         message = handled.next
                     else:

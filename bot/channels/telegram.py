@@ -127,30 +127,50 @@ class TelegramChannel:
         failures = 0
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset,
-                    timeout=self.settings.poll_timeout,
-                    allowed_updates=ALLOWED_UPDATES,
-                )
+                offset = await self._poll_once(offset)
                 failures = 0
             except RetryAfter as error:
                 await asyncio.sleep(_seconds(error.retry_after))
-                continue
-            except TelegramError as error:
+            except Exception as error:
+                # Telegram unreachable, or the store failing: the batch was not
+                # stored, so the offset stays and the next poll fetches it again.
                 failures += 1
                 delay = min(60.0, 2.0**failures)
-                logger.warning("telegram: getUpdates failed (%s); retrying in %.0f s", error, delay)
+                logger.warning(
+                    "telegram: polling failed (%s: %s); retrying in %.0f s",
+                    type(error).__name__,
+                    error,
+                    delay,
+                    exc_info=not isinstance(error, TelegramError),
+                )
                 await asyncio.sleep(delay)
-                continue
-            if not updates:
-                continue
-            offset = max(update.update_id for update in updates) + 1
-            messages = [m for m in (self.to_inbound(u) for u in updates) if m is not None]
-            # Stored, with the offset, before the next getUpdates confirms them.
-            accepted = await self.router.accept(messages, cursor=(NAME, "offset", str(offset)))
-            self.wake(accepted)
-            # Let the handling of these messages start before the next poll is built.
-            await asyncio.sleep(0)
+
+    async def _poll_once(self, offset: int | None) -> int | None:
+        """One getUpdates; stores the batch with its next offset, which it returns."""
+        updates = await self.bot.get_updates(
+            offset=offset,
+            timeout=self.settings.poll_timeout,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        if not updates:
+            return offset
+        following = max(update.update_id for update in updates) + 1
+        messages = [m for m in (self._convert(u) for u in updates) if m is not None]
+        # Stored, with the offset, before the next getUpdates confirms them.
+        accepted = await self.router.accept(messages, cursor=(NAME, "offset", str(following)))
+        self.wake(accepted)
+        # Let the handling of these messages start before the next poll is built.
+        await asyncio.sleep(0)
+        return following
+
+    def _convert(self, update: Update) -> InboundMessage | None:
+        """``to_inbound``, except that an update it cannot read is skipped, not fatal:
+        retrying it could never succeed and would hold up every update after it."""
+        try:
+            return self.to_inbound(update)
+        except Exception:
+            logger.exception("telegram: update %s skipped: cannot read it", update.update_id)
+            return None
 
     # ------------------------------------------------------------- webhook
     async def webhook(self, request: web.Request) -> web.Response:
@@ -172,7 +192,7 @@ class TelegramChannel:
             update = None
         if update is None or not isinstance(getattr(update, "update_id", None), int):
             return web.json_response({"error": "not a Telegram update"}, status=400)
-        message = self.to_inbound(update)
+        message = self._convert(update)
         if message is not None:
             accepted = await self.router.accept([message])
             self.wake(accepted)
@@ -241,7 +261,8 @@ class TelegramChannel:
             raise SendError(f"{type(error).__name__}: {error}", permanent=True) from error
         except TelegramError as error:  # network errors, timeouts, 5xx
             raise SendError(f"{type(error).__name__}: {error}", maybe_sent=True) from error
-        return str(sent.message_id)
+        # A Telegram message id counts within its chat: only with the chat is it unique.
+        return f"{sent.chat_id}:{sent.message_id}"
 
     async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
         """The Bot API cannot list a bot's sent messages: unknown."""

@@ -162,13 +162,18 @@ class TwitterChannel:
                     reset = getattr(error, "reset_time", None) or (time.time() + 60)
                     self.budget.block_until(time.monotonic() + max(1.0, reset - time.time()))
                     logger.warning("twitter: rate limited until %s", reset)
-                except (
-                    tweepy_errors.TweepyException,
-                    aiohttp.ClientError,
-                    asyncio.TimeoutError,
-                ) as error:
+                except Exception as error:
+                    # The API unreachable, or the store failing: the cursor moves
+                    # only with the messages it covers, so nothing is skipped.
                     failures += 1
-                    logger.warning("twitter: %s failed: %s", poll.__name__, error)
+                    expected = (tweepy_errors.TweepyException, aiohttp.ClientError, TimeoutError)
+                    logger.warning(
+                        "twitter: %s failed: %s: %s",
+                        poll.__name__,
+                        type(error).__name__,
+                        error,
+                        exc_info=not isinstance(error, expected),
+                    )
                     await asyncio.sleep(min(60.0, 2.0**failures))
 
     async def _request(self, call: Callable[..., Any], **params: Any) -> dict[str, Any]:
@@ -203,11 +208,31 @@ class TwitterChannel:
             if not since or not meta.get("next_token"):
                 break
             params["pagination_token"] = meta["next_token"]
-        messages = [m for m in (self.mention_to_inbound(t, users) for t in tweets) if m is not None]
+        messages = self._read(self.mention_to_inbound, tweets, users)
         if newest and newest != since:
             accepted = await self.router.accept(messages, cursor=(NAME, "mentions_since", newest))
             self.wake(accepted)
         return len(messages)
+
+    @staticmethod
+    def _read(
+        convert: Callable[[dict[str, Any], dict[str, dict[str, Any]]], InboundMessage | None],
+        items: list[dict[str, Any]],
+        users: dict[str, dict[str, Any]],
+    ) -> list[InboundMessage]:
+        """Our messages for ``items``, oldest first (the API gives newest first), so that a
+        customer's messages are answered in order. An item that cannot be read is skipped,
+        not fatal: retrying it could never succeed and would hold up everything after it."""
+        messages = []
+        for item in sorted(items, key=_id_order):
+            try:
+                message = convert(item, users)
+            except Exception:
+                logger.exception("twitter: %s skipped: cannot read it", str(item.get("id"))[:40])
+                continue
+            if message is not None:
+                messages.append(message)
+        return messages
 
     def needs_no_reply(self, tweet: dict[str, Any]) -> bool:
         """The brand's own tweets, retweets, and chatter that only carries the brand along."""
@@ -264,7 +289,7 @@ class TwitterChannel:
             page = await self._request(self.client.get_direct_message_events, **params)
             batch = page.get("data") or []
             users.update({u["id"]: u for u in (page.get("includes") or {}).get("users") or []})
-            fresh = [e for e in batch if last is None or int(e["id"]) > int(last)]
+            fresh = [e for e in batch if last is None or _id_order(e) > int(last)]
             events += fresh
             token = (page.get("meta") or {}).get("next_token")
             # Events come newest first: stop at the first page that reaches the last seen one.
@@ -273,15 +298,10 @@ class TwitterChannel:
             params["pagination_token"] = token
         if not events:
             return 0
-        newest = str(max(int(e["id"]) for e in events))
-        messages = [
-            m
-            for m in (
-                self.dm_to_inbound(e, users) for e in sorted(events, key=lambda e: int(e["id"]))
-            )
-            if m is not None
-        ]
-        accepted = await self.router.accept(messages, cursor=(NAME, "dm_last_id", newest))
+        newest = max(_id_order(e) for e in events)
+        messages = self._read(self.dm_to_inbound, events, users)
+        cursor = (NAME, "dm_last_id", str(newest)) if newest >= 0 else None
+        accepted = await self.router.accept(messages, cursor=cursor)
         self.wake(accepted)
         return len(messages)
 
@@ -381,6 +401,14 @@ class TwitterChannel:
             return None
         except (tweepy_errors.TweepyException, aiohttp.ClientError, asyncio.TimeoutError):
             return False
+
+
+def _id_order(item: dict[str, Any]) -> int:
+    """An item's numeric id (ids grow with time); -1 for one without, read and skipped later."""
+    try:
+        return int(item["id"])
+    except (KeyError, TypeError, ValueError):
+        return -1
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -16,8 +16,8 @@ from aiohttp import web
 @dataclass
 class FakeAssistant:
     """Rules: "human" -> handover; "private" -> a private reply; "pii" -> a reply with an
-    unmarked record locator; "silent" -> no messages; "unsure" -> the NLU fell back
-    (refund_request 0.31 was its best guess); anything else -> an echo."""
+    unmarked record locator; "silent" -> no messages; "garbled" -> not a turn; "unsure" ->
+    the NLU fell back (refund_request 0.31 was its best guess); anything else -> an echo."""
 
     turns: list[dict[str, Any]] = field(default_factory=list)
     handbacks: list[str] = field(default_factory=list)
@@ -103,6 +103,10 @@ class FakeAssistant:
             ]
         elif "silent" in lowered:
             messages = []
+        elif "garbled" in lowered:  # a Rasa that answers in another shape
+            return web.json_response(
+                {"messages": {"text": "hi"}, "parse": {"intent": {"name": 7, "confidence": "x"}}}
+            )
         ranking = [{"name": intent, "confidence": 0.91}]
         if "unsure" in lowered:
             ranking = [

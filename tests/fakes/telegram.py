@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,8 @@ class FakeTelegram:
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
-        self._message_ids = itertools.count(1000)
+        # As in Telegram, a message id counts within its chat: two chats have the same ids.
+        self._message_ids: dict[int, Iterator[int]] = {}
         self._changed = asyncio.Condition()
         self._deliveries: dict[int, int] = {}
 
@@ -44,6 +46,9 @@ class FakeTelegram:
             self._changed.notify_all()
         return int(update["update_id"])
 
+    def _next_message_id(self, chat_id: int) -> int:
+        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
     def message_update(
         self,
         text: str | None,
@@ -55,7 +60,7 @@ class FakeTelegram:
     ) -> dict[str, Any]:
         """An update carrying a message, as Telegram sends it."""
         message: dict[str, Any] = {
-            "message_id": next(self._message_ids),
+            "message_id": self._next_message_id(chat_id),
             "date": int(time.time()),
             "chat": {"id": chat_id, "type": chat_type},
             "from": {"id": user_id, "is_bot": False, "first_name": "Jane", "username": username},
@@ -164,7 +169,7 @@ class FakeTelegram:
                 },
                 status=429,
             )
-        message_id = next(self._message_ids)
+        message_id = self._next_message_id(int(params["chat_id"]))
         reply_to = params.get("reply_to_message_id")
         if params.get("reply_parameters"):
             parameters = params["reply_parameters"]

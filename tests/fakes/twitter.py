@@ -234,7 +234,7 @@ class FakeTwitter:
         body: dict[str, Any] = {"meta": meta}
         if page:
             body["data"] = page
-            body["includes"] = self._includes([t["author_id"] for t in page])
+            body["includes"] = self._includes([t["author_id"] for t in page if "author_id" in t])
         return web.json_response(body)
 
     async def _get_dm_events(self, request: web.Request) -> web.Response:

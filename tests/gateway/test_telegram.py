@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import sqlite3
 
 import pytest
 from sqlalchemy import func, select
 
-from bot.store.models import Cursor, Message
+from bot.store.models import Cursor, Message, OutboxItem, OutboxStatus
 from tests.fakes.telegram import BOT_ID, BOT_USERNAME
 from tests.gateway.conftest import TELEGRAM_TOKEN, eventually, telegram_settings, the_sent_reply
 
@@ -31,6 +33,62 @@ async def test_a_private_message_is_answered_in_the_chat(
     assert telegram.replies_to(501) == ["echo: hello from telegram"]
     assert assistant.turns[0]["metadata"] == {"visibility": "private", "channel": "telegram"}
     assert "deleteWebhook" in telegram.calls  # polling mode
+
+
+async def test_replies_in_chats_whose_message_ids_coincide_are_each_sent_once(
+    fake_assistant, fake_telegram, start_gateway
+) -> None:
+    # Telegram numbers messages within each chat, so three chats' first replies
+    # all come back with the same message id.
+    _, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    gateway = await start_gateway(rasa_url, telegram=telegram_settings(api))
+    chats = [511, 512, 513]
+    for chat in chats:
+        await telegram.say(f"hello from {chat}", chat_id=chat, user_id=chat)
+    await eventually(lambda: all(telegram.replies_to(chat) for chat in chats))
+    assert len({m["message_id"] for m in telegram.sent}) == 1
+
+    def all_recorded() -> list[str]:
+        with gateway.parts.sessions() as db:
+            items = db.scalars(select(OutboxItem)).all()
+            if len(items) < 3 or any(i.status != OutboxStatus.SENT for i in items):
+                return []
+            return sorted(i.platform_message_id for i in items)
+
+    recorded = await eventually(all_recorded)
+    sent_id = telegram.sent[0]["message_id"]
+    assert recorded == [f"{chat}:{sent_id}" for chat in chats]
+    assert [telegram.replies_to(chat) for chat in chats] == [
+        [f"echo: hello from {c}"] for c in chats
+    ]
+
+
+async def test_a_batch_the_store_failed_to_take_is_fetched_again_not_lost(
+    fake_assistant, fake_telegram, start_gateway, database_url
+) -> None:
+    assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    await start_gateway(rasa_url, telegram=telegram_settings(api))
+    # The store refuses new messages for a while: a real failure, in the database.
+    outage = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+    outage.execute(
+        "CREATE TRIGGER outage BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'outage'); END"
+    )
+    outage.commit()
+    polls = telegram.calls.count("getUpdates")
+    await telegram.say("are you there?", chat_id=521, user_id=521)
+    await eventually(lambda: telegram.calls.count("getUpdates") > polls + 1)
+    await asyncio.sleep(0.5)
+    assert not telegram.replies_to(521) and not assistant.turns
+    outage.execute("DROP TRIGGER outage")
+    outage.commit()
+    outage.close()
+    await eventually(lambda: telegram.replies_to(521), timeout=15)
+    await telegram.say("and again?", chat_id=521, user_id=521)
+    await eventually(lambda: len(telegram.replies_to(521)) == 2, timeout=15)
+    assert telegram.replies_to(521) == ["echo: are you there?", "echo: and again?"]
+    assert assistant.texts() == ["are you there?", "and again?"]
 
 
 async def test_the_same_update_delivered_five_times_gets_one_reply(

@@ -173,3 +173,40 @@ async def test_the_request_budget_spaces_polls() -> None:
         asyncio.sleep = original  # type: ignore[assignment]
     assert slept[:3] == [30.0, 30.0, 30.0]  # 900 s / 30 requests
     assert slept[3] == pytest.approx(100.0)
+
+
+async def test_a_customers_tweets_in_one_poll_are_answered_in_order(
+    fake_assistant, fake_twitter, start_gateway
+) -> None:
+    # The API lists mentions newest first; the customer wrote them oldest first.
+    assistant, rasa_url = fake_assistant
+    twitter, port = fake_twitter
+    thread = twitter.mention("2031", "@NorthwindAir first")
+    twitter.mention("2031", "@NorthwindAir second", conversation_id=thread)
+    twitter.mention("2031", "@NorthwindAir third", conversation_id=thread)
+    twitter.dm("2032", "one", username="dee")
+    twitter.dm("2032", "two", username="dee")
+    await start_gateway(rasa_url, twitter_port=port)
+    await eventually(lambda: len(assistant.turns) == 5)
+    texts = assistant.texts()
+    assert [t for t in texts if t in ("first", "second", "third")] == ["first", "second", "third"]
+    assert [t for t in texts if t in ("one", "two")] == ["one", "two"]
+
+
+async def test_an_unreadable_mention_is_skipped_and_polling_goes_on(
+    fake_assistant, fake_twitter, start_gateway
+) -> None:
+    assistant, rasa_url = fake_assistant
+    twitter, port = fake_twitter
+    broken = twitter.mention("2033", "@NorthwindAir where is my bag")
+    del twitter.mentions[-1]["author_id"]  # not what the API promises
+    fine = twitter.mention("2034", "@NorthwindAir is NW12 late?")
+    gateway = await start_gateway(rasa_url, twitter_port=port)
+    await eventually(lambda: twitter.replies_to(fine))
+    later = twitter.mention("2035", "@NorthwindAir and now?")
+    await eventually(lambda: twitter.replies_to(later), timeout=20)
+    assert assistant.texts() == ["is NW12 late?", "and now?"]
+    assert not twitter.replies_to(broken)
+    with gateway.parts.sessions() as db:
+        cursor = db.scalars(select(Cursor).where(Cursor.name == "mentions_since")).one()
+        assert int(cursor.value) == int(later)

@@ -9,7 +9,7 @@ import uuid
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from bot.store.models import AuditEvent, Conversation, Message, OutboxItem, Owner, Ticket
 from tests.gateway.conftest import eventually
@@ -120,7 +120,7 @@ def _all_done(gateway) -> bool:  # type: ignore[no-untyped-def]
         )
 
 
-@pytest.mark.parametrize("failure", ["status", "silent", "unreachable"])
+@pytest.mark.parametrize("failure", ["status", "silent", "garbled", "unreachable"])
 async def test_when_rasa_fails_the_customer_gets_a_person(
     fake_assistant, start_gateway, http, failure: str
 ) -> None:
@@ -128,8 +128,8 @@ async def test_when_rasa_fails_the_customer_gets_a_person(
     text = "hello"
     if failure == "status":
         assistant.status = 500
-    elif failure == "silent":
-        text = "silent please"
+    elif failure in ("silent", "garbled"):
+        text = f"{failure} please"
     else:
         rasa_url = "http://127.0.0.1:9"  # nothing listens there
     gateway = await start_gateway(rasa_url)
@@ -146,6 +146,49 @@ async def test_when_rasa_fails_the_customer_gets_a_person(
         assert ticket.reason == "bot_unavailable"
         assert ticket.priority.value == "high"
         assert ticket.context["error"]
+
+
+POISON_TRIGGER = {
+    "sqlite": [
+        "CREATE TRIGGER poison BEFORE INSERT ON outbox WHEN NEW.payload LIKE '%poison%' "
+        "BEGIN SELECT RAISE(ABORT, 'poison'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+        "IF NEW.payload::text LIKE '%poison%' THEN RAISE EXCEPTION 'poison'; END IF; "
+        "RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER poison BEFORE INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION poison()",
+    ],
+}
+
+
+async def test_a_message_whose_handling_keeps_failing_goes_to_a_person(
+    fake_assistant, start_gateway, http, database_url
+) -> None:
+    # The store refuses this one message's answer, every time (a real failure,
+    # in the database); the conversation must not wait behind it for good.
+    assistant, rasa_url = fake_assistant
+    gateway = await start_gateway(rasa_url)
+    gateway.parts.inbox.retry_seconds = 0.2
+    engine = create_engine(database_url, future=True)
+    with engine.begin() as connection:
+        for statement in POISON_TRIGGER[engine.dialect.name]:
+            connection.execute(text(statement))
+    engine.dispose()
+    session = new_session()
+    await post(http, gateway.url, session, "poison")
+    answer = await eventually(lambda: replies(http, gateway.url, session), timeout=15)
+    assert [m["author"] for m in answer] == ["system"]
+    assert assistant.texts() == ["poison"] * gateway.parts.inbox.attempts
+    await post(http, gateway.url, session, "still there?")
+    await eventually(lambda: _all_done(gateway))
+    with gateway.parts.sessions() as db:
+        ticket = db.scalars(select(Ticket)).one()
+        assert ticket.reason == "bot_unavailable"
+        assert "poison" in ticket.context["error"]
+    # Now a person's: kept for the agent, not sent to the assistant again.
+    assert len(assistant.turns) == gateway.parts.inbox.attempts
+    assert len(await replies(http, gateway.url, session)) == 1
 
 
 async def test_while_rasa_is_down_new_conversations_do_not_wait(
