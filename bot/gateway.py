@@ -141,9 +141,15 @@ def create_app(
         inbox.on_handled = gateway.outbox.kick
         gateway.channels = channels
         app[GATEWAY] = gateway
-        for channel in channels.values():
-            if hasattr(channel, "start"):
-                await channel.start()
+        try:
+            for channel in channels.values():
+                if hasattr(channel, "start"):
+                    await channel.start()
+        except BaseException:
+            # A channel refused to start (a credential refused): aiohttp skips the
+            # clean-up of an app that did not start, so close what is open here.
+            await stop(app)
+            raise
         gateway.tasks = [
             asyncio.create_task(inbox.run(), name="inbox"),
             asyncio.create_task(gateway.outbox.run(), name="outbox"),
@@ -233,13 +239,17 @@ def main() -> None:
     logs.configure(settings)
     # In-flight requests get a few seconds to finish on shutdown (aiohttp waits a
     # minute by default); everything accepted is in the store by then anyway.
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        shutdown_timeout=5.0,
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            shutdown_timeout=5.0,
+        )
+    except ConfigError as error:  # found at start-up (a platform refused a credential)
+        print(f"gateway: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -24,14 +24,14 @@ from typing import Any
 
 from aiohttp import web
 from telegram import Bot, Message, Update
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 
 from bot.brand import Brand
 from bot.channels.base import CustomerRef, InboundMessage, OutboundReply, SendError
 from bot.channels.telegram_request import AiohttpRequest
 from bot.contract import Visibility
 from bot.router import Accepted, ConversationRouter
-from bot.settings import TelegramSettings
+from bot.settings import ConfigError, TelegramSettings
 
 logger = logging.getLogger(__name__)
 
@@ -86,21 +86,59 @@ class TelegramChannel:
         self.wake = wake
         self.brand = brand
         api = settings.api_url.rstrip("/")
+        # Every connection of a burst stays alive for the next replies.
+        self._requests = (
+            AiohttpRequest(SEND_CONNECTIONS, connect_timeout=5, read_timeout=10),
+            AiohttpRequest(1, connect_timeout=5, read_timeout=settings.poll_timeout + 10),
+        )
         self.bot = Bot(
             settings.token.reveal(),
             base_url=f"{api}/bot",
             base_file_url=f"{api}/file/bot",
-            # Every connection of a burst stays alive for the next replies.
-            request=AiohttpRequest(SEND_CONNECTIONS, connect_timeout=5, read_timeout=10),
-            get_updates_request=AiohttpRequest(
-                1, connect_timeout=5, read_timeout=settings.poll_timeout + 10
-            ),
+            request=self._requests[0],
+            get_updates_request=self._requests[1],
         )
         self._poller: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------- life cycle
     async def start(self) -> None:
-        """Checks the token (getMe), then starts polling or registers the webhook."""
+        """Checks the token (getMe), then polls or registers the webhook.
+
+        A token Telegram refuses stops start-up (:class:`ConfigError`). Telegram
+        out of reach does not: the other channels start, and this one keeps
+        trying in the background.
+        """
+        connected = False
+        try:
+            await self._connect()
+            connected = True
+        except InvalidToken:
+            # Not the error's text: python-telegram-bot puts the token in it.
+            await self.stop()
+            raise ConfigError("Telegram refused TELEGRAM_BOT_TOKEN (Unauthorized)") from None
+        except TelegramError as error:
+            logger.warning("telegram: not reachable at start-up (%s); retrying", error)
+        self._poller = asyncio.create_task(self._run(connected), name="telegram")
+
+    async def _run(self, connected: bool) -> None:
+        failures = 0
+        while not connected:
+            try:
+                await self._connect()
+                connected = True
+            except InvalidToken:  # revoked since start-up: nothing to retry
+                logger.error("telegram: Telegram refused TELEGRAM_BOT_TOKEN; channel off")
+                return
+            except TelegramError as error:
+                failures += 1
+                delay = min(60.0, 2.0**failures)
+                logger.warning("telegram: set-up failed (%s); retrying in %.0f s", error, delay)
+                await asyncio.sleep(delay)
+        logger.info("telegram: @%s on (%s)", self.bot.username, self.settings.mode)
+        if self.settings.mode != "webhook":
+            await self._poll_forever()
+
+    async def _connect(self) -> None:
         await self.bot.initialize()
         if self.settings.mode == "webhook":
             assert self.settings.webhook_url and self.settings.webhook_secret
@@ -111,14 +149,16 @@ class TelegramChannel:
             )
         else:
             await self.bot.delete_webhook()
-            self._poller = asyncio.create_task(self._poll_forever())
-        logger.info("telegram: @%s on (%s)", self.bot.username, self.settings.mode)
 
     async def stop(self) -> None:
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
         await self.bot.shutdown()
+        # An initialisation that failed leaves the requests open (the bot only
+        # shuts down what it initialised); closing twice is harmless.
+        for request in self._requests:
+            await request.shutdown()
 
     # ------------------------------------------------------------- polling
     async def _poll_forever(self) -> None:

@@ -6,13 +6,18 @@ import asyncio
 import io
 import json
 import logging
+import os
+import socket
 import sqlite3
+import sys
 
 import pytest
+from aiohttp import web
 from sqlalchemy import func, select
 
+from bot.brand import PROJECT_ROOT
 from bot.store.models import Cursor, Message, OutboxItem, OutboxStatus
-from tests.fakes.telegram import BOT_ID, BOT_USERNAME
+from tests.fakes.telegram import BOT_ID, BOT_USERNAME, FakeTelegram
 from tests.gateway.conftest import TELEGRAM_TOKEN, eventually, telegram_settings, the_sent_reply
 
 
@@ -339,3 +344,51 @@ async def test_the_token_never_appears_in_the_logs(
     )
     assert TELEGRAM_TOKEN not in caplog.text
     assert repr(settings).count("**********") >= 1 and TELEGRAM_TOKEN not in repr(settings)
+
+
+async def test_telegram_out_of_reach_at_start_up_is_waited_for(
+    fake_assistant, start_gateway, http
+) -> None:
+    _assistant, rasa_url = fake_assistant
+    with socket.socket() as probe:  # a port nothing listens on, yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gateway = await start_gateway(rasa_url, telegram=telegram_settings(f"http://127.0.0.1:{port}"))
+    # The rest of the gateway is up meanwhile.
+    async with http.get(f"{gateway.url}/healthz") as response:
+        assert response.status == 200
+    telegram = FakeTelegram(TELEGRAM_TOKEN)
+    runner = web.AppRunner(telegram.app(), handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await telegram.say("anyone there?", chat_id=531, user_id=531)
+        await eventually(lambda: telegram.replies_to(531), timeout=20)
+        assert telegram.replies_to(531) == ["echo: anyone there?"]
+    finally:
+        await gateway.stop()
+        await runner.cleanup()
+
+
+async def test_a_token_telegram_refuses_stops_start_up_and_says_so(fake_telegram, tmp_path) -> None:
+    _telegram, api = fake_telegram
+    wrong = "987654321:WRONG-token-abcdefghijklmnopqrs"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.gateway",
+        env={
+            "PATH": os.environ.get("PATH", ""),
+            "CARE_DATABASE_URL": f"sqlite:///{tmp_path / 'care.db'}",
+            "GATEWAY_PORT": "0",
+            "TELEGRAM_BOT_TOKEN": wrong,
+            "TELEGRAM_API_URL": api,
+        },
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert "Telegram refused TELEGRAM_BOT_TOKEN" in err.decode()
+    assert wrong not in (out + err).decode()
