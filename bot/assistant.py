@@ -206,7 +206,8 @@ class Assistant:
         try:
             turn = Turn.from_json(data)
         except (ValueError, TypeError) as error:
-            self._mark_down(f"the assistant answered something that is not a turn: {error}")
+            # This message goes to a person; the assistant is not down for the others.
+            logger.warning("assistant: answer of another shape for %s: %s", sender, error)
             raise AssistantUnavailable(f"not a turn: {error}") from error
         if not turn.messages:
             self._mark_down("the assistant answered nothing (action server?)")
@@ -216,7 +217,12 @@ class Assistant:
     async def handback(self, sender: str) -> list[BotMessage]:
         """Tells the assistant an agent handed the conversation back; returns its greeting."""
         data = await self._post("handback", {"sender": sender})
-        return [BotMessage.from_json(m) for m in data.get("messages") or []]
+        try:
+            return [
+                BotMessage.from_json(m) for m in _of(list, data.get("messages") or [], "messages")
+            ]
+        except (ValueError, TypeError, AttributeError) as error:
+            raise AssistantUnavailable(f"not a hand-back answer: {error}") from error
 
     async def check(self) -> bool:
         """Probes Rasa (and the action server) and clears the down state when both answer.

@@ -611,10 +611,12 @@ class ConversationRouter:
             items = self._system_reply(session, target, pending.message_id, "bot_unavailable", now)
             conversation = session.get(Conversation, pending.conversation_id)
             assert conversation is not None
-            self._hand_over(
-                session, conversation, HandoverReason.BOT_UNAVAILABLE.value, now, error=error
-            )
-            channels = frozenset({pending.channel}) | self._desk_channels()
+            channels = frozenset({pending.channel})
+            if conversation.owner == Owner.BOT:  # not already a person's since it was read
+                self._hand_over(
+                    session, conversation, HandoverReason.BOT_UNAVAILABLE.value, now, error=error
+                )
+                channels |= self._desk_channels()
             return self._handled(connection, pending, channels, items, now, look_ahead)
 
     def _unsupported(self, pending: PendingMessage, look_ahead: bool) -> Handled:

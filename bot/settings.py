@@ -7,6 +7,7 @@ missing. Secrets are :class:`Secret` values that never show in reprs or logs.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -171,7 +172,7 @@ class _Env:
 
 def _at_least_one(env: _Env, name: str, default: int) -> int:
     value = env.number(name, default)
-    if value < 1 or value != int(value):
+    if not math.isfinite(value) or value < 1 or value != int(value):
         raise ConfigError(f"{name} must be a whole number of at least 1, not {env.get(name)!r}")
     return int(value)
 
@@ -262,11 +263,12 @@ def _slack(env: _Env) -> SlackSettings | None:
 def load_settings(
     environ: Mapping[str, str] | None = None, dotenv: Path | None = PROJECT_ROOT / ".env"
 ) -> Settings:
-    """Settings from ``environ`` (default: the process environment) over the .env file."""
-    values = {
-        **(read_dotenv(dotenv) if dotenv else {}),
-        **(environ if environ is not None else os.environ),
-    }
+    """Settings from ``environ`` (default: the process environment) over the .env file
+    (``GATEWAY_DOTENV`` names another; set to nothing, none is read)."""
+    given = environ if environ is not None else os.environ
+    if "GATEWAY_DOTENV" in given:
+        dotenv = Path(given["GATEWAY_DOTENV"]) if given["GATEWAY_DOTENV"].strip() else None
+    values = {**(read_dotenv(dotenv) if dotenv else {}), **given}
     env = _Env(values)
     defaults = Settings()
     return Settings(

@@ -29,7 +29,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -117,9 +117,22 @@ class Inbox:
 
     async def run(self) -> None:
         """Runs until cancelled."""
+        renewed = time.monotonic()
         while True:
+            if self._running and time.monotonic() - renewed > self.lease.total_seconds() / 3:
+                # A conversation in hand may wait long (for Rasa, behind others): keep
+                # its lease, or another worker would take it and ask Rasa again.
+                renewed = time.monotonic()
+                try:
+                    await asyncio.to_thread(self._renew, list(self._running))
+                except Exception:
+                    logger.exception("inbox: renewing leases failed")
             try:
-                claimed = await asyncio.to_thread(self._claim)
+                # Read and pruned here, on the loop, which is the dict's only writer.
+                now = time.monotonic()
+                self._retry_after = {c: t for c, t in self._retry_after.items() if t > now}
+                busy = [*self._running, *self._retry_after]
+                claimed = await asyncio.to_thread(self._claim, 200, busy)
             except Exception:
                 logger.exception("inbox: claiming conversations failed")
                 claimed = []
@@ -133,15 +146,26 @@ class Inbox:
         while self._running:
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
-    def _claim(self, limit: int = 200) -> list[tuple[int, int]]:
-        """Leases conversations with pending messages; returns each with its oldest message."""
+    def _renew(self, conversation_ids: list[int]) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id.in_(conversation_ids),
+                    Conversation.lease_owner == self.worker_id,
+                )
+                .values(lease_expires_at=self.clock() + self.lease)
+            )
+
+    def _claim(self, limit: int = 200, busy: Sequence[int] = ()) -> list[tuple[int, int]]:
+        """Leases conversations with pending messages, except ``busy`` ones (handled here, or
+        waiting to retry); returns each with its oldest message."""
         now = self.clock()
         free = or_(
             Conversation.lease_owner.is_(None),
             Conversation.lease_expires_at < now,
             Conversation.lease_owner == self.worker_id,
         )
-        backing_off = [c for c, until in self._retry_after.items() if until > time.monotonic()]
         with self.sessions.begin() as session:
             candidates = session.execute(
                 select(Message.conversation_id, func.min(Message.id))
@@ -150,7 +174,7 @@ class Inbox:
                     Message.direction == Direction.IN,
                     Message.status == InboundStatus.PENDING,
                     free,
-                    Message.conversation_id.notin_(list(self._running) + backing_off),
+                    Message.conversation_id.notin_(list(busy)),
                 )
                 .group_by(Message.conversation_id)
                 .order_by(Message.conversation_id)
@@ -179,7 +203,8 @@ class Inbox:
         key = message.message_id if isinstance(message, PendingMessage) else message
         try:
             handled = await self.router.handle(message, look_ahead=self._look_ahead)
-            self._failures.pop(key, None)
+            if self._failures:
+                self._failures.pop(key, None)
             return handled
         except Exception as error:
             failures = self._failures.get(key, 0) + 1
@@ -197,6 +222,8 @@ class Inbox:
             self._failures.pop(key, None)
             return given_up
         # Leave it pending, let the lease expire, and come back a little later.
+        if len(self._failures) >= 10_000:  # messages finished elsewhere since: forget the oldest
+            del self._failures[next(iter(self._failures))]
         self._failures[key] = failures
         self._retry_after[conversation_id] = time.monotonic() + self.retry_seconds
         return None

@@ -99,6 +99,7 @@ class TelegramChannel:
             get_updates_request=self._requests[1],
         )
         self._poller: asyncio.Task[None] | None = None
+        self._connected = False
 
     # ---------------------------------------------------------- life cycle
     async def start(self) -> None:
@@ -115,10 +116,14 @@ class TelegramChannel:
         except InvalidToken:
             # Not the error's text: python-telegram-bot puts the token in it.
             await self.stop()
-            raise ConfigError("Telegram refused TELEGRAM_BOT_TOKEN (Unauthorized)") from None
+            raise ConfigError(
+                "Telegram refused TELEGRAM_BOT_TOKEN (check it, and TELEGRAM_API_URL if set)"
+            ) from None
         except TelegramError as error:
             logger.warning("telegram: not reachable at start-up (%s); retrying", error)
+        self._connected = connected
         self._poller = asyncio.create_task(self._run(connected), name="telegram")
+        self._poller.add_done_callback(_log_end)
 
     async def _run(self, connected: bool) -> None:
         failures = 0
@@ -134,6 +139,7 @@ class TelegramChannel:
                 delay = min(60.0, 2.0**failures)
                 logger.warning("telegram: set-up failed (%s); retrying in %.0f s", error, delay)
                 await asyncio.sleep(delay)
+        self._connected = True
         logger.info("telegram: @%s on (%s)", self.bot.username, self.settings.mode)
         if self.settings.mode != "webhook":
             await self._poll_forever()
@@ -162,11 +168,14 @@ class TelegramChannel:
 
     # ------------------------------------------------------------- polling
     async def _poll_forever(self) -> None:
-        stored = self.router.cursor(NAME, "offset")
-        offset = int(stored) if stored else None
+        offset: int | None = None
+        read_cursor = True
         failures = 0
         while True:
             try:
+                if read_cursor:
+                    stored = await asyncio.to_thread(self.router.cursor, NAME, "offset")
+                    offset, read_cursor = (int(stored) if stored else None), False
                 offset = await self._poll_once(offset)
                 failures = 0
             except RetryAfter as error:
@@ -208,7 +217,7 @@ class TelegramChannel:
         retrying it could never succeed and would hold up every update after it."""
         try:
             return self.to_inbound(update)
-        except Exception:
+        except (AttributeError, KeyError, TypeError, ValueError):
             logger.exception("telegram: update %s skipped: cannot read it", update.update_id)
             return None
 
@@ -217,6 +226,9 @@ class TelegramChannel:
         """Stores one update; 403 without the right secret token."""
         if self.settings.mode != "webhook":
             raise web.HTTPNotFound()
+        if not self._connected:
+            # Group updates need the bot's own name and id (getMe): Telegram retries a 503.
+            return web.json_response({"error": "starting"}, status=503)
         expected = self.settings.webhook_secret
         given = request.headers.get(SECRET_HEADER, "")
         if expected is None or not hmac.compare_digest(
@@ -307,3 +319,9 @@ class TelegramChannel:
     async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
         """The Bot API cannot list a bot's sent messages: unknown."""
         return False
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    """The channel's task ends only when stopped, or on a refused token (logged there)."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("telegram: channel stopped", exc_info=task.exception())

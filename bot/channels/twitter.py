@@ -166,7 +166,11 @@ class TwitterChannel:
                     # The API unreachable, or the store failing: the cursor moves
                     # only with the messages it covers, so nothing is skipped.
                     failures += 1
-                    expected = (tweepy_errors.TweepyException, aiohttp.ClientError, TimeoutError)
+                    expected = (
+                        tweepy_errors.TweepyException,
+                        aiohttp.ClientError,
+                        asyncio.TimeoutError,
+                    )
                     logger.warning(
                         "twitter: %s failed: %s: %s",
                         poll.__name__,

@@ -71,7 +71,14 @@ def test_the_environment_wins_over_the_dotenv_file(tmp_path: Path) -> None:
         load_settings({}, dotenv=dotenv)
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "2.5", "many"])
+def test_gateway_dotenv_names_the_file_or_turns_it_off(tmp_path: Path) -> None:
+    other = tmp_path / "other.env"
+    other.write_text("RASA_TIMEOUT_SECONDS=4\n")
+    assert load_settings({"GATEWAY_DOTENV": str(other)}).rasa_timeout == 4.0
+    assert load_settings({"GATEWAY_DOTENV": ""}, dotenv=other).rasa_timeout == 10.0
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "2.5", "many", "inf", "nan"])
 def test_rasa_concurrency_must_be_a_whole_number_of_at_least_one(value: str) -> None:
     with pytest.raises(ConfigError, match="RASA_CONCURRENCY"):
         settings(RASA_CONCURRENCY=value)
@@ -91,12 +98,13 @@ def test_start_up_stops_on_a_half_configured_channel_and_says_what_to_set(
     environ = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(PROJECT_ROOT),
+        "GATEWAY_DOTENV": "",  # not the developer's .env
         "CARE_DATABASE_URL": f"sqlite:///{tmp_path / 'care.db'}",
         **partial,
     }
     done = subprocess.run(
         [sys.executable, "-m", "bot.gateway"],
-        cwd=tmp_path,  # no .env here
+        cwd=tmp_path,
         env=environ,
         capture_output=True,
         text=True,

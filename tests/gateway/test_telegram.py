@@ -379,6 +379,7 @@ async def test_a_token_telegram_refuses_stops_start_up_and_says_so(fake_telegram
         "bot.gateway",
         env={
             "PATH": os.environ.get("PATH", ""),
+            "GATEWAY_DOTENV": "",  # not the developer's .env
             "CARE_DATABASE_URL": f"sqlite:///{tmp_path / 'care.db'}",
             "GATEWAY_PORT": "0",
             "TELEGRAM_BOT_TOKEN": wrong,

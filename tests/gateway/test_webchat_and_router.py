@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from bot.store.models import AuditEvent, Conversation, Message, OutboxItem, Owner, Ticket
+from bot.store.records import utcnow
 from tests.gateway.conftest import eventually
 
 
@@ -146,6 +147,12 @@ async def test_when_rasa_fails_the_customer_gets_a_person(
         assert ticket.reason == "bot_unavailable"
         assert ticket.priority.value == "high"
         assert ticket.context["error"]
+    if failure == "garbled":
+        # One strange answer is that message's problem: the next customer gets the bot.
+        other = new_session()
+        await post(http, gateway.url, other, "hello")
+        later = await eventually(lambda: replies(http, gateway.url, other))
+        assert [m["text"] for m in later] == ["echo: hello"]
 
 
 POISON_TRIGGER = {
@@ -232,6 +239,25 @@ async def test_a_burst_of_customers_waits_for_a_busy_assistant_instead_of_a_pers
     assert assistant.most_in_flight == 2
     with gateway.parts.sessions() as db:
         assert db.scalar(select(func.count()).select_from(Ticket)) == 0
+
+
+async def test_a_conversation_waiting_long_for_the_assistant_keeps_its_lease(
+    fake_assistant, start_gateway, http
+) -> None:
+    # Otherwise another gateway worker would take it and ask the assistant again.
+    assistant, rasa_url = fake_assistant
+    assistant.delay = 3.0
+    gateway = await start_gateway(rasa_url, rasa_timeout=6.0, lease_seconds=1.5)
+    session = new_session()
+    await post(http, gateway.url, session, "take your time")
+    await eventually(lambda: assistant.turns)
+    await asyncio.sleep(2.0)  # longer than the lease, shorter than the turn
+    with gateway.parts.sessions() as db:
+        conversation = db.scalars(select(Conversation)).one()
+        assert conversation.lease_owner == "gw-test"
+        assert conversation.lease_expires_at > utcnow()
+    answer = await eventually(lambda: replies(http, gateway.url, session), timeout=10)
+    assert [m["text"] for m in answer] == ["echo: take your time"]
 
 
 async def test_messages_of_a_conversation_are_answered_in_order(
