@@ -32,13 +32,15 @@ class BotMessage:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BotMessage:
+        """One message of an answer; ValueError for one of another shape."""
+        _of(dict, data, "message")
         metadata = _of(dict, data.get("metadata") or {}, "metadata")
         return cls(
-            text=data.get("text"),
+            text=_of((str, type(None)), data.get("text"), "message text"),
             response=data.get("response"),
             private=metadata.get(VISIBILITY_KEY) == Visibility.PRIVATE.value,
             invite_private=bool(metadata.get(INVITE_PRIVATE_KEY)),
-            custom=data.get("custom"),
+            custom=_of((dict, type(None)), data.get("custom"), "custom payload"),
         )
 
 
@@ -91,14 +93,12 @@ class Turn:
         (retrying such an answer would only ask Rasa the same again)."""
         parse = _of(dict, data.get("parse") or {}, "parse")
         intent = _of(dict, parse.get("intent") or {}, "intent")
-        confidence = intent.get("confidence")
-        if confidence is not None and not isinstance(confidence, (int, float)):
-            raise ValueError(f"confidence is {type(confidence).__name__}")
+        confidence = _of((int, float, type(None)), intent.get("confidence"), "confidence")
         ranking = _of(list, parse.get("intent_ranking") or [], "intent_ranking")
         entities = _of(list, parse.get("entities") or [], "entities")
         messages = _of(list, data.get("messages") or [], "messages")
         turn = cls(
-            messages=[BotMessage.from_json(_of(dict, m, "message")) for m in messages],
+            messages=[BotMessage.from_json(m) for m in messages],
             intent=_of((str, type(None)), intent.get("name"), "intent name"),
             confidence=confidence,
             intent_ranking=[_of(dict, entry, "ranking entry") for entry in ranking],
@@ -106,9 +106,6 @@ class Turn:
             slots=_of(dict, data.get("slots") or {}, "slots"),
             active_loop=_of((str, type(None)), data.get("active_loop"), "active_loop"),
         )
-        for message in turn.messages:
-            _of((str, type(None)), message.text, "message text")
-            _of((dict, type(None)), message.custom, "custom payload")
         turn.best_guess  # noqa: B018 - reads the ranking's confidences: ValueError if not numbers
         return turn
 
@@ -221,7 +218,7 @@ class Assistant:
             return [
                 BotMessage.from_json(m) for m in _of(list, data.get("messages") or [], "messages")
             ]
-        except (ValueError, TypeError, AttributeError) as error:
+        except ValueError as error:
             raise AssistantUnavailable(f"not a hand-back answer: {error}") from error
 
     async def check(self) -> bool:

@@ -231,7 +231,7 @@ class TwitterChannel:
         for item in sorted(items, key=_id_order):
             try:
                 message = convert(item, users)
-            except Exception:
+            except (AttributeError, KeyError, TypeError, ValueError):
                 logger.exception("twitter: %s skipped: cannot read it", str(item.get("id"))[:40])
                 continue
             if message is not None:
