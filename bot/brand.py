@@ -25,6 +25,10 @@ class Brand:
     gateway_messages: dict[str, str]
     # priority -> {"first": minutes, "next": minutes}
     service_levels: dict[str, dict[str, int]]
+    # What the bot does with a public post it is unsure of: "handover" (a person
+    # answers) or "invite_private" (a short human reply inviting a DM). It never
+    # asks a customer to rephrase in public.
+    unsure_in_public: str = "handover"
 
     def message(self, name: str, **values: str) -> str:
         """One of the gateway's own messages, filled in."""
@@ -48,4 +52,12 @@ def load_brand(path: str | None = None) -> Brand:
             str(priority): {str(k): int(v) for k, v in targets.items()}
             for priority, targets in (raw.get("service_levels") or {}).items()
         },
+        unsure_in_public=_choice(raw, "unsure_in_public", ("handover", "invite_private")),
     )
+
+
+def _choice(raw: dict, key: str, allowed: tuple[str, ...]) -> str:
+    value = str(raw.get(key) or allowed[0])
+    if value not in allowed:
+        raise ValueError(f"brand.yml: {key} must be one of {', '.join(allowed)}, not {value!r}")
+    return value

@@ -31,9 +31,15 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bot.brand import PROJECT_ROOT
+from bot.brand import PROJECT_ROOT, load_brand
 from bot.model import MODEL_PATH, rasa_env
+from bot.real_posts import FALLBACK, Parse, RealPost, RealTweetsMissing, Scores
+from bot.real_posts import LABELS as REAL_LABELS
+from bot.real_posts import load as load_real_posts
+from bot.real_posts import report as real_report
+from bot.real_posts import score as real_score
 
 TEST_FILE = PROJECT_ROOT / "tests" / "nlu" / "test_nlu.yml"
 RESULTS_DIR = PROJECT_ROOT / "results" / "nlu"
@@ -167,14 +173,12 @@ def threshold_table(
     return rows
 
 
-def parse_test_set(model: Path, test_file: Path, groups: list[list[str]]) -> list[Prediction]:
-    """Every test message through the model: label, top intent, its group's confidence."""
-    import asyncio
+def load_agent(model: Path) -> Any:
+    """The trained model, loaded quietly."""
     import logging
 
     import structlog
     from rasa.core.agent import Agent
-    from rasa.shared.nlu.training_data.loading import load_data
 
     # Rasa logs every parse at debug level through structlog.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -182,23 +186,54 @@ def parse_test_set(model: Path, test_file: Path, groups: list[list[str]]) -> lis
         # Rasa 3.6 warns about the removed slot auto-fill on every model load,
         # whatever the domain says; it tells a trainer nothing.
         warnings.filterwarnings("ignore", message="Slot auto-fill has been removed")
-        agent = Agent.load(str(model))
+        return Agent.load(str(model))
+
+
+def parse_texts(agent: Any, texts: list[str], batch_size: int = 64) -> list[dict[str, Any]]:
+    """Rasa's parse of each text, in order, as ``Agent.parse_message`` gives it.
+
+    The model's NLU graph takes a batch of messages at once, and the sentence
+    encoder is far faster on a batch than one message at a time; Rasa's own
+    ``parse_message`` sends one (what a live conversation needs).
+    """
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, TEXT
+
+    processor = agent.processor
+    runner = processor.graph_runner
+    target = processor.model_metadata.nlu_target
+    tracker = DialogueStateTracker.from_events("evaluation", [])
+    parsed = []
+    for start in range(0, len(texts), batch_size):
+        messages = [UserMessage(text) for text in texts[start : start + batch_size]]
+        results = runner.run(
+            inputs={PLACEHOLDER_MESSAGE: messages, PLACEHOLDER_TRACKER: tracker}, targets=[target]
+        )
+        for message in results[target]:
+            parse = {TEXT: "", INTENT: {INTENT_NAME_KEY: None, "confidence": 0.0}, ENTITIES: []}
+            parse.update(message.as_dict(only_output_properties=True))
+            parsed.append(parse)
+    return parsed
+
+
+def parse_test_set(agent: Any, test_file: Path, groups: list[list[str]]) -> list[Prediction]:
+    """Every test message through the model: label, top intent, its group's confidence."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
     examples = load_data(str(test_file)).intent_examples
     group_of = {intent: set(group) for group in groups for intent in group}
-
-    async def parse_all() -> list[Prediction]:
-        found = []
-        for example in examples:
-            parsed = await agent.parse_message(example.get("text"))
-            ranking = [r for r in parsed.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
-            top = ranking[0]["name"] if ranking else "none"
-            group = group_of.get(top, {top})
-            confidence = sum(r["confidence"] for r in ranking if r["name"] in group)
-            label = example.get("intent").split("/")[0]
-            found.append(Prediction(example.get("text"), label, top, float(confidence)))
-        return found
-
-    return asyncio.run(parse_all())
+    parsed = parse_texts(agent, [example.get("text") for example in examples])
+    found = []
+    for example, parse in zip(examples, parsed, strict=True):
+        ranking = [r for r in parse.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+        top = ranking[0]["name"] if ranking else "none"
+        group = group_of.get(top, {top})
+        confidence = sum(r["confidence"] for r in ranking if r["name"] in group)
+        label = example.get("intent").split("/")[0]
+        found.append(Prediction(example.get("text"), label, top, float(confidence)))
+    return found
 
 
 def recommended_threshold(rows: list[ThresholdRow]) -> ThresholdRow:
@@ -265,23 +300,102 @@ def shipped_threshold(config_path: Path = PROJECT_ROOT / "config.yml") -> float:
 
 
 def evaluate(
-    model: Path = MODEL_PATH, test_file: Path = TEST_FILE, out: Path = RESULTS_DIR
+    model: Path = MODEL_PATH,
+    test_file: Path = TEST_FILE,
+    out: Path = RESULTS_DIR,
+    real_posts: bool = True,
 ) -> Evaluation:
-    """Runs the evaluation and writes the summary next to Rasa's reports."""
+    """Runs the evaluation and writes the summaries next to Rasa's reports."""
     run_rasa_test(model, test_file, out)
     scores = read_results(out)
     groups = list(fallback_config().get("intent_groups") or [])
+    agent = load_agent(model)
     evaluation = Evaluation(
         scores=scores.scores,
         macro_f1=scores.macro_f1,
         accuracy=scores.accuracy,
-        predictions=parse_test_set(model, test_file, groups),
+        predictions=parse_test_set(agent, test_file, groups),
     )
     rows = threshold_table(evaluation.predictions, groups)
     (out / "summary.md").write_text(
         summary_markdown(evaluation, rows, shipped_threshold()), encoding="utf-8"
     )
+    if real_posts:
+        evaluate_real_posts(agent, out)
     return evaluation
+
+
+def parse_real_posts(agent: Any, posts: list[RealPost]) -> list[Parse]:
+    """The model's parse of each post: its ranking, and whether the fallback stepped in."""
+    found = []
+    for parsed in parse_texts(agent, [post.text for post in posts]):
+        ranking = tuple(
+            (str(r["name"]), float(r["confidence"]))
+            for r in parsed.get("intent_ranking") or []
+            if r["name"] != FALLBACK
+        )
+        fell_back = (parsed.get("intent") or {}).get("name") == FALLBACK
+        found.append(Parse(ranking, fell_back))
+    return found
+
+
+def evaluate_real_posts(
+    agent: Any,
+    out: Path = RESULTS_DIR,
+    show_errors: bool = False,
+    parts: tuple[str, ...] = ("heldout", "tune"),
+    labels: Path = REAL_LABELS,
+) -> dict[str, Scores] | None:
+    """Scores the model on the labelled real posts, per part; writes ``real_posts.md`` and
+    the held-out part's confusion matrix. None, with a message, without the tweet file."""
+    try:
+        posts = load_real_posts(parts, labels)
+    except RealTweetsMissing as missing:
+        print(f"real posts: skipped: {missing}")
+        return None
+    parses = parse_real_posts(agent, posts)
+    unsure = load_brand().unsure_in_public
+    scores = {}
+    for part in parts:
+        pairs = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == part]
+        scores[part] = real_score([p for p, _ in pairs], [q for _, q in pairs], unsure)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "real_posts.md").write_text(
+        real_report(scores, "make evaluate") + "\n![confusion](real_posts_confusion.png)\n",
+        encoding="utf-8",
+    )
+    pictured = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == parts[0]]
+    plot_confusion(pictured, out / "real_posts_confusion.png")
+    if show_errors:
+        # The tune part only: the held-out part is never read while tuning.
+        for post, parse in zip(posts, parses, strict=True):
+            if post.part == "tune" and parse.acted_on not in post.accepted:
+                ranked = ", ".join(f"{n} {c:.2f}" for n, c in parse.ranking[:3])
+                print(f"{post.intent}\t{'/'.join(post.also)}\t[{ranked}]\t{post.text}")
+    return scores
+
+
+def plot_confusion(pairs: list[tuple[RealPost, Parse]], path: Path) -> None:
+    """A confusion matrix picture: labelled intent against what the bot acted on (a post
+    counts on the diagonal when the bot acted on one of its accepted intents)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    truth = [q.acted_on if q.acted_on in p.accepted else p.intent for p, q in pairs]
+    said = [q.acted_on for _, q in pairs]
+    labels = sorted(set(truth) | set(said))
+    figure, axes = plt.subplots(figsize=(11, 10))
+    ConfusionMatrixDisplay.from_predictions(
+        truth, said, labels=labels, ax=axes, xticks_rotation="vertical", colorbar=False
+    )
+    axes.set_xlabel("the bot acted on")
+    axes.set_ylabel("labelled")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
 
 
 def main() -> None:
@@ -290,9 +404,32 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=MODEL_PATH)
     parser.add_argument("--test-file", type=Path, default=TEST_FILE)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--real-posts-only",
+        action="store_true",
+        help="only the labelled real posts (tests/nlu/real_posts.tsv)",
+    )
+    parser.add_argument(
+        "--part",
+        choices=["heldout", "tune"],
+        action="append",
+        help="with --real-posts-only: only this part (repeatable; default both)",
+    )
+    parser.add_argument(
+        "--show-errors",
+        action="store_true",
+        help="print the tune part's misread posts (to the terminal only, never to a file)",
+    )
     args = parser.parse_args()
+    if args.real_posts_only:
+        parts = tuple(args.part or ("heldout", "tune"))
+        evaluate_real_posts(load_agent(args.model), args.out, args.show_errors, parts)
+        print((args.out / "real_posts.md").read_text(encoding="utf-8"))
+        return
     evaluation = evaluate(args.model, args.test_file, args.out)
     print((args.out / "summary.md").read_text(encoding="utf-8"))
+    if (args.out / "real_posts.md").exists():
+        print((args.out / "real_posts.md").read_text(encoding="utf-8"))
     print(f"Reports and pictures: {args.out}")
     if evaluation.macro_f1 < 0.90:
         print(f"macro-F1 {evaluation.macro_f1:.3f} is below 0.90", file=sys.stderr)

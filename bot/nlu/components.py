@@ -39,6 +39,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu import values
 from bot.nlu.encoder import DISTRIBUTIONS, ENCODERS, MINILM, Piece, shared_encoder
+from bot.nlu.encoder_cache import EncodingCache, default_path
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -348,12 +349,18 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         return cls({**cls.get_default_config(), **config}, execution_context.node_name)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Featurizes every training example (in batches)."""
-        self.process(training_data.training_examples)
+        """Featurizes every training example (in batches), through the encoder cache: a
+        change to the data encodes only the new texts (bot/nlu/encoder_cache.py)."""
+        encoder = self._config["encoder"]
+        cache = EncodingCache(default_path(), self.fingerprint_addon(self._config) or encoder)
+        self._featurize(training_data.training_examples, cache)
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Adds a vector per token and one for the sentence, for each text attribute."""
+        return self._featurize(messages, None)
+
+    def _featurize(self, messages: list[Message], cache: EncodingCache | None) -> list[Message]:
         work = [
             (message, attribute)
             for message in messages
@@ -365,6 +372,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         encoded = shared_encoder(self._config["encoder"]).encode(
             [message.get(attribute) for message, attribute in work],
             batch_size=self._config["batch_size"],
+            cache=cache,
         )
         for (message, attribute), (states, pieces, sentence) in zip(work, encoded, strict=True):
             tokens = message.get(TOKENS_NAMES[attribute])

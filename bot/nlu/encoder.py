@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.nlu.encoder_cache import EncodingCache
+
 MAX_PIECES = 128  # customer messages are short; longer ones are truncated
 MAX_WORD_CHARS = 100
 
@@ -385,18 +387,30 @@ class SentenceEncoder:
         return x, mask
 
     def encode(
-        self, texts: list[str], batch_size: int = 32
+        self, texts: list[str], batch_size: int = 32, cache: EncodingCache | None = None
     ) -> list[tuple[np.ndarray, list[Piece], np.ndarray]]:
-        """For each text: piece vectors (without [CLS]/[SEP]), the pieces, the sentence vector."""
+        """For each text: piece vectors (without [CLS]/[SEP]), the pieces, the sentence vector.
+
+        With ``cache``, texts encoded before are read from it, and the others stored in it.
+        """
         prepared = []
         for text in texts:
             pieces = self.tokenizer.pieces(text)[: MAX_PIECES - 2]
             prepared.append(
                 (pieces, [self.tokenizer.cls, *(p.id for p in pieces), self.tokenizer.sep])
             )
+        known = cache.get(texts) if cache is not None else {}
         results: list[tuple[np.ndarray, list[Piece], np.ndarray] | None] = [None] * len(texts)
+        todo = []
+        for index, text in enumerate(texts):
+            if text in known:
+                states, sentence = known[text]
+                results[index] = (states, prepared[index][0], sentence)
+            else:
+                todo.append(index)
+        fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         # Batches of similar length waste little time on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(prepared[i][1]))
+        order = sorted(todo, key=lambda i: len(prepared[i][1]))
         for offset in range(0, len(order), batch_size):
             chunk = order[offset : offset + batch_size]
             hidden, mask = self._encode_batch([prepared[i][1] for i in chunk])
@@ -406,6 +420,9 @@ class SentenceEncoder:
                 pooled = (hidden[row] * mask[row][:, None]).sum(axis=0) / mask[row].sum()
                 pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
                 results[index] = (states[1:-1], prepared[index][0], pooled.astype(np.float32))
+                fresh[texts[index]] = (states[1:-1], pooled.astype(np.float32))
+        if cache is not None and fresh:
+            cache.put(fresh)
         return [r for r in results if r is not None]
 
 

@@ -10,12 +10,15 @@ import pytest
 
 from bot.evaluation import (
     evaluate,
+    evaluate_real_posts,
     fallback_config,
+    load_agent,
     recommended_threshold,
     shipped_threshold,
     threshold_table,
 )
 from bot.model import MODEL_PATH, rasa_env
+from bot.real_posts import LABELS, tweets_path
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -26,7 +29,7 @@ def evaluation(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     if not MODEL_PATH.exists():
         pytest.fail(f"{MODEL_PATH} is missing: run `make model` (or `make test`, which trains it)")
     out = tmp_path_factory.mktemp("nlu-eval")
-    return evaluate(MODEL_PATH, out=out), out
+    return evaluate(MODEL_PATH, out=out, real_posts=False), out
 
 
 def test_macro_f1_on_held_out_data_is_at_least_0_90(evaluation) -> None:  # type: ignore[no-untyped-def]
@@ -75,3 +78,27 @@ def test_dialogue_stories_pass(tmp_path: Path) -> None:
     failed = tmp_path / "failed_test_stories.yml"
     details = failed.read_text(encoding="utf-8") if failed.exists() else result.stderr[-3000:]
     assert result.returncode == 0, details
+
+
+@pytest.mark.skipif(
+    not tweets_path().exists(), reason="needs ../shared/real_tweets beside the repo"
+)
+def test_the_real_post_evaluation_on_a_small_slice(tmp_path: Path) -> None:
+    """The evaluation command's own path, on 24 labelled posts of each part."""
+    lines = LABELS.read_text(encoding="utf-8").splitlines()
+    header = [line for line in lines if line.startswith("tweet_id")]
+    rows = [line for line in lines if line[:1].isdigit()]
+    picked = [r for r in rows if "\ttune\t" in r][:24] + [r for r in rows if "\theldout\t" in r][
+        :24
+    ]
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("\n".join(header + picked) + "\n", encoding="utf-8")
+    scores = evaluate_real_posts(load_agent(MODEL_PATH), tmp_path, labels=labels)
+    assert scores is not None and set(scores) == {"heldout", "tune"}
+    for part in scores.values():
+        assert part.posts == 24
+        assert part.strict_accuracy <= part.top_accuracy + part.fallback_rate
+        assert 0.0 <= part.fallback_rate <= 1.0 and part.strict_accuracy <= part.right_outcome
+    report = (tmp_path / "real_posts.md").read_text(encoding="utf-8")
+    assert "| heldout | 24 |" in report and "| tune | 24 |" in report
+    assert (tmp_path / "real_posts_confusion.png").stat().st_size > 10_000

@@ -126,3 +126,35 @@ def test_a_zip_without_the_weights_leaves_no_model_behind(tmp_path: Path) -> Non
         unpack_split_zip(parts, target)
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
+
+
+def test_the_encoding_cache_returns_what_the_encoder_computed(tmp_path: Path) -> None:
+    from bot.nlu.encoder_cache import EncodingCache
+
+    texts = ["my bag never showed up", "is NW881 on time?", "my bag never showed up"]
+    cache = EncodingCache(tmp_path / "cache.sqlite", "minilm-test")
+    fresh = shared_encoder(MINILM).encode(texts, cache=cache)
+    stored = cache.get(texts)
+    assert set(stored) == set(texts)  # each distinct text once
+    again = shared_encoder(MINILM).encode(texts, cache=cache)
+    for (a_states, a_pieces, a), (b_states, b_pieces, b) in zip(fresh, again, strict=True):
+        assert a_pieces == b_pieces
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a_states, b_states)
+
+
+def test_a_cached_text_is_not_encoded_again(tmp_path: Path) -> None:
+    from bot.nlu.encoder_cache import EncodingCache
+
+    cache = EncodingCache(tmp_path / "cache.sqlite", "minilm-test")
+    text = "my bag never showed up"
+    pieces = shared_encoder(MINILM).tokenizer.pieces(text)
+    marked = (np.full((len(pieces), 384), 7.0, np.float32), np.full(384, 7.0, np.float32))
+    cache.put({text: marked})
+    (states, _pieces, sentence), (_, _, other) = shared_encoder(MINILM).encode(
+        [text, "is NW881 on time?"], cache=cache
+    )
+    assert float(sentence[0]) == 7.0 and float(states[0, 0]) == 7.0
+    assert float(np.linalg.norm(other)) == pytest.approx(1.0, abs=1e-5)
+    # Another encoder's key never reads these vectors.
+    assert EncodingCache(tmp_path / "cache.sqlite", "mpnet-test").get([text]) == {}

@@ -1,0 +1,244 @@
+"""Real customer posts as the yardstick: labelled tweet ids joined with ``../shared/real_tweets``.
+
+``tests/nlu/real_posts.tsv`` holds tweet ids and our labels only (the
+source's licence keeps the texts out of the repository): the intent by
+docs/labelling-guide.md and the accepted alternatives. The texts are joined
+at run time from ``../shared/real_tweets/airline_sentiment_dev.tsv``
+(``REAL_TWEETS`` overrides the path); without it, :class:`RealTweetsMissing`
+says what to get. ``part`` is ``tune`` (read while improving the assistant)
+or ``heldout`` (never read while tuning; its figures are the ones reported).
+
+What the assistant is scored on (:func:`score`):
+
+* **strict accuracy**: the bot acts on an accepted intent (a post under the
+  fallback threshold counts as wrong);
+* **top-intent accuracy**: the classifier's first intent is accepted,
+  whatever its confidence;
+* **macro-F1** over the labelled intents (a prediction that is one of a
+  post's accepted intents counts as that intent);
+* **fallback rate**: posts under the threshold (privately the bot would ask
+  to rephrase);
+* **right outcome**: the customer gets what they should. A person where a
+  person is the answer (complaint, request_human, out_of_scope), the flight
+  look-up for any of the three flight intents (one flow), the intent's own
+  flow otherwise. A post under the threshold is a public post: it gets what
+  brand.yml's ``unsure_in_public`` says, a person (right where a person is)
+  or an invitation to a DM (never counted right).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.brand import PROJECT_ROOT
+from bot.text import tweet_words
+
+LABELS = PROJECT_ROOT / "tests" / "nlu" / "real_posts.tsv"
+TWEETS = PROJECT_ROOT.parent / "shared" / "real_tweets" / "airline_sentiment_dev.tsv"
+PERSON_INTENTS = frozenset({"complaint", "request_human", "out_of_scope"})
+FLIGHT_INTENTS = frozenset({"flight_status", "flight_delayed", "flight_cancelled"})
+FALLBACK = "nlu_fallback"
+# The public file replaced every "cancel" and "late" (any case) with these
+# phrases ("Cancelled Flightled", "escaLate Flight"); no customer writes them.
+_DAMAGE = (("Cancelled Flight", "cancel"), ("Late Flight", "late"))
+
+
+class RealTweetsMissing(FileNotFoundError):
+    """The shared tweet file is not next to the repository."""
+
+
+@dataclass(frozen=True)
+class RealPost:
+    """One labelled real post, its text as the assistant reads it."""
+
+    tweet_id: str
+    part: str
+    text: str
+    intent: str
+    also: tuple[str, ...]
+    sentiment: str
+    crowd_reason: str
+
+    @property
+    def accepted(self) -> frozenset[str]:
+        return frozenset((self.intent, *self.also))
+
+
+def tweets_path() -> Path:
+    """Where the shared tweet file is expected."""
+    return Path(os.environ.get("REAL_TWEETS") or TWEETS)
+
+
+def undamaged(text: str) -> str:
+    """The customer's words, with the public file's substitutions undone."""
+    for damaged, original in _DAMAGE:
+        text = text.replace(damaged, original)
+    return text
+
+
+def read_labels(path: Path = LABELS) -> list[dict[str, str]]:
+    """The label file's rows (``tweet_id``, ``part``, ``intent``, ``also``)."""
+    with path.open(encoding="utf-8", newline="") as file:
+        lines = (line for line in file if not line.startswith("#"))
+        return list(csv.DictReader(lines, delimiter="\t"))
+
+
+def load(
+    parts: Iterable[str] = ("tune", "heldout"), labels: Path = LABELS, tweets: Path | None = None
+) -> list[RealPost]:
+    """The labelled posts of ``parts``, joined with their texts, in the label file's order."""
+    source = tweets or tweets_path()
+    if not source.exists():
+        raise RealTweetsMissing(
+            f"{source} is missing: the real-post evaluation needs ../shared/real_tweets "
+            "beside the repository (or REAL_TWEETS=/path/to/airline_sentiment_dev.tsv)"
+        )
+    wanted = set(parts)
+    rows = [row for row in read_labels(labels) if row["part"] in wanted]
+    ids = {row["tweet_id"] for row in rows}
+    found: dict[str, dict[str, str]] = {}
+    with source.open(encoding="utf-8", newline="") as file:
+        for tweet in csv.DictReader(file, delimiter="\t"):
+            if tweet["tweet_id"] in ids:
+                found[tweet["tweet_id"]] = tweet
+    missing = ids - set(found)
+    if missing:
+        raise ValueError(f"{len(missing)} labelled tweet ids are not in {source}")
+    return [
+        RealPost(
+            tweet_id=row["tweet_id"],
+            part=row["part"],
+            text=tweet_words(undamaged(found[row["tweet_id"]]["text"])),
+            intent=row["intent"],
+            also=tuple(a for a in row["also"].split(",") if a),
+            sentiment=found[row["tweet_id"]]["airline_sentiment"],
+            crowd_reason=found[row["tweet_id"]]["negativereason"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Parse:
+    """What the model made of one post: the ranking without the fallback, and whether the
+    fallback stepped in."""
+
+    ranking: tuple[tuple[str, float], ...]
+    fell_back: bool
+
+    @property
+    def top(self) -> str:
+        return self.ranking[0][0] if self.ranking else FALLBACK
+
+    @property
+    def acted_on(self) -> str:
+        """The intent the bot acts on (the fallback when it was unsure)."""
+        return FALLBACK if self.fell_back else self.top
+
+
+def outcome(intent: str, unsure_in_public: str = "handover") -> str:
+    """What the customer gets for a public post read as ``intent``."""
+    if intent == FALLBACK:
+        return "person" if unsure_in_public == "handover" else "invite_private"
+    if intent in PERSON_INTENTS:
+        return "person"
+    if intent in FLIGHT_INTENTS:
+        return "flight"
+    return intent
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The figures of one evaluation of real posts."""
+
+    posts: int
+    strict_accuracy: float
+    top_accuracy: float
+    macro_f1: float
+    fallback_rate: float
+    right_outcome: float
+    confusions: list[tuple[str, str, int]]  # (label, what the bot acted on, count), most first
+    per_intent: dict[str, tuple[float, float, float, int]]  # precision, recall, F1, support
+
+
+def score(
+    posts: Sequence[RealPost], parses: Sequence[Parse], unsure_in_public: str = "handover"
+) -> Scores:
+    """Scores the model's parses of ``posts`` (see the module docstring)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    if len(posts) != len(parses) or not posts:
+        raise ValueError("one parse per post, and at least one post")
+    truth, said = [], []
+    strict = top = fallbacks = right = 0
+    confusions: Counter[tuple[str, str]] = Counter()
+    for post, parse in zip(posts, parses, strict=True):
+        acted = parse.acted_on
+        strict += acted in post.accepted
+        top += parse.top in post.accepted
+        fallbacks += parse.fell_back
+        right += outcome(acted, unsure_in_public) in {
+            outcome(i, unsure_in_public) for i in post.accepted
+        }
+        truth.append(acted if acted in post.accepted else post.intent)
+        said.append(acted)
+        if acted not in post.accepted:
+            confusions[(post.intent, acted)] += 1
+    labels = sorted({p.intent for p in posts})
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, said, labels=labels, zero_division=0
+    )
+    n = len(posts)
+    return Scores(
+        posts=n,
+        strict_accuracy=strict / n,
+        top_accuracy=top / n,
+        macro_f1=float(f1.mean()),
+        fallback_rate=fallbacks / n,
+        right_outcome=right / n,
+        confusions=[(a, b, c) for (a, b), c in confusions.most_common()],
+        per_intent={
+            label: (float(p), float(r), float(f), int(s))
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+        },
+    )
+
+
+def report(scores: dict[str, Scores], command: str) -> str:
+    """Markdown: the headline figures per part, then per-intent scores and confusions."""
+    lines = [
+        "# Real posts: labelled airline tweets",
+        "",
+        f"Labels: `{LABELS.relative_to(PROJECT_ROOT)}` joined with ../shared/real_tweets. "
+        f"Command: `{command}`.",
+        "",
+        "| part | posts | strict accuracy | top intent right | macro-F1 | fallback | "
+        "right outcome |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for part, s in scores.items():
+        lines.append(
+            f"| {part} | {s.posts} | {s.strict_accuracy:.1%} | {s.top_accuracy:.1%} | "
+            f"{s.macro_f1:.3f} | {s.fallback_rate:.1%} | {s.right_outcome:.1%} |"
+        )
+    for part, s in scores.items():
+        lines += [
+            "",
+            f"## {part}: per intent",
+            "",
+            "| intent | precision | recall | F1 | posts |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {intent} | {p:.2f} | {r:.2f} | {f:.2f} | {n} |"
+            for intent, (p, r, f, n) in s.per_intent.items()
+        ]
+        lines += ["", f"## {part}: what the bot did with posts it got wrong", ""]
+        lines += ["| labelled | bot acted on | posts |", "|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in s.confusions[:25]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,139 @@
+"""The real-post evaluation: the label file, the join with the shared tweets, the scores."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.real_posts import (
+    FALLBACK,
+    LABELS,
+    Parse,
+    RealPost,
+    RealTweetsMissing,
+    load,
+    outcome,
+    read_labels,
+    score,
+    tweets_path,
+    undamaged,
+)
+from tests.conftest import PROJECT_ROOT
+
+INTENTS = set(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["intents"]) | {
+    "product_question"
+}
+
+
+def test_the_label_file_holds_ids_and_known_intents_only() -> None:
+    rows = read_labels()
+    assert len(rows) >= 800
+    assert set(rows[0]) == {"tweet_id", "part", "intent", "also"}
+    assert len({row["tweet_id"] for row in rows}) == len(rows)
+    assert all(row["tweet_id"].isdigit() for row in rows)
+    parts = Counter(row["part"] for row in rows)
+    assert set(parts) == {"tune", "heldout"} and parts["heldout"] >= 400
+    for row in rows:
+        assert row["intent"] in INTENTS, row
+        also = [a for a in row["also"].split(",") if a]
+        assert set(also) <= INTENTS and row["intent"] not in also, row
+
+
+def _tweet_file(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file, delimiter="\t", lineterminator="\n")
+        writer.writerow(["tweet_id", "airline", "airline_sentiment", "negativereason", "text"])
+        for tweet_id, text in rows:
+            writer.writerow([tweet_id, "Northwind", "negative", "Late Flight", text])
+    return path
+
+
+def test_posts_are_read_as_the_twitter_channel_reads_them(tmp_path: Path) -> None:
+    labels = tmp_path / "labels.tsv"
+    labels.write_text(
+        "# a comment\ntweet_id\tpart\tintent\talso\n"
+        "1\ttune\tflight_delayed\tcomplaint\n2\theldout\tthank\t\n"
+    )
+    tweets = _tweet_file(
+        tmp_path / "tweets.tsv",
+        [
+            ("1", "@NorthwindAir @jane flight Late Flightr &amp; later, now Cancelled Flightled"),
+            ("2", ".@NorthwindAir thx &lt;3"),
+            ("3", "@NorthwindAir not labelled"),
+        ],
+    )
+    posts = load(labels=labels, tweets=tweets)
+    assert [p.text for p in posts] == ["flight later & later, now cancelled", "thx <3"]
+    assert posts[0].accepted == {"flight_delayed", "complaint"}
+    assert [p.tweet_id for p in load(["heldout"], labels=labels, tweets=tweets)] == ["2"]
+
+
+def test_a_missing_tweet_file_says_what_to_get(tmp_path: Path) -> None:
+    with pytest.raises(RealTweetsMissing, match="real_tweets"):
+        load(tweets=tmp_path / "absent.tsv")
+
+
+def test_the_damage_in_the_public_file_is_undone() -> None:
+    assert undamaged("Cancelled Flighted, Cancelled Flightlation, escaLate Flight") == (
+        "canceled, cancellation, escalate"
+    )
+
+
+def _post(intent: str, *also: str) -> RealPost:
+    return RealPost("0", "heldout", "text", intent, also, "negative", "")
+
+
+def test_scores_on_a_small_slice() -> None:
+    posts = [
+        _post("flight_delayed", "complaint"),  # bot: complaint (accepted)
+        _post("complaint"),  # bot unsure: a person (right outcome), not strict
+        _post("flight_status"),  # bot: flight_delayed: wrong intent, same look-up
+        _post("thank"),  # bot: praise: wrong
+    ]
+    parses = [
+        Parse((("complaint", 0.8), ("flight_delayed", 0.1)), fell_back=False),
+        Parse((("complaint", 0.2),), fell_back=True),
+        Parse((("flight_delayed", 0.9),), fell_back=False),
+        Parse((("praise", 0.7), ("thank", 0.2)), fell_back=False),
+    ]
+    scores = score(posts, parses)
+    assert scores.strict_accuracy == 0.25
+    assert scores.top_accuracy == 0.5
+    assert scores.fallback_rate == 0.25
+    assert scores.right_outcome == 0.75
+    assert dict(((a, b), c) for a, b, c in scores.confusions) == {
+        ("complaint", FALLBACK): 1,
+        ("flight_status", "flight_delayed"): 1,
+        ("thank", "praise"): 1,
+    }
+    # Inviting a DM is never counted as the right outcome.
+    assert score(posts, parses, "invite_private").right_outcome == 0.5
+    # complaint: 1 right of 1 said, 1 of 2 labelled (the accepted one counts as complaint).
+    precision, recall, _f1, support = scores.per_intent["complaint"]
+    assert (precision, recall, support) == (1.0, 0.5, 2)
+
+
+def test_outcomes() -> None:
+    assert outcome("out_of_scope") == outcome("request_human") == "person"
+    assert outcome("flight_cancelled") == outcome("flight_status") == "flight"
+    assert outcome(FALLBACK) == "person"
+    assert outcome(FALLBACK, "invite_private") == "invite_private"
+    assert outcome("booking_change") == "booking_change"
+
+
+@pytest.mark.skipif(
+    not tweets_path().exists(), reason="needs ../shared/real_tweets beside the repo"
+)
+def test_the_labelled_posts_cover_every_crowd_reason_and_sentiment() -> None:
+    posts = load()
+    assert len(posts) == len(read_labels(LABELS))
+    assert {p.sentiment for p in posts} == {"positive", "neutral", "negative"}
+    with tweets_path().open(encoding="utf-8") as file:
+        reasons = {row["negativereason"] for row in csv.DictReader(file, delimiter="\t")}
+    covered = Counter(p.crowd_reason for p in posts)
+    assert all(covered[reason] >= 10 for reason in reasons), covered
+    assert all(p.text and "Cancelled Flight" not in p.text for p in posts)
