@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from rasa_sdk import Tracker
 from sqlalchemy.orm import Session
 
 from actions.airline import db
-from bot.contract import Visibility
+from bot.contract import INTENT_ALSO, Visibility
 
 
 @contextmanager
@@ -27,17 +28,54 @@ def visibility(tracker: Tracker) -> Visibility:
     return Visibility.PUBLIC if value == Visibility.PUBLIC.value else Visibility.PRIVATE
 
 
+def _parses(tracker: Tracker) -> Iterator[dict[str, Any]]:
+    """The parse of each customer message, newest first."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            yield event.get("parse_data") or {}
+
+
+def _second(parse: dict[str, Any]) -> str | None:
+    also = parse.get(INTENT_ALSO) or {}
+    return str(also["name"]) if isinstance(also, dict) and also.get("name") else None
+
+
 def latest_intent_among(tracker: Tracker, intents: set[str]) -> str | None:
-    """The most recent customer intent that is one of ``intents``.
+    """The most recent customer intent that is one of ``intents``, a message's own or its
+    second one ("flight cancelled, I want my money back" asks for a refund too).
 
     A form asks questions in between, so the intent that started a look-up is
     not always the latest one.
     """
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            name = (event.get("parse_data") or {}).get("intent", {}).get("name")
-            if name in intents:
-                return str(name)
+    for parse in _parses(tracker):
+        name = (parse.get("intent") or {}).get("name")
+        if name in intents:
+            return str(name)
+        second = _second(parse)
+        if second in intents:
+            return second
+    return None
+
+
+# Messages that carry no request of their own: answers to the bot's questions, small talk.
+NO_TOPIC = {"affirm", "deny", "greet", "goodbye", "thank", "nlu_fallback"}
+
+
+def latest_topic(tracker: Tracker) -> tuple[str | None, str | None]:
+    """The latest customer request (its intent) and the second intent it carried, if any."""
+    for parse in _parses(tracker):
+        name = (parse.get("intent") or {}).get("name")
+        if name and name not in NO_TOPIC:
+            return str(name), _second(parse)
+    return None, None
+
+
+def second_intent(tracker: Tracker, intents: set[str]) -> str | None:
+    """The second intent of the latest message whose own intent is one of ``intents``
+    (the message that started the flow), if it carried one."""
+    for parse in _parses(tracker):
+        if (parse.get("intent") or {}).get("name") in intents:
+            return _second(parse)
     return None
 
 

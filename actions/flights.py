@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
@@ -20,9 +20,12 @@ from actions.common import (
     duration,
     latest_intent_among,
     local_time,
+    second_intent,
+    visibility,
 )
 from actions.wording import Reply
 from bot.brand import load_brand
+from bot.contract import Visibility
 from bot.nlu import values
 
 FLIGHT_INTENTS = {"flight_status", "flight_delayed", "flight_cancelled"}
@@ -99,6 +102,8 @@ class ActionFlightLookup(Action):
         today = now.date()
         day = first_valid(tracker.get_slot("date"), lambda t: values.travel_date(t, today))
         asked = latest_intent_among(tracker, FLIGHT_INTENTS) or "flight_status"
+        # "Flight cancelled, I want my money back": the look-up, then the refund path.
+        refund = second_intent(tracker, FLIGHT_INTENTS) == "refund_request"
         events: list[EventType] = [SlotSet("date", None), SlotSet("pending_offer", None)]
         if number is None:
             reply.say("ask_flight_number")
@@ -108,9 +113,11 @@ class ActionFlightLookup(Action):
             if flight is None:
                 self._not_found(reply, number, day, today, brand.carrier_code)
                 return events
-            offered = self._report(reply, session, flight, asked, today, now)
+            offered = self._report(reply, session, flight, asked, today, now, not refund)
         if offered:
             events.append(SlotSet("pending_offer", "rebooking"))
+        if refund:
+            events += refund_path(reply, tracker)
         return events
 
     @staticmethod
@@ -132,20 +139,22 @@ class ActionFlightLookup(Action):
         asked: str,
         today: date,
         now: datetime,
+        offer: bool = True,
     ) -> bool:
-        """Sends the status; returns whether a rebooking was offered."""
+        """Sends the status; returns whether a rebooking was offered (never without
+        ``offer``: a customer who wants their money back is not offered another flight)."""
         details = flight_details(flight, today)
         phase = flight.phase(now)
         if phase == Phase.CANCELLED:
             reply.say("flight_cancelled", **details)
-            return self._offer_rebooking(reply, session, flight)
+            return offer and self._offer_rebooking(reply, session, flight)
         if phase == Phase.DELAYED:
             reply.say("flight_delayed", **details)
             if asked == "flight_delayed":
                 reply.say("missed_connection")
             if flight.delay_minutes >= COMPENSATION_DELAY_MINUTES:
                 reply.say("delay_compensation")
-            if flight.delay_minutes >= REBOOKING_DELAY_MINUTES:
+            if offer and flight.delay_minutes >= REBOOKING_DELAY_MINUTES:
                 return self._offer_rebooking(reply, session, flight)
             return False
         response = {
@@ -172,6 +181,15 @@ class ActionFlightLookup(Action):
             reply.say("rebooking_options", options=listed)
         reply.say("offer_rebooking")
         return True
+
+
+def refund_path(reply: Reply, tracker: Tracker) -> list[EventType]:
+    """Continues to the refund: the booking form in private, an invitation to a DM in public."""
+    if visibility(tracker) == Visibility.PUBLIC:
+        reply.say("refund_in_private")
+        return []
+    reply.say("refund_next")
+    return [FollowupAction("booking_form")]
 
 
 def flight_details(flight: Flight, today: date) -> dict[str, str]:

@@ -7,9 +7,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import latest_intent
+from actions.common import latest_intent, latest_topic, visibility
 from actions.wording import Reply
-from bot.contract import HANDOVER_KEY, HandoverReason
+from bot.brand import load_brand
+from bot.contract import HANDOVER_KEY, HandoverReason, Visibility
 
 # The reason follows from what the customer just said.
 REASON_BY_INTENT = {
@@ -23,17 +24,21 @@ REASON_BY_INTENT = {
 }
 
 
-def hand_over(reply: Reply, reason: HandoverReason) -> list[EventType]:
+def hand_over(reply: Reply, reason: HandoverReason, response: str | None = None) -> list[EventType]:
     """Tells the customer a person will reply, and tells the gateway why, in one turn.
 
     The gateway acts on the ``handover`` payload (see bot/contract.py); the
-    customer only sees the text.
+    customer only sees the text (``response``, by default the reason's own).
+    The payload names the second intent of the request being handed over, if
+    it had one, so the agent's card shows both ("cancelled, and wants a refund").
     """
     intent, confidence = latest_intent(reply.tracker)
-    reply.say(f"handover_{reason.value}")
-    reply.payload(
-        {HANDOVER_KEY: {"reason": reason.value, "intent": intent, "confidence": confidence}}
-    )
+    reply.say(response or f"handover_{reason.value}")
+    payload = {"reason": reason.value, "intent": intent, "confidence": confidence}
+    topic, also = latest_topic(reply.tracker)
+    if also:
+        payload.update(topic=topic, also=also)
+    reply.payload({HANDOVER_KEY: payload})
     return [SlotSet("handover_reason", reason.value), SlotSet("pending_offer", None)]
 
 
@@ -87,7 +92,13 @@ def _said_this_session(tracker: Tracker, response: str) -> bool:
 
 
 class ActionHandleFallback(Action):
-    """Asks once to rephrase; unsure twice in a row, hands over."""
+    """Asks once to rephrase; unsure twice in a row, hands over.
+
+    Never in public: "could you rephrase?" under a customer's public post reads
+    as a bot that did not listen. There brand.yml's ``unsure_in_public`` decides:
+    a person takes it (``handover``), or a short human reply invites a DM
+    (``invite_private``).
+    """
 
     def name(self) -> str:
         return "action_handle_fallback"
@@ -96,6 +107,11 @@ class ActionHandleFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         reply = Reply(dispatcher, tracker)
+        if visibility(tracker) == Visibility.PUBLIC:
+            if load_brand().unsure_in_public == "invite_private":
+                reply.say("unsure_in_public")
+                return []
+            return hand_over(reply, HandoverReason.LOW_CONFIDENCE, "handover_low_confidence_public")
         intents = _session_user_intents(tracker)
         if len(intents) >= 2 and intents[0] == intents[1] == "nlu_fallback":
             return hand_over(reply, HandoverReason.LOW_CONFIDENCE)

@@ -10,6 +10,10 @@ gateway agree on these names; neither imports the other's code.
   only go to a private channel. ``metadata.invite_private`` marks a public
   reply that asks the customer to continue in a private message; a channel
   adds its deep link to it.
+* The parse of a customer message may name a second intent the message carries
+  besides its own (``intent_also: {"name", "confidence"}``, from
+  bot/nlu/second_intent.py): "NW881 delayed AGAIN, ridiculous" is a delay and
+  a complaint. A handover payload repeats it as ``also``.
 * The gateway sends ``metadata.visibility`` (``public`` or ``private``) with
   each customer message; the assistant's ``visibility`` slot follows it.
 """
@@ -21,6 +25,7 @@ import enum
 HANDOVER_KEY = "handover"
 VISIBILITY_KEY = "visibility"
 INVITE_PRIVATE_KEY = "invite_private"
+INTENT_ALSO = "intent_also"
 
 
 class Visibility(str, enum.Enum):

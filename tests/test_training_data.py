@@ -11,6 +11,7 @@ import pytest
 import yaml
 from rasa.shared.nlu.training_data.loading import load_data
 
+from bot.real_posts import near_copies, tweets_path
 from tests.conftest import PROJECT_ROOT
 
 REQUIRED_INTENTS = {
@@ -115,3 +116,12 @@ def test_rasa_data_validate_has_no_warnings(tmp_path) -> None:  # type: ignore[n
     assert result.returncode == 0, output[-3000:]
     warnings = [line for line in output.splitlines() if "UserWarning" in line or "WARNING" in line]
     assert warnings == [], "\n".join(warnings)
+
+
+@pytest.mark.skipif(
+    not tweets_path().exists(), reason="needs ../shared/real_tweets beside the repo"
+)
+def test_no_training_example_copies_a_real_tweet(train) -> None:  # type: ignore[no-untyped-def]
+    """The real tweets teach the register; the examples stay our own writing."""
+    copies = near_copies([m.get("text") for m in train.intent_examples])
+    assert copies == [], "\n".join(f"{c.similarity} {c.text} (tweet {c.tweet_id})" for c in copies)

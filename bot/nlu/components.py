@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -357,8 +358,16 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Adds a vector per token and one for the sentence, for each text attribute."""
-        return self._featurize(messages, None)
+        """Adds a vector per token and one for the sentence, for each text attribute.
+
+        Live messages never go through the cache (it would keep customers' words on
+        disk); evaluations of labelled data may ask for it with ``CARE_ENCODER_CACHE=all``.
+        """
+        cache = None
+        if os.environ.get("CARE_ENCODER_CACHE") == "all":
+            encoder = self._config["encoder"]
+            cache = EncodingCache(default_path(), self.fingerprint_addon(self._config) or encoder)
+        return self._featurize(messages, cache)
 
     def _featurize(self, messages: list[Message], cache: EncodingCache | None) -> list[Message]:
         work = [

@@ -126,6 +126,48 @@ def design_matrix(
     return scipy.sparse.hstack(columns).tocsr()
 
 
+def stored_blocks(blocks: list[FeatureBlock]) -> tuple[dict[str, np.ndarray], list[dict]]:
+    """The blocks as arrays (each sparse block's IDF) and plain descriptions, for storage."""
+    arrays = {f"idf_{i}": b.idf for i, b in enumerate(blocks) if b.idf is not None}
+    described = [{"origin": b.origin, "sparse": b.sparse, "size": b.size} for b in blocks]
+    return arrays, described
+
+
+def loaded_blocks(described: list[dict], arrays: dict[str, np.ndarray]) -> list[FeatureBlock]:
+    """The blocks :func:`stored_blocks` stored."""
+    return [
+        FeatureBlock(b["origin"], b["sparse"], b["size"], arrays.get(f"idf_{index}"))
+        for index, b in enumerate(described)
+    ]
+
+
+def write_stored(
+    model_storage: ModelStorage,
+    resource: Resource,
+    meta_file: str,
+    weights_file: str,
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+) -> None:
+    """Stores a trained component as plain arrays and JSON (no pickle)."""
+    with model_storage.write_to(resource) as directory:
+        np.savez(directory / weights_file, **arrays)
+        (directory / meta_file).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def read_stored(
+    model_storage: ModelStorage, resource: Resource, meta_file: str, weights_file: str
+) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """A trained component's description and arrays; None when it was never trained."""
+    try:
+        with model_storage.read_from(resource) as directory:
+            meta = json.loads((directory / meta_file).read_text(encoding="utf-8"))
+            with np.load(directory / weights_file, allow_pickle=False) as arrays:
+                return meta, {name: arrays[name] for name in arrays.files}
+    except (ValueError, FileNotFoundError):
+        return None
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax."""
     shifted = scores - scores.max(axis=1, keepdims=True)
@@ -263,24 +305,15 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         return messages
 
     def _persist(self) -> None:
-        arrays: dict[str, np.ndarray] = {"weights": self._weights, "bias": self._bias}  # type: ignore[dict-item]
-        for index, block in enumerate(self._blocks):
-            if block.idf is not None:
-                arrays[f"idf_{index}"] = block.idf
-        meta: dict[str, Any] = {
-            "classes": self._classes,
-            "blocks": [
-                {"origin": b.origin, "sparse": b.sparse, "size": b.size} for b in self._blocks
-            ],
-        }
+        arrays, described = stored_blocks(self._blocks)
+        arrays.update(weights=self._weights, bias=self._bias)  # type: ignore[arg-type]
+        meta: dict[str, Any] = {"classes": self._classes, "blocks": described}
         if self._support is not None:
             arrays["support_by_intent"] = np.packbits(self._support.by_intent, axis=1)
             arrays["support_idf"] = self._support.idf
             meta["support_words"] = list(self._support.vocabulary)
             meta["support_unknown"] = self._support.unknown
-        with self._model_storage.write_to(self._resource) as directory:
-            np.savez(directory / WEIGHTS_FILE, **arrays)
-            (directory / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        write_stored(self._model_storage, self._resource, META_FILE, WEIGHTS_FILE, meta, arrays)
 
     @classmethod
     def load(
@@ -292,17 +325,11 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         **kwargs: Any,
     ) -> LinearIntentClassifier:
         """Loads the trained arrays (an untrained classifier if there are none)."""
-        try:
-            with model_storage.read_from(resource) as directory:
-                meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-                with np.load(directory / WEIGHTS_FILE, allow_pickle=False) as arrays:
-                    stored = {name: arrays[name] for name in arrays.files}
-        except (ValueError, FileNotFoundError):
+        found = read_stored(model_storage, resource, META_FILE, WEIGHTS_FILE)
+        if found is None:
             return cls(config, model_storage, resource)
-        blocks = [
-            FeatureBlock(b["origin"], b["sparse"], b["size"], stored.get(f"idf_{index}"))
-            for index, b in enumerate(meta["blocks"])
-        ]
+        meta, stored = found
+        blocks = loaded_blocks(meta["blocks"], stored)
         support = None
         if "support_words" in meta:
             vocabulary = meta["support_words"]

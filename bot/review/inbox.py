@@ -1,10 +1,12 @@
 """The trainers' review inbox: what the assistant should learn from, and the decisions on it.
 
-Three sources fill it (``ReviewSource``): customer messages whose top intent
-fell under the fallback threshold, messages that led to a handover, and
-messages an agent relabelled from the Slack card. :meth:`ReviewInbox.collect`
-finds the first two in the stored conversations (idempotently: a message
-enters once per source); the desk adds relabels as agents make them.
+Four sources fill it (``ReviewSource``): customer messages whose top intent
+fell under the fallback threshold, messages that led to a handover, messages
+the bot answered with confidence and the customer then contradicted
+(bot/review/sources.py), and messages an agent relabelled from the desk.
+:meth:`ReviewInbox.collect` finds the first three in the stored conversations
+(idempotently: a message enters once per source); the desk adds relabels as
+agents make them.
 
 Every text is redacted before it is stored here. A trainer approves (as is,
 relabelled, or with the text edited to annotate entities) or discards; an
@@ -22,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import and_, exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.brand import PROJECT_ROOT, load_brand
 from bot.contract import HandoverReason
 from bot.evaluation import shipped_threshold
 from bot.privacy import Kind, find_personal_data
+from bot.review import sources
 from bot.review.groups import group_near_duplicates
 from bot.review.nludata import NLU_FILE, NluFile
 from bot.review.redaction import (
@@ -41,7 +44,6 @@ from bot.review.redaction import (
 from bot.store.models import (
     AuditEvent,
     Author,
-    Direction,
     Message,
     ReviewItem,
     ReviewSource,
@@ -139,33 +141,17 @@ class ReviewInbox:
     # -- filling the inbox ---------------------------------------------------
 
     def collect(self) -> int:
-        """Adds messages under the threshold and those that led to a handover; returns how many."""
+        """Adds what the sources find (bot/review/sources.py); returns how many items."""
         with self.sessions.begin() as session:
-            added = self._collect_low_confidence(session)
+            added = 0
+            for message in sources.low_confidence(session, self.threshold):
+                session.add(self._item(message, ReviewSource.LOW_CONFIDENCE))
+                added += 1
             added += self._collect_handovers(session)
+            for message, said in sources.contradicted(session, self.threshold):
+                session.add(self._item(message, ReviewSource.CONTRADICTED, reason=said))
+                added += 1
         return added
-
-    def _collect_low_confidence(self, session: Session) -> int:
-        already = exists().where(
-            and_(
-                ReviewItem.message_id == Message.id,
-                ReviewItem.source == ReviewSource.LOW_CONFIDENCE,
-            )
-        )
-        messages = session.scalars(
-            select(Message)
-            .where(
-                Message.direction == Direction.IN,
-                Message.author == Author.CUSTOMER,
-                Message.confidence.is_not(None),
-                Message.confidence < self.threshold,
-                ~already,
-            )
-            .order_by(Message.id)
-        ).all()
-        for message in messages:
-            session.add(self._item(message, ReviewSource.LOW_CONFIDENCE))
-        return len(messages)
 
     def _collect_handovers(self, session: Session) -> int:
         # A ticket is opened in the same transaction that records the message
@@ -179,8 +165,8 @@ class ReviewInbox:
         for ticket in tickets:
             if ticket.reason in UNLEARNABLE_REASONS:
                 continue
-            message = self._message_behind(session, ticket)
-            if message is None or _has_item(session, message.id, ReviewSource.HANDOVER):
+            message = sources.message_behind(session, ticket)
+            if message is None or sources.has_item(session, message.id, ReviewSource.HANDOVER):
                 continue
             session.add(self._item(message, ReviewSource.HANDOVER, reason=ticket.reason))
             added += 1
@@ -189,21 +175,6 @@ class ReviewInbox:
         if done:
             move_cursor(session, *TICKETS_CURSOR, str(done[-1].id), self.clock())
         return added
-
-    @staticmethod
-    def _message_behind(session: Session, ticket: Ticket) -> Message | None:
-        """The customer's last understood message before the handover."""
-        return session.scalars(
-            select(Message)
-            .where(
-                Message.conversation_id == ticket.conversation_id,
-                Message.direction == Direction.IN,
-                Message.author == Author.CUSTOMER,
-                Message.intent.is_not(None),
-                Message.created_at <= ticket.created_at,
-            )
-            .order_by(Message.id.desc())
-        ).first()
 
     def add_relabel(self, message_id: int, intent: str, agent: str) -> int:
         """An agent says the bot understood ``message_id`` wrong; it is ``intent``."""
@@ -335,17 +306,6 @@ class ReviewInbox:
 def _is_placeholder(kind: Kind, text: str) -> bool:
     brand = f"@{load_brand().twitter_handle}".lower()
     return kind == Kind.HANDLE and text.lower() in {PLACEHOLDER_OF[Kind.HANDLE], brand}
-
-
-def _has_item(session: Session, message_id: int, source: ReviewSource) -> bool:
-    return (
-        session.scalars(
-            select(ReviewItem.id).where(
-                ReviewItem.message_id == message_id, ReviewItem.source == source
-            )
-        ).first()
-        is not None
-    )
 
 
 def _audit(

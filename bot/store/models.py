@@ -252,6 +252,7 @@ class ReviewSource(str, enum.Enum):
     LOW_CONFIDENCE = "low_confidence"  # the top intent's confidence fell under the threshold
     HANDOVER = "handover"  # the message led to a handover to a person
     RELABELLED = "relabelled"  # an agent said the bot understood it wrong
+    CONTRADICTED = "contradicted"  # answered with confidence; the customer's next message said no
 
 
 class ReviewStatus(str, enum.Enum):

@@ -13,12 +13,23 @@ from rasa_sdk.executor import CollectingDispatcher
 from tests.conftest import PROJECT_ROOT
 
 
-def user_event(text: str, intent: str, confidence: float = 0.95) -> dict[str, Any]:
-    """A customer message as it appears in a tracker's events."""
+def user_event(
+    text: str, intent: str, confidence: float = 0.95, also: str | None = None
+) -> dict[str, Any]:
+    """A customer message as it appears in a tracker's events (``also``: its second intent)."""
     return {
         "event": "user",
         "text": text,
-        "parse_data": {"intent": {"name": intent, "confidence": confidence}, "entities": []},
+        "parse_data": parse(intent, confidence, also),
+    }
+
+
+def parse(intent: str, confidence: float = 0.95, also: str | None = None) -> dict[str, Any]:
+    """The NLU's parse of a message with ``intent`` (and a second intent ``also``)."""
+    return {
+        "intent": {"name": intent, "confidence": confidence},
+        "entities": [],
+        "intent_also": {"name": also, "confidence": 0.9} if also else None,
     }
 
 
@@ -33,17 +44,15 @@ def make_tracker(
     slots: dict[str, Any] | None = None,
     earlier: list[dict[str, Any]] | None = None,
     confidence: float = 0.95,
+    also: str | None = None,
 ) -> Tracker:
-    """A tracker whose latest customer message is ``text`` with ``intent``."""
-    events = [{"event": "session_started"}, *(earlier or []), user_event(text, intent, confidence)]
+    """A tracker whose latest customer message is ``text`` with ``intent`` (and ``also``)."""
+    latest = user_event(text, intent, confidence, also)
+    events = [{"event": "session_started"}, *(earlier or []), latest]
     return Tracker(
         sender_id="test-customer",
         slots={"visibility": "private", **(slots or {})},
-        latest_message={
-            "text": text,
-            "intent": {"name": intent, "confidence": confidence},
-            "entities": [],
-        },
+        latest_message={"text": text, **latest["parse_data"]},
         events=events,
         paused=False,
         followup_action=None,

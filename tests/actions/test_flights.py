@@ -122,3 +122,31 @@ async def test_form_rejects_what_is_not_a_flight_number(domain) -> None:
 
 def test_display_number() -> None:
     assert display_number("NW881") == "NW 881"
+
+
+async def test_a_cancellation_with_a_refund_request_gets_the_look_up_then_the_refund(run) -> None:  # type: ignore[no-untyped-def]
+    tracker = make_tracker(
+        "NW22 cancelled, I want my money back",
+        "flight_cancelled",
+        {"flight_number": "NW22"},
+        also="refund_request",
+    )
+    outcome = await run(ActionFlightLookup(), tracker)
+    # No other flight offered to someone who wants their money back.
+    assert outcome.responses == ["flight_cancelled", "refund_next"]
+    assert {"event": "followup", "name": "booking_form"} in [
+        {"event": e["event"], "name": e.get("name")} for e in outcome.events
+    ]
+    assert outcome.slot("pending_offer") is None
+
+
+async def test_in_public_the_refund_part_moves_to_a_dm(run) -> None:  # type: ignore[no-untyped-def]
+    tracker = make_tracker(
+        "NW22 cancelled, I want my money back",
+        "flight_cancelled",
+        {"flight_number": "NW22", "visibility": "public"},
+        also="refund_request",
+    )
+    outcome = await run(ActionFlightLookup(), tracker)
+    assert outcome.responses == ["flight_cancelled", "refund_in_private"]
+    assert all(e["event"] != "followup" for e in outcome.events)

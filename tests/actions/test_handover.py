@@ -103,3 +103,56 @@ async def test_session_start_takes_visibility_from_the_gateway(run, metadata, vi
     assert outcome.events[0]["event"] == "session_started"
     assert outcome.slot("visibility") == visibility
     assert (outcome.events[-1]["event"], outcome.events[-1]["name"]) == ("action", "action_listen")
+
+
+@pytest.fixture
+def brand_unsure_in_public(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """brand.yml with another ``unsure_in_public`` (a function: returns the setter)."""
+    from bot.brand import load_brand
+    from tests.conftest import PROJECT_ROOT
+
+    def use(choice: str) -> None:
+        text = (PROJECT_ROOT / "brand.yml").read_text(encoding="utf-8")
+        brand = tmp_path / "brand.yml"
+        brand.write_text(
+            text.replace("unsure_in_public: handover", f"unsure_in_public: {choice}"),
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("BRAND_FILE", str(brand))
+        load_brand.cache_clear()
+
+    yield use
+    load_brand.cache_clear()
+
+
+@pytest.mark.parametrize("earlier", [[], [user_event("asdf", "nlu_fallback")]])
+async def test_unsure_in_public_never_asks_to_rephrase(run, earlier) -> None:  # type: ignore[no-untyped-def]
+    tracker = make_tracker(
+        "lol ok @NorthwindAir", "nlu_fallback", {"visibility": "public"}, earlier
+    )
+    outcome = await run(ActionHandleFallback(), tracker)
+    assert "please_rephrase" not in outcome.responses
+    assert outcome.responses == ["handover_low_confidence_public"]
+    assert outcome.handover is not None and outcome.handover["reason"] == "low_confidence"
+
+
+async def test_unsure_in_public_can_invite_a_dm_instead(run, brand_unsure_in_public) -> None:  # type: ignore[no-untyped-def]
+    brand_unsure_in_public("invite_private")
+    tracker = make_tracker("lol ok @NorthwindAir", "nlu_fallback", {"visibility": "public"})
+    outcome = await run(ActionHandleFallback(), tracker)
+    assert outcome.responses == ["unsure_in_public"]
+    assert outcome.messages[0]["metadata"] == {"invite_private": True}
+    assert outcome.handover is None
+
+
+async def test_a_handover_names_the_second_intent_of_the_request(run) -> None:  # type: ignore[no-untyped-def]
+    earlier = [
+        user_event(
+            "NW22 cancelled, I want my money back", "flight_cancelled", 0.9, "refund_request"
+        )
+    ]
+    tracker = make_tracker("yes please", "affirm", earlier=earlier)
+    outcome = await run(ActionHandover(), tracker)
+    assert outcome.handover is not None
+    assert outcome.handover["topic"] == "flight_cancelled"
+    assert outcome.handover["also"] == "refund_request"

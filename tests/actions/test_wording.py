@@ -14,24 +14,33 @@ from tests.actions.conftest import make_tracker
 ACTIONS_DIR = Path(__file__).resolve().parents[2] / "actions"
 
 
+def _names(node: ast.expr) -> set[str]:
+    """The response names an argument of ``say`` can be: literals, f-string prefixes as
+    patterns (``name*``), both sides of ``a if c else b`` and ``a or b``."""
+    if isinstance(node, ast.Constant):
+        return {node.value}
+    if isinstance(node, ast.JoinedStr):
+        return {"".join(v.value for v in node.values if isinstance(v, ast.Constant)) + "*"}
+    if isinstance(node, ast.IfExp):
+        return _names(node.body) | _names(node.orelse)
+    if isinstance(node, ast.BoolOp):
+        return set().union(*(_names(value) for value in node.values))
+    return {"<dynamic>"}
+
+
 def names_said_by_actions() -> set[str]:
-    """Response names passed to ``say``: literals, and f-string prefixes as patterns."""
+    """Response names passed to ``say`` (see :func:`_names`), and to ``hand_over`` as its
+    response."""
     said: set[str] = set()
     for file in ACTIONS_DIR.glob("*.py"):
         for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "say" and node.args:
-                first = node.args[0]
-                if isinstance(first, ast.Constant):
-                    said.add(first.value)
-                elif isinstance(first, ast.JoinedStr):
-                    prefix = "".join(v.value for v in first.values if isinstance(v, ast.Constant))
-                    said.add(prefix + "*")
-                elif isinstance(first, ast.IfExp):
-                    said.update(
-                        n.value for n in (first.body, first.orelse) if isinstance(n, ast.Constant)
-                    )
-                elif isinstance(first, ast.Name):
-                    said.add("<dynamic>")
+            if not isinstance(node, ast.Call):
+                continue
+            called = getattr(node.func, "attr", "") or getattr(node.func, "id", "")
+            if called == "say" and node.args:
+                said |= _names(node.args[0])
+            elif called == "hand_over" and len(node.args) == 3:
+                said |= _names(node.args[2])
     return said
 
 
