@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.brand import PROJECT_ROOT, load_brand
+from bot.contract import INTENT_ALSO
 from bot.model import MODEL_PATH, rasa_env
 from bot.real_posts import FALLBACK, Parse, RealPost, RealTweetsMissing, Scores
 from bot.real_posts import LABELS as REAL_LABELS
@@ -335,7 +336,8 @@ def parse_real_posts(agent: Any, posts: list[RealPost]) -> list[Parse]:
             if r["name"] != FALLBACK
         )
         fell_back = (parsed.get("intent") or {}).get("name") == FALLBACK
-        found.append(Parse(ranking, fell_back))
+        also = (parsed.get(INTENT_ALSO) or {}).get("name")
+        found.append(Parse(ranking, fell_back, also))
     return found
 
 

@@ -35,6 +35,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.contract import INTENT_ALSO
+
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 4096
@@ -119,6 +121,7 @@ def _parse_of(tracker: DialogueStateTracker | None, message_id: str | None) -> d
             "text": event.text,
             "intent": parse.get("intent") or {},
             "intent_ranking": list(parse.get("intent_ranking") or [])[:5],
+            INTENT_ALSO: parse.get(INTENT_ALSO),
             "entities": [
                 {k: e.get(k) for k in ("entity", "value", "start", "end", "extractor")}
                 for e in parse.get("entities") or []

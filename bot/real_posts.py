@@ -18,6 +18,10 @@ What the assistant is scored on (:func:`score`):
   post's accepted intents counts as that intent);
 * **fallback rate**: posts under the threshold (privately the bot would ask
   to rephrase);
+* **second intent**: of the posts with two accepted intents where the bot
+  acted on one, the share where it also named the other (``intent_also``);
+  and of the posts where it named a second intent, the share where that
+  intent is not one of the post's;
 * **right outcome**: the customer gets what they should. A person where a
   person is the answer (complaint, request_human, out_of_scope), the flight
   look-up for any of the three flight intents (one flow), the intent's own
@@ -172,6 +176,7 @@ class Parse:
 
     ranking: tuple[tuple[str, float], ...]
     fell_back: bool
+    also: str | None = None  # the second intent the model found, if any
 
     @property
     def top(self) -> str:
@@ -204,6 +209,10 @@ class Scores:
     macro_f1: float
     fallback_rate: float
     right_outcome: float
+    second_found: (
+        float  # of posts with two accepted intents, the bot acted on one and named the other
+    )
+    second_wrong: float  # of posts where the bot named a second intent, that intent not accepted
     confusions: list[tuple[str, str, int]]  # (label, what the bot acted on, count), most first
     per_intent: dict[str, tuple[float, float, float, int]]  # precision, recall, F1, support
 
@@ -218,6 +227,7 @@ def score(
         raise ValueError("one parse per post, and at least one post")
     truth, said = [], []
     strict = top = fallbacks = right = 0
+    two = found = named = wrong = 0
     confusions: Counter[tuple[str, str]] = Counter()
     for post, parse in zip(posts, parses, strict=True):
         acted = parse.acted_on
@@ -231,6 +241,12 @@ def score(
         said.append(acted)
         if acted not in post.accepted:
             confusions[(post.intent, acted)] += 1
+        if len(post.accepted) > 1 and acted in post.accepted:
+            two += 1
+            found += parse.also in post.accepted - {acted}
+        if parse.also is not None and not parse.fell_back:
+            named += 1
+            wrong += parse.also not in post.accepted
     labels = sorted({p.intent for p in posts})
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, said, labels=labels, zero_division=0
@@ -243,6 +259,8 @@ def score(
         macro_f1=float(f1.mean()),
         fallback_rate=fallbacks / n,
         right_outcome=right / n,
+        second_found=found / two if two else 0.0,
+        second_wrong=wrong / named if named else 0.0,
         confusions=[(a, b, c) for (a, b), c in confusions.most_common()],
         per_intent={
             label: (float(p), float(r), float(f), int(s))
@@ -260,13 +278,14 @@ def report(scores: dict[str, Scores], command: str) -> str:
         f"Command: `{command}`.",
         "",
         "| part | posts | strict accuracy | top intent right | macro-F1 | fallback | "
-        "right outcome |",
-        "|---|---|---|---|---|---|---|",
+        "right outcome | second intent found | second intent wrong |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for part, s in scores.items():
         lines.append(
             f"| {part} | {s.posts} | {s.strict_accuracy:.1%} | {s.top_accuracy:.1%} | "
-            f"{s.macro_f1:.3f} | {s.fallback_rate:.1%} | {s.right_outcome:.1%} |"
+            f"{s.macro_f1:.3f} | {s.fallback_rate:.1%} | {s.right_outcome:.1%} | "
+            f"{s.second_found:.1%} | {s.second_wrong:.1%} |"
         )
     for part, s in scores.items():
         lines += [

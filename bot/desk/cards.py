@@ -37,6 +37,9 @@ class TicketView:
     slots: dict[str, Any]
     earlier_tickets: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    # The request handed over and the second intent it carried ("flight_cancelled",
+    # "refund_request"), when it carried one.
+    request: tuple[str, ...] = ()
 
 
 def waited(since: datetime, now: datetime) -> str:
@@ -77,9 +80,11 @@ def _status_line(view: TicketView) -> str:
 
 
 def _understood(view: TicketView) -> str:
-    if not view.understood:
-        return "_The bot did not get to understand anything._"
     lines = []
+    if len(view.request) > 1:
+        lines.append("*Two requests in one:* " + " + ".join(f"`{i}`" for i in view.request))
+    if not view.understood:
+        return "\n".join([*lines, "_The bot did not get to understand anything._"])
     for turn in view.understood:
         confidence = turn.get("confidence")
         shown = f"{confidence:.0%}" if isinstance(confidence, float) else "?"

@@ -403,6 +403,8 @@ class CareDesk:
             {"author": m.author.value, "text": m.text, "kind": m.kind} for m in reversed(recent)
         ]
         understood = list(ticket.context.get("understood") or [])
+        handover = ticket.context.get("handover") or {}
+        request = tuple(str(i) for i in (handover.get("topic"), handover.get("also")) if i)
         return TicketView(
             ticket_id=ticket.id,
             reason=ticket.reason,
@@ -423,6 +425,7 @@ class CareDesk:
                 {"id": t.id, "reason": t.reason, "status": t.status.value} for t in earlier
             ],
             error=ticket.context.get("error"),
+            request=request,
         )
 
     def queue(self) -> list[TicketView]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from bot.brand import PROJECT_ROOT
@@ -68,7 +69,7 @@ class NluFile:
 
     def intents(self) -> list[str]:
         """Every intent the file has examples for (retrieval intents with their sub-intent)."""
-        return [str(entry["intent"]) for entry in self._entries()]
+        return list(dict.fromkeys(str(entry["intent"]) for entry in self._entries()))
 
     def examples(self) -> Iterator[Example]:
         """All examples, in file order."""
@@ -84,11 +85,14 @@ class NluFile:
         intent = self._normalised.get(key)
         return Example(intent, text) if intent is not None and key else None
 
-    def add(self, intent: str, texts: Iterable[str]) -> list[str]:
-        """Appends examples to an intent's block; returns those added (not already there)."""
-        entry = next((e for e in self._entries() if str(e["intent"]) == intent), None)
-        if entry is None:
-            raise KeyError(f"{self.path.name} has no intent {intent!r}")
+    def add(self, intent: str, texts: Iterable[str], also: str | None = None) -> list[str]:
+        """Appends examples to an intent's block; returns those added (not already there).
+
+        With ``also``, to the intent's block of examples that carry that second intent
+        (``metadata: {also: ...}``, bot/nlu/second_intent.py), made after the intent's
+        last block if there is none yet.
+        """
+        entry = self._block(intent, also)
         added = []
         for text in texts:
             line = " ".join(text.split())  # an example is one line
@@ -102,6 +106,23 @@ class NluFile:
             body = body if body.endswith("\n") or not body else body + "\n"
             entry["examples"] = LiteralScalarString(body + "".join(f"- {t}\n" for t in added))
         return added
+
+    def _block(self, intent: str, also: str | None) -> Any:
+        blocks = [e for e in self._entries() if str(e["intent"]) == intent]
+        if not blocks:
+            raise KeyError(f"{self.path.name} has no intent {intent!r}")
+        for block in blocks:
+            if (block.get("metadata") or {}).get("also") == also:
+                return block
+        if also is None:
+            raise KeyError(f"{self.path.name} has no plain block of {intent!r}")
+        block = CommentedMap()
+        block["intent"] = intent
+        block["metadata"] = CommentedMap(also=also)
+        block["examples"] = LiteralScalarString("")
+        entries = self._doc["nlu"]
+        entries.insert(entries.index(blocks[-1]) + 1, block)
+        return block
 
     def dumps(self) -> str:
         """The file's text as it would be saved."""

@@ -95,16 +95,20 @@ def test_scores_on_a_small_slice() -> None:
         _post("thank"),  # bot: praise: wrong
     ]
     parses = [
-        Parse((("complaint", 0.8), ("flight_delayed", 0.1)), fell_back=False),
+        Parse(
+            (("complaint", 0.8), ("flight_delayed", 0.1)), fell_back=False, also="flight_delayed"
+        ),
         Parse((("complaint", 0.2),), fell_back=True),
         Parse((("flight_delayed", 0.9),), fell_back=False),
-        Parse((("praise", 0.7), ("thank", 0.2)), fell_back=False),
+        Parse((("praise", 0.7), ("thank", 0.2)), fell_back=False, also="complaint"),
     ]
     scores = score(posts, parses)
     assert scores.strict_accuracy == 0.25
     assert scores.top_accuracy == 0.5
     assert scores.fallback_rate == 0.25
     assert scores.right_outcome == 0.75
+    assert scores.second_found == 1.0  # one post with two intents: both named
+    assert scores.second_wrong == 0.5  # "complaint" named on a thank-you
     assert dict(((a, b), c) for a, b, c in scores.confusions) == {
         ("complaint", FALLBACK): 1,
         ("flight_status", "flight_delayed"): 1,
