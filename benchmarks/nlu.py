@@ -621,8 +621,11 @@ def main(argv: list[str] | None = None) -> None:
     shipped = yaml.safe_load(args.config.read_text(encoding="utf-8"))
     config = benchmark_config(shipped, args.epochs)
     # Each run pays its whole training (no cached featurization from an earlier
-    # run), and benchmark data stays out of the project's training cache.
+    # run), and benchmark data stays out of the project's training cache; the
+    # sentence encoder's own cache too, unless asked for (CARE_ENCODER_CACHE=all
+    # when comparing variants of the classifier, whose times then mean little).
     os.environ["RASA_MAX_CACHE_SIZE"] = "0"
+    os.environ.setdefault("CARE_ENCODER_CACHE", "off")
     _quiet_rasa()
     command = "python -m benchmarks.nlu " + " ".join(argv if argv is not None else sys.argv[1:])
     for name in names:

@@ -352,9 +352,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Featurizes every training example (in batches), through the encoder cache: a
         change to the data encodes only the new texts (bot/nlu/encoder_cache.py)."""
-        encoder = self._config["encoder"]
-        cache = EncodingCache(default_path(), self.fingerprint_addon(self._config) or encoder)
-        self._featurize(training_data.training_examples, cache)
+        self._featurize(training_data.training_examples, self._cache(training=True))
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
@@ -363,11 +361,15 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         Live messages never go through the cache (it would keep customers' words on
         disk); evaluations of labelled data may ask for it with ``CARE_ENCODER_CACHE=all``.
         """
-        cache = None
-        if os.environ.get("CARE_ENCODER_CACHE") == "all":
-            encoder = self._config["encoder"]
-            cache = EncodingCache(default_path(), self.fingerprint_addon(self._config) or encoder)
-        return self._featurize(messages, cache)
+        return self._featurize(messages, self._cache(training=False))
+
+    def _cache(self, training: bool) -> EncodingCache | None:
+        """The encoder cache: in training unless ``CARE_ENCODER_CACHE=off``, always with ``all``."""
+        wanted = os.environ.get("CARE_ENCODER_CACHE", "training")
+        if wanted == "off" or (wanted != "all" and not training):
+            return None
+        encoder = self._config["encoder"]
+        return EncodingCache(default_path(), self.fingerprint_addon(self._config) or encoder)
 
     def _featurize(self, messages: list[Message], cache: EncodingCache | None) -> list[Message]:
         work = [

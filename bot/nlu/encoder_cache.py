@@ -7,8 +7,9 @@ of a data change, or a benchmark of a variant touches a few texts: this cache
 keeps the encoder's output per text so that only those are encoded.
 
 It holds training and test texts only (the featurizer uses it in training,
-never on live customer messages), in one SQLite file under Rasa's cache
-directory (``RASA_CACHE_DIRECTORY``, ``.rasa/cache`` by default), so
+never on live customer messages), in one SQLite file beside Rasa's cache
+directory (``RASA_CACHE_DIRECTORY``, ``.rasa/cache`` by default; not inside it,
+where Rasa deletes files it does not know when it trims its cache), so
 ``rm -rf .rasa`` clears it as it clears Rasa's own cache. The key includes the
 encoder and its package versions: a new encoder never reads an old one's vectors.
 """
@@ -29,7 +30,7 @@ FILE_NAME = "care-encoder.sqlite"
 
 def default_path() -> Path:
     """Where the cache lives (beside Rasa's own cache)."""
-    return Path(os.environ.get("RASA_CACHE_DIRECTORY") or ".rasa/cache") / FILE_NAME
+    return Path(os.environ.get("RASA_CACHE_DIRECTORY") or ".rasa/cache").parent / FILE_NAME
 
 
 def _pack(states: np.ndarray, sentence: np.ndarray) -> bytes:

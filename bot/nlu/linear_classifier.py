@@ -168,6 +168,18 @@ def read_stored(
         return None
 
 
+def code_digest(*modules: Any) -> str:
+    """A digest of modules' source: Rasa's cache keys a trained component by its config and
+    inputs only, so a change of the code that trains it would otherwise reuse the old one."""
+    import hashlib
+    import inspect
+
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()[:16]
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax."""
     shifted = scores - scores.max(axis=1, keepdims=True)
@@ -183,6 +195,15 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     def required_components(cls) -> list[type]:
         """Needs sentence features."""
         return [Featurizer]
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Retrains when this code or the word-support code changes."""
+        import sys
+
+        from bot.nlu import word_support
+
+        return code_digest(sys.modules[__name__], word_support)
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:

@@ -36,6 +36,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.featurizers.featurizer import Featurizer
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, METADATA, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -44,6 +45,7 @@ from bot.contract import INTENT_ALSO
 from bot.nlu.linear_classifier import (
     FeatureBlock,
     LinearIntentClassifier,
+    code_digest,
     design_matrix,
     loaded_blocks,
     read_stored,
@@ -74,8 +76,19 @@ class SecondIntentClassifier(GraphComponent):
 
     @classmethod
     def required_components(cls) -> list[type]:
-        """Runs after the intent classifier (it needs the post's own intent)."""
-        return [LinearIntentClassifier]
+        """Needs sentence features. It must come after the intent classifier in the
+        pipeline (it reads the post's own intent), which Rasa cannot require of one
+        classifier for another: they train side by side."""
+        return [Featurizer]
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Retrains when this code or the features' code changes."""
+        import sys
+
+        from bot.nlu import linear_classifier
+
+        return code_digest(sys.modules[__name__], linear_classifier)
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:

@@ -25,13 +25,19 @@ STOP_WORDS = frozenset(
     much many""".split()  # noqa: SIM905 (a word list reads better as text)
 )
 _WORD = re.compile(r"[a-z0-9']+")
+# Links and handles are addresses, not wording: the random letters of a short link
+# ("t.co/xR4kLm2Q") would each count as a word no intent ever used.
+_NOT_WORDING = re.compile(r"https?://\S+|www\.\S+|@\w+")
+# Any number is one word: "NW 881" and "flight 2034" share their wording.
+NUMBER = "0"
 
 
 def words(text: str) -> list[str]:
-    """The message's words, lower case, lightly stemmed, stop words aside (unless that is all)."""
-    found = _WORD.findall(text.lower())
+    """The message's words, lower case, lightly stemmed, stop words aside (unless that is all),
+    every number as the same word, links and handles left out."""
+    found = _WORD.findall(_NOT_WORDING.sub(" ", text.lower()))
     kept = [w for w in found if w not in STOP_WORDS] or found
-    return [_stem(w) for w in kept]
+    return [NUMBER if any(c.isdigit() for c in w) else _stem(w) for w in kept]
 
 
 def _stem(word: str) -> str:

@@ -12,6 +12,7 @@ EXAMPLES = [
     ("lost luggage at the airport", 0),
     ("the flight is delayed", 1),
     ("why is my flight late", 1),
+    ("flight 881 delayed", 1),
 ]
 
 
@@ -24,6 +25,17 @@ def test_words_drop_stop_words_and_light_endings() -> None:
     assert words("What is the STATUS of my Flights?") == ["statu", "flight"]
     assert words("is it") == ["is", "it"]  # nothing but stop words: keep them
     assert words("👍👍") == []
+
+
+def test_links_and_handles_are_not_words_and_numbers_are_one() -> None:
+    assert words("@jane_d NW 881 delayed https://t.co/xR4kLm2Q again") == [
+        "nw",
+        "0",
+        "delay",
+        "again",
+    ]
+    # A flight number the examples never had is no unknown word.
+    assert support()(["flight 2034 delayed"])[0, 1] == pytest.approx(1.0)
 
 
 def test_an_intents_own_words_are_fully_supported_and_others_not() -> None:
