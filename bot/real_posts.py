@@ -33,7 +33,9 @@ What the assistant is scored on (:func:`score`):
 from __future__ import annotations
 
 import csv
+import functools
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -125,6 +127,56 @@ def load(
         )
         for row in rows
     ]
+
+
+_SENTENCE_END = re.compile(r"[.!?]+\s+(?=\S)")
+_POSITIVE = re.compile(r"\b(thanks?|thx|love|great|awesome|nice|appreciate|wow|good job)\b", re.I)
+_REPLY_START = re.compile(r"^(yes|yeah|yep|no|nope|ok|okay|thanks?|thx|ty|done|sent|dm)\b", re.I)
+
+
+def kinds(post: RealPost) -> set[str]:
+    """The kinds of real post ``post`` is, for the error analysis (docs/nlu.md). Found by
+    rules, so each is approximate: sarcasm is a complaint with a positive word in it;
+    a thread reply is a post labelled as small talk or opening like an answer."""
+    text = post.text
+    found = set()
+    if len(_SENTENCE_END.findall(text)) >= 1:
+        found.add("several sentences")
+    if len(post.accepted) > 1:
+        found.add("two intents (accepted alternatives)")
+    if post.intent == "complaint" and _POSITIVE.search(text):
+        found.add("sarcasm (complaint with a positive word)")
+    if post.intent in {"affirm", "deny", "thank", "goodbye"} or _REPLY_START.match(text):
+        found.add("thread reply")
+    if "@" in text:
+        found.add("handle inside the text")
+    if "http" in text:
+        found.add("link (photo, article)")
+        if len(_URL_OR_HANDLE.sub(" ", text).split()) <= 8:
+            found.add("a link with one line")
+    if "#" in text:
+        found.add("hashtag")
+    if sum(w.isupper() and len(w) > 2 for w in text.split()) >= 2:
+        found.add("shouting")
+    if any(w not in _english() for w in _LOWER_WORD.findall(_URL_OR_HANDLE.sub(" ", text))):
+        found.add("a word no dictionary has (typos, slang)")
+    return found
+
+
+_LOWER_WORD = re.compile(r"(?<![\w'#@])[a-z]{5,}(?![\w'])")
+
+
+@functools.cache
+def _english() -> frozenset[str]:
+    """Whole words of the sentence encoder's vocabulary: 30,000 common English words
+    and word pieces, a stand-in for a dictionary (none ships with the system)."""
+    from bot.nlu.encoder import MPNET, model_dir
+
+    vocabulary = (model_dir(MPNET) / "vocab.txt").read_text(encoding="utf-8").split()
+    return frozenset(w for w in vocabulary if w.isalpha())
+
+
+_URL_OR_HANDLE = re.compile(r"https?://\S+|@\w+")
 
 
 @dataclass(frozen=True)
@@ -267,6 +319,17 @@ def score(
             for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
     )
+
+
+def by_kind(posts: Sequence[RealPost], parses: Sequence[Parse]) -> dict[str, tuple[int, float]]:
+    """Per kind of post (:func:`kinds`): how many posts, and the strict accuracy on them."""
+    counts: Counter[str] = Counter()
+    right: Counter[str] = Counter()
+    for post, parse in zip(posts, parses, strict=True):
+        for kind in kinds(post) or {"none of these"}:
+            counts[kind] += 1
+            right[kind] += parse.acted_on in post.accepted
+    return {kind: (n, right[kind] / n) for kind, n in counts.most_common()}
 
 
 def report(scores: dict[str, Scores], command: str) -> str:

@@ -141,3 +141,32 @@ def test_the_labelled_posts_cover_every_crowd_reason_and_sentiment() -> None:
     covered = Counter(p.crowd_reason for p in posts)
     assert all(covered[reason] >= 10 for reason in reasons), covered
     assert all(p.text and "Cancelled Flight" not in p.text for p in posts)
+
+
+def test_kinds_of_posts_for_the_error_analysis() -> None:
+    from bot.real_posts import by_kind, kinds
+
+    def post(text: str, intent: str = "complaint", *also: str) -> RealPost:
+        return RealPost("0", "tune", text, intent, also, "negative", "")
+
+    assert kinds(post("thanks for NOTHING. 3 HOURS on hold #fail")) == {
+        "several sentences",
+        "sarcasm (complaint with a positive word)",
+        "thread reply",
+        "hashtag",
+        "shouting",
+    }
+    assert kinds(post("look at this @jane_d http://t.co/x", "out_of_scope")) == {
+        "handle inside the text",
+        "link (photo, article)",
+        "a link with one line",
+    }
+    assert kinds(post("my flite was delayd", "flight_delayed", "complaint")) == {
+        "two intents (accepted alternatives)",
+        "a word no dictionary has (typos, slang)",
+    }
+    table = by_kind(
+        [post("DM sent", "affirm"), post("ok thx", "thank")],
+        [Parse((("affirm", 0.9),), False), Parse((("praise", 0.9),), False)],
+    )
+    assert table == {"thread reply": (2, 0.5)}
