@@ -36,7 +36,15 @@ from typing import Any
 from bot.brand import PROJECT_ROOT, load_brand
 from bot.contract import INTENT_ALSO
 from bot.model import MODEL_PATH, rasa_env
-from bot.real_posts import FALLBACK, Parse, RealPost, RealTweetsMissing, Scores, by_kind
+from bot.real_posts import (
+    FALLBACK,
+    Parse,
+    RealPost,
+    RealTweetsMissing,
+    Scores,
+    by_kind,
+    threshold_sweep,
+)
 from bot.real_posts import LABELS as REAL_LABELS
 from bot.real_posts import load as load_real_posts
 from bot.real_posts import report as real_report
@@ -363,9 +371,19 @@ def evaluate_real_posts(
         scores[part] = real_score([p for p, _ in pairs], [q for _, q in pairs], unsure)
     out.mkdir(parents=True, exist_ok=True)
     kinds = by_kind(posts, parses)
-    lines = ["", "## Kinds of posts (both parts; found by rules, see bot/real_posts.py)", ""]
+    pairs = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == parts[0]]
+    sweep = threshold_sweep(
+        [p for p, _ in pairs],
+        [q for _, q in pairs],
+        list(fallback_config().get("intent_groups") or []),
+        THRESHOLDS,
+    )
+    lines = ["", "## Kinds of posts (the parts above; found by rules, see bot/real_posts.py)", ""]
     lines += ["| kind | posts | strict accuracy |", "|---|---|---|"]
     lines += [f"| {kind} | {n} | {accuracy:.1%} |" for kind, (n, accuracy) in kinds.items()]
+    lines += ["", f"## {parts[0]}: fallback threshold (shipped: {shipped_threshold():.2f})", ""]
+    lines += ["| threshold | under it | strict accuracy |", "|---|---|---|"]
+    lines += [f"| {t:.2f} | {under:.1%} | {right:.1%} |" for t, under, right in sweep]
     (out / "real_posts.md").write_text(
         real_report(scores, "make evaluate")
         + "\n".join(lines)

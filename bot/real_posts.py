@@ -332,6 +332,30 @@ def by_kind(posts: Sequence[RealPost], parses: Sequence[Parse]) -> dict[str, tup
     return {kind: (n, right[kind] / n) for kind, n in counts.most_common()}
 
 
+def threshold_sweep(
+    posts: Sequence[RealPost],
+    parses: Sequence[Parse],
+    groups: Sequence[Sequence[str]],
+    thresholds: Sequence[float],
+) -> list[tuple[float, float, float]]:
+    """For each fallback threshold: the share of posts under it and the strict accuracy, as
+    the fallback would decide on the confidence alone (intents in one group add up; the
+    ambiguity rule left aside)."""
+    group_of = {intent: set(group) for group in groups for intent in group}
+    rows = []
+    for threshold in thresholds:
+        under = right = 0
+        for post, parse in zip(posts, parses, strict=True):
+            top = parse.top
+            confidence = sum(c for name, c in parse.ranking if name in group_of.get(top, {top}))
+            if confidence < threshold:
+                under += 1
+            else:
+                right += top in post.accepted
+        rows.append((threshold, under / len(posts), right / len(posts)))
+    return rows
+
+
 def report(scores: dict[str, Scores], command: str) -> str:
     """Markdown: the headline figures per part, then per-intent scores and confusions."""
     lines = [

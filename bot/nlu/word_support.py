@@ -32,12 +32,27 @@ _NOT_WORDING = re.compile(r"https?://\S+|www\.\S+|@\w+")
 NUMBER = "0"
 
 
+# Names are not wording either: a place, a person or another airline no example named
+# ("the agent in Nashville", "Karen was rude", "PHX") says nothing about the intent.
+# Measured on real airline tweets: most capitalised words no intent had were names.
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b(?:[A-Z][a-z]+[A-Za-z']*|[A-Z]{3})\b")
+
+
 def words(text: str) -> list[str]:
     """The message's words, lower case, lightly stemmed, stop words aside (unless that is all),
     every number as the same word, links and handles left out."""
     found = _WORD.findall(_NOT_WORDING.sub(" ", text.lower()))
     kept = [w for w in found if w not in STOP_WORDS] or found
     return [NUMBER if any(c.isdigit() for c in w) else _stem(w) for w in kept]
+
+
+def names(text: str) -> set[str]:
+    """Words of ``text`` (as :func:`words` gives them) written like names: capitalised inside
+    a sentence, or a three-letter code. Not in a shouted message, where every word is."""
+    text = _NOT_WORDING.sub(" ", text)
+    if sum(c.isupper() for c in text) > sum(c.islower() for c in text):
+        return set()
+    return {_stem(m.group(0).lower()) for m in _NAME.finditer(text.strip())}
 
 
 def _stem(word: str) -> str:
@@ -83,7 +98,9 @@ class WordSupport:
         """messages x intents: the IDF-weighted share of each message's words each intent has."""
         rows = np.zeros((len(texts), self.by_intent.shape[0]))
         for row, text in enumerate(texts):
-            indices = [self.vocabulary.get(w) for w in words(text)]
+            # A name no example had is left out (see _NAME); a known one counts as a word.
+            unknown_names = names(text) - self.vocabulary.keys()
+            indices = [self.vocabulary.get(w) for w in words(text) if w not in unknown_names]
             if not indices:
                 rows[row] = 1.0  # nothing to judge by (emoji only, say): no penalty
                 continue

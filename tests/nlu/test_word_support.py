@@ -38,6 +38,24 @@ def test_links_and_handles_are_not_words_and_numbers_are_one() -> None:
     assert support()(["flight 2034 delayed"])[0, 1] == pytest.approx(1.0)
 
 
+def test_a_name_no_example_had_is_left_out_and_a_known_one_counts() -> None:
+    from bot.nlu.word_support import names
+
+    assert names("the agent in Nashville at PHX was rude, ask Karen") == {
+        "nashville",
+        "phx",
+        "karen",
+    }
+    assert names("Flight late. Again") == set()  # sentence starts are not names
+    assert names("MY FLIGHT IS LATE AGAIN") == set()  # shouting: every word is capitalised
+    table = support()
+    # "Nashville" is no example's word: left out, not a word the intent lacks.
+    assert table(["bag lost in Nashville"])[0, 0] == pytest.approx(1.0)
+    assert table(["bag lost in nashville"])[0, 0] < 1.0
+    # "Delayed" is an example's word, capitalised or not.
+    assert table(["my flight Delayed"])[0, 1] == pytest.approx(table(["my flight delayed"])[0, 1])
+
+
 def test_an_intents_own_words_are_fully_supported_and_others_not() -> None:
     shares = support()(["bags lost", "flight delayed", "lost flight", "recipe for crisps"])
     assert shares[0] == pytest.approx([1.0, 0.0])
