@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.nlu import encoder_options
 from bot.brand import PROJECT_ROOT
 from bot.evaluation import TEST_FILE
 from bot.model import rasa_env
@@ -49,7 +50,6 @@ VARIANTS: dict[str, dict[str, str]] = {
     "onnx": {"runtime": "onnx", "quantize": "none"},
     "onnx-int8": {"runtime": "onnx", "quantize": "int8"},
 }
-FEATURIZER = "bot.nlu.components.SentenceEncoderFeaturizer"
 MODELS = PROJECT_ROOT / "models" / "runtimes"
 RESULTS = PROJECT_ROOT / "results" / "runtimes"
 
@@ -71,16 +71,6 @@ class Figures:
     accuracy: float = 0.0
     real_posts_heldout: str = ""
     load: str = ""
-
-
-def variant_config(shipped: dict[str, Any], runtime: str, quantize: str) -> dict[str, Any]:
-    """``config.yml`` with the featurizer's runtime options replaced."""
-    config = json.loads(json.dumps(shipped))
-    found = [c for c in config["pipeline"] if c.get("name") == FEATURIZER]
-    if len(found) != 1:
-        raise ValueError(f"the config has {len(found)} {FEATURIZER} components, not one")
-    found[0].update(runtime=runtime, quantize=quantize)
-    return config
 
 
 def load_average() -> str:
@@ -190,7 +180,7 @@ def run_variant(variant: str, shipped: dict[str, Any], messages: int, workdir: P
     """Trains, measures and evaluates one variant."""
     options = VARIANTS[variant]
     figures = Figures(variant, load=load_average())
-    model, figures.train_seconds = train(variant, variant_config(shipped, **options), workdir)
+    model, figures.train_seconds = train(variant, encoder_options(shipped, **options), workdir)
     print(f"[{variant}] trained in {figures.train_seconds:.0f} s", file=sys.stderr, flush=True)
     measured = subprocess.run(
         [

@@ -174,14 +174,21 @@ class OnnxEncoder(Encoder):
     """A BERT or MPNet sentence encoder run with ONNX Runtime (same interface and
     output as the NumPy :class:`~bot.nlu.encoder.SentenceEncoder`)."""
 
-    def __init__(self, name: str, quantize: str = "none", thread_count: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        quantize: str = "none",
+        thread_count: int | None = None,
+        root: Path | None = None,
+    ) -> None:
+        """Loads (building it if need be, under ``root``) the graph of encoder ``name``."""
         import onnxruntime
 
         directory = model_dir(name)
         super().__init__(directory)
         self.name = name
         self.quantize = quantize
-        self.path = graph_file(name, quantize)
+        self.path = graph_file(name, quantize, root)
         self.threads = thread_count or threads()
         started = time.perf_counter()
         self.session = onnxruntime.InferenceSession(
