@@ -176,11 +176,17 @@ def evaluate(variant: str, model: Path) -> tuple[float, float, str]:
     return float(report["macro avg"]["f1-score"]), float(report["accuracy"]), heldout
 
 
-def run_variant(variant: str, shipped: dict[str, Any], messages: int, workdir: Path) -> Figures:
-    """Trains, measures and evaluates one variant."""
+def run_variant(
+    variant: str, shipped: dict[str, Any], messages: int, workdir: Path, reuse: bool = False
+) -> Figures:
+    """Trains (unless ``reuse`` and its model is there), measures and evaluates one variant."""
     options = VARIANTS[variant]
     figures = Figures(variant, load=load_average())
-    model, figures.train_seconds = train(variant, encoder_options(shipped, **options), workdir)
+    model = MODELS / f"northwind-{variant}.tar.gz"
+    if reuse and model.exists():
+        figures.train_seconds = float("nan")  # trained by an earlier run
+    else:
+        model, figures.train_seconds = train(variant, encoder_options(shipped, **options), workdir)
     print(f"[{variant}] trained in {figures.train_seconds:.0f} s", file=sys.stderr, flush=True)
     measured = subprocess.run(
         [
@@ -226,6 +232,15 @@ def table(results: list[Figures]) -> str:
     return "\n".join(lines)
 
 
+def save(figures: Figures) -> None:
+    """Keeps a variant's figures in ``results/runtimes/figures.json`` (beside the others')."""
+    path = RESULTS / "figures.json"
+    kept = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    kept[figures.variant] = asdict(figures)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
+
+
 def build_graphs(variants: list[str]) -> None:
     """Builds the ONNX graphs the variants need (once per environment), timed apart."""
     from bot.nlu.onnx_encoder import graph_file
@@ -249,6 +264,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variant", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--messages", type=int, default=200, help="parsed one at a time")
     parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml")
+    parser.add_argument(
+        "--reuse-models",
+        action="store_true",
+        help="measure and evaluate the models of an earlier run (no training figure)",
+    )
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
@@ -259,11 +279,10 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="encoder-runtimes-") as workdir:
         for variant in args.variant:
-            results.append(run_variant(variant, shipped, args.messages, Path(workdir)))
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            (RESULTS / "figures.json").write_text(
-                json.dumps([asdict(r) for r in results], indent=2) + "\n", encoding="utf-8"
+            results.append(
+                run_variant(variant, shipped, args.messages, Path(workdir), args.reuse_models)
             )
+            save(results[-1])
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores\n")
     print(table(results))
 

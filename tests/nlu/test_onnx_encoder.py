@@ -129,11 +129,12 @@ def test_a_graph_is_built_once_and_replaces_older_builds(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-def test_int8_weights_give_a_quarter_size_graph_close_to_float32(tmp_path: Path) -> None:
+def test_int8_weights_give_a_smaller_graph_close_to_float32(tmp_path: Path) -> None:
     int8 = OnnxEncoder(MINILM, "int8", root=tmp_path)
     float32 = graph_file(MINILM, root=tmp_path)
     assert int8.path != float32
-    assert int8.path.stat().st_size < 0.35 * float32.stat().st_size
+    # The matrices shrink to a quarter; the embedding table (47 of MiniLM's 90 MB) stays float32.
+    assert int8.path.stat().st_size < 0.7 * float32.stat().st_size
     ops = {n.op_type for n in onnx.load(str(int8.path)).graph.node}
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
     exact = shared_encoder(MINILM, "numpy").encode(TEXTS)
