@@ -1,6 +1,6 @@
 """Sustained load: the highest steady rate of customer messages the stack answers in time.
 
-    .venv/bin/python -m benchmarks.sustained_load [--rates 1 2 4 6 8] [--seconds 60]
+    .venv/bin/python -m benchmarks.sustained_load [--rates 0.5 1 2 3 4 6 8 10] [--seconds 60]
 
 A burst (benchmarks/gateway_latency.py) says how long 50 customers wait at
 once; a care team plans on a rate. This sends messages at rising rates
@@ -175,7 +175,7 @@ async def run(args: argparse.Namespace) -> list[Step]:
 def main(argv: list[str] | None = None) -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", type=float, nargs="+", default=[1, 2, 4, 6, 8, 10, 12])
+    parser.add_argument("--rates", type=float, nargs="+", default=[0.5, 1, 2, 3, 4, 6, 8, 10])
     parser.add_argument("--seconds", type=float, default=60.0, help="of arrivals per rate")
     parser.add_argument("--timeout", type=float, default=60.0, help="for one reply")
     parser.add_argument("--slo-ms", type=float, default=SLO_MS)
