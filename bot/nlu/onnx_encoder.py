@@ -142,8 +142,11 @@ def quantize_int8(source: Path, target: Path) -> None:
     (this project's machines) ONNX Runtime multiplies uint8 by int8 in 16-bit
     sums that saturate; with full-range int8 weights MPNet's sentence vectors
     were unrelated to the float32 ones (mean cosine 0.05 on 200 test messages),
-    with 7-bit ones 0.79, with uint8 ones 0.81 (docs/benchmarks.md). The
-    embedding table stays float32 (what it saves, 70 MB, is not where the time goes).
+    with 7-bit ones 0.79, with uint8 ones 0.81, the 7-bit int8 being faster
+    (56 against 75 ms CPU a message, one measurement on a loaded machine). The
+    embedding table stays float32 (what it saves, 70 MB, is not where the time
+    goes). Even so the assistant loses 1-2 points on the real posts with it, so
+    float32 ships (docs/benchmarks.md).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
