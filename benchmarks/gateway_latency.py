@@ -100,7 +100,7 @@ def summary(name: str, latencies: list[float], seconds: float | None = None) -> 
     return line
 
 
-async def start_servers(workdir: Path) -> tuple[list[Service], str]:
+async def start_servers(workdir: Path, model: Path = MODEL_PATH) -> tuple[list[Service], str]:
     airline = f"sqlite:///{workdir / 'airline.db'}"
     engine = airline_db.make_engine(airline)
     ensure_seeded(engine, utc_now().date())
@@ -124,7 +124,7 @@ async def start_servers(workdir: Path) -> tuple[list[Service], str]:
                 "rasa",
                 "run",
                 "--model",
-                str(MODEL_PATH),
+                str(model),
                 "--port",
                 "5105",
                 "--credentials",
@@ -195,11 +195,11 @@ class TelegramClock:
         # A turn Rasa failed is handed to a person at once: fast, and not a turn.
         self.handover = load_brand().message("bot_unavailable")
 
-    async def turn(self, chat_id: int, text: str) -> float:
+    async def turn(self, chat_id: int, text: str, timeout: float = 120) -> float:
         before = len(self.fake.replies_to(chat_id))
         started = time.monotonic()
         await self.fake.say(text, chat_id=chat_id, user_id=chat_id)
-        reply = await self.fake.wait_for_reply(chat_id, before + 1, timeout=120)
+        reply = await self.fake.wait_for_reply(chat_id, before + 1, timeout=timeout)
         assert reply["text"] != self.handover, f"the assistant failed {text!r}: handed over"
         return float(reply["at"]) - started
 

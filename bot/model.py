@@ -84,7 +84,9 @@ def train() -> float:
             MODEL_NAME,
         ],
         cwd=PROJECT_ROOT,
-        env=rasa_env(),
+        # A training has the cores to itself: the encoder may use them all
+        # (a running assistant uses one thread per process, bot/nlu/onnx_encoder.py).
+        env={"CARE_ENCODER_THREADS": str(os.cpu_count() or 1), **rasa_env()},
         check=True,
     )
     FINGERPRINT_PATH.write_text(inputs + "\n")

@@ -39,7 +39,15 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu import values
-from bot.nlu.encoder import DISTRIBUTIONS, ENCODERS, MINILM, Piece, shared_encoder
+from bot.nlu.encoder import (
+    DISTRIBUTIONS,
+    ENCODERS,
+    MINILM,
+    QUANTIZATIONS,
+    RUNTIMES,
+    Piece,
+    shared_encoder,
+)
 from bot.nlu.encoder_cache import EncodingCache, default_path
 
 if TYPE_CHECKING:
@@ -303,7 +311,10 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     showed up" and "my bag is lost" mean the same. ``encoder`` picks the model:
     ``all-MiniLM-L6-v2`` (the default, fast) or ``all-mpnet-base-v2`` (what
     ``config.yml`` ships: about five times slower, better at telling intents
-    and out-of-scope queries apart; docs/benchmarks.md).
+    and out-of-scope queries apart; docs/benchmarks.md). ``runtime`` runs it
+    with ONNX Runtime (``onnx``, the default: bot/nlu/onnx_encoder.py) or with
+    the NumPy reference (``numpy``); ``quantize: int8`` gives ONNX Runtime
+    int8 weights (faster, less exact: docs/benchmarks.md says when it holds).
     """
 
     @classmethod
@@ -314,25 +325,52 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         """Returns the component's default config."""
-        return {**DenseFeaturizer.get_default_config(), "batch_size": 32, "encoder": MINILM}
+        return {
+            **DenseFeaturizer.get_default_config(),
+            "batch_size": 32,
+            "encoder": MINILM,
+            "runtime": "onnx",
+            "quantize": "none",
+        }
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
-        """The encoder must be one we can run."""
-        encoder = config.get("encoder", MINILM)
+        """The encoder must be one we can run, in a runtime we have."""
+        defaults = cls.get_default_config()
+        encoder = config.get("encoder", defaults["encoder"])
         if encoder not in ENCODERS:
             raise ValueError(
                 f"SentenceEncoderFeaturizer: unknown encoder {encoder!r} "
                 f"(known: {', '.join(ENCODERS)})"
             )
+        runtime = config.get("runtime", defaults["runtime"])
+        if runtime not in RUNTIMES:
+            raise ValueError(
+                f"SentenceEncoderFeaturizer: unknown runtime {runtime!r} "
+                f"(known: {', '.join(RUNTIMES)})"
+            )
+        quantize = config.get("quantize", defaults["quantize"])
+        if quantize not in QUANTIZATIONS:
+            raise ValueError(
+                f"SentenceEncoderFeaturizer: unknown quantize {quantize!r} "
+                f"(known: {', '.join(QUANTIZATIONS)})"
+            )
+        if quantize != "none" and runtime != "onnx":
+            raise ValueError("SentenceEncoderFeaturizer: quantize needs runtime: onnx")
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """The encoder's weights are fixed by the pinned package versions."""
+        """The encoder's weights are fixed by the pinned package versions; the runtime
+        and its quantization change the vectors (int8 a lot, float32 ONNX in the 7th
+        decimal), so each trains its own model and keeps its own encoder cache."""
         from importlib.metadata import version
 
-        encoder = config.get("encoder", MINILM)
-        return encoder + ":" + ",".join(version(d) for d in DISTRIBUTIONS.get(encoder, ()))
+        config = {**cls.get_default_config(), **config}
+        encoder = config["encoder"]
+        versions = ",".join(version(d) for d in DISTRIBUTIONS.get(encoder, ()))
+        if config["runtime"] == "numpy":
+            return f"{encoder}:{versions}"
+        return f"{encoder}:{versions}:onnx={version('onnxruntime')}:{config['quantize']}"
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
@@ -380,7 +418,9 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         ]
         if not work:
             return messages
-        encoded = shared_encoder(self._config["encoder"]).encode(
+        encoded = shared_encoder(
+            self._config["encoder"], self._config["runtime"], self._config["quantize"]
+        ).encode(
             [message.get(attribute) for message, attribute in work],
             batch_size=self._config["batch_size"],
             cache=cache,

@@ -281,7 +281,7 @@ def relative_position_buckets(
 
 
 # Parameter names of one layer: (BERT / MiniLM, MPNet).
-_NAMES = {
+LAYER_NAMES = {
     "bert": {
         "q": "attention.self.query",
         "k": "attention.self.key",
@@ -299,12 +299,12 @@ _NAMES = {
 }
 
 
-class SentenceEncoder:
-    """A BERT or MPNet sentence encoder: token vectors and a normalised mean-pooled vector."""
+class Encoder:
+    """What every runtime of a BERT or MPNet sentence encoder shares: its shape, its
+    tokenizer, batching, the encoding cache and mean pooling. A runtime supplies
+    :meth:`_encode_batch` (NumPy here; ONNX Runtime in :mod:`bot.nlu.onnx_encoder`)."""
 
     def __init__(self, directory: Path) -> None:
-        from safetensors.numpy import load_file
-
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
         self.kind = "mpnet" if config.get("model_type") == "mpnet" else "bert"
         self.layers = int(config["num_hidden_layers"])
@@ -319,72 +319,20 @@ class SentenceEncoder:
             named = json.loads(tokenizer_config.read_text(encoding="utf-8"))
             special = {k: named[f"{k}_token"] for k in ("cls", "sep", "unk")}
         self.tokenizer = WordPiece.from_file(directory / "vocab.txt", special)
-        weights = load_file(str(directory / "model.safetensors"))
-        self.w = {k: v.astype(np.float32) for k, v in weights.items() if v.dtype != np.int64}
 
-    def _embed(self, ids: np.ndarray, length: int) -> np.ndarray:
-        w = self.w
-        if self.kind == "mpnet":
-            # Positions count from padding id + 1, as fairseq's RoBERTa/MPNet do.
-            positions = np.arange(length) + self.padding + 1
-            x = (
-                w["embeddings.word_embeddings.weight"][ids]
-                + w["embeddings.position_embeddings.weight"][positions][None, :, :]
-            )
-        else:
-            x = (
-                w["embeddings.word_embeddings.weight"][ids]
-                + w["embeddings.position_embeddings.weight"][:length][None, :, :]
-                + w["embeddings.token_type_embeddings.weight"][0][None, None, :]
-            )
-        return _layer_norm(
-            x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
-        )
-
-    def _encode_batch(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-        """Runs the transformer on padded id sequences; returns hidden states and mask."""
-        w = self.w
+    def padded(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Id sequences padded to the longest (``ids``, int64) and their mask (1 = a piece)."""
         length = max(len(ids) for ids in batch)
         ids = np.full((len(batch), length), self.padding, dtype=np.int64)
-        mask = np.zeros((len(batch), length), dtype=np.float32)
+        mask = np.zeros((len(batch), length), dtype=np.int64)
         for row, sequence in enumerate(batch):
             ids[row, : len(sequence)] = sequence
-            mask[row, : len(sequence)] = 1.0
-        x = self._embed(ids, length)
-        head_dim = self.dim // self.heads
-        attention_bias = (1.0 - mask)[:, None, None, :] * -1e9
-        if self.kind == "mpnet":
-            # One relative position bias per head, shared by all layers.
-            table = w["encoder.relative_attention_bias.weight"]  # [buckets, heads]
-            relative = table[relative_position_buckets(length, self.buckets)]  # [q, k, heads]
-            attention_bias = attention_bias + relative.transpose(2, 0, 1)[None, :, :, :]
-        names = _NAMES[self.kind]
-        for layer in range(self.layers):
-            p = f"encoder.layer.{layer}."
+            mask[row, : len(sequence)] = 1
+        return ids, mask
 
-            def dense(t: np.ndarray, name: str, prefix: str = p) -> np.ndarray:
-                return t @ w[prefix + name + ".weight"].T + w[prefix + name + ".bias"]
-
-            def split(t: np.ndarray) -> np.ndarray:
-                return t.reshape(t.shape[0], length, self.heads, head_dim).transpose(0, 2, 1, 3)
-
-            q = split(dense(x, names["q"]))
-            k = split(dense(x, names["k"]))
-            v = split(dense(x, names["v"]))
-            probs = _softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + attention_bias)
-            context = (probs @ v).transpose(0, 2, 1, 3).reshape(x.shape[0], length, self.dim)
-            norm = p + names["attention_norm"]
-            x = _layer_norm(
-                x + dense(context, names["o"]), w[norm + ".weight"], w[norm + ".bias"], self.eps
-            )
-            hidden = _gelu(dense(x, "intermediate.dense"))
-            x = _layer_norm(
-                x + dense(hidden, "output.dense"),
-                w[p + "output.LayerNorm.weight"],
-                w[p + "output.LayerNorm.bias"],
-                self.eps,
-            )
-        return x, mask
+    def _encode_batch(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Runs the transformer on id sequences; returns hidden states and the padding mask."""
+        raise NotImplementedError
 
     def encode(
         self, texts: list[str], batch_size: int = 32, cache: EncodingCache | None = None
@@ -414,6 +362,7 @@ class SentenceEncoder:
         for offset in range(0, len(order), batch_size):
             chunk = order[offset : offset + batch_size]
             hidden, mask = self._encode_batch([prepared[i][1] for i in chunk])
+            mask = mask.astype(np.float32)
             for row, index in enumerate(chunk):
                 n = len(prepared[index][1])
                 states = hidden[row, :n]
@@ -426,7 +375,90 @@ class SentenceEncoder:
         return [r for r in results if r is not None]
 
 
-@functools.lru_cache(maxsize=2)
-def shared_encoder(name: str = MINILM) -> SentenceEncoder:
+class SentenceEncoder(Encoder):
+    """A BERT or MPNet sentence encoder run with NumPy: the reference for the other runtimes."""
+
+    def __init__(self, directory: Path) -> None:
+        from safetensors.numpy import load_file
+
+        super().__init__(directory)
+        weights = load_file(str(directory / "model.safetensors"))
+        self.w = {k: v.astype(np.float32) for k, v in weights.items() if v.dtype != np.int64}
+
+    def _embed(self, ids: np.ndarray, length: int) -> np.ndarray:
+        w = self.w
+        if self.kind == "mpnet":
+            # Positions count from padding id + 1, as fairseq's RoBERTa/MPNet do.
+            positions = np.arange(length) + self.padding + 1
+            x = (
+                w["embeddings.word_embeddings.weight"][ids]
+                + w["embeddings.position_embeddings.weight"][positions][None, :, :]
+            )
+        else:
+            x = (
+                w["embeddings.word_embeddings.weight"][ids]
+                + w["embeddings.position_embeddings.weight"][:length][None, :, :]
+                + w["embeddings.token_type_embeddings.weight"][0][None, None, :]
+            )
+        return _layer_norm(
+            x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
+        )
+
+    def _encode_batch(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        w = self.w
+        ids, padding = self.padded(batch)
+        length = ids.shape[1]
+        mask = padding.astype(np.float32)
+        x = self._embed(ids, length)
+        head_dim = self.dim // self.heads
+        attention_bias = (1.0 - mask)[:, None, None, :] * -1e9
+        if self.kind == "mpnet":
+            # One relative position bias per head, shared by all layers.
+            table = w["encoder.relative_attention_bias.weight"]  # [buckets, heads]
+            relative = table[relative_position_buckets(length, self.buckets)]  # [q, k, heads]
+            attention_bias = attention_bias + relative.transpose(2, 0, 1)[None, :, :, :]
+        names = LAYER_NAMES[self.kind]
+        for layer in range(self.layers):
+            p = f"encoder.layer.{layer}."
+
+            def dense(t: np.ndarray, name: str, prefix: str = p) -> np.ndarray:
+                return t @ w[prefix + name + ".weight"].T + w[prefix + name + ".bias"]
+
+            def split(t: np.ndarray) -> np.ndarray:
+                return t.reshape(t.shape[0], length, self.heads, head_dim).transpose(0, 2, 1, 3)
+
+            q = split(dense(x, names["q"]))
+            k = split(dense(x, names["k"]))
+            v = split(dense(x, names["v"]))
+            probs = _softmax(q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + attention_bias)
+            context = (probs @ v).transpose(0, 2, 1, 3).reshape(x.shape[0], length, self.dim)
+            norm = p + names["attention_norm"]
+            x = _layer_norm(
+                x + dense(context, names["o"]), w[norm + ".weight"], w[norm + ".bias"], self.eps
+            )
+            hidden = _gelu(dense(x, "intermediate.dense"))
+            x = _layer_norm(
+                x + dense(hidden, "output.dense"),
+                w[p + "output.LayerNorm.weight"],
+                w[p + "output.LayerNorm.bias"],
+                self.eps,
+            )
+        return x, padding
+
+
+#: How an encoder is run: the NumPy reference, or ONNX Runtime (bot/nlu/onnx_encoder.py).
+RUNTIMES = ("numpy", "onnx")
+#: ONNX Runtime only: ``int8`` quantizes the weights of its matrix products (dynamically).
+QUANTIZATIONS = ("none", "int8")
+
+
+@functools.lru_cache(maxsize=4)
+def shared_encoder(name: str = MINILM, runtime: str = "numpy", quantize: str = "none") -> Encoder:
     """One encoder of each kind per process (MiniLM's weights take ~90 MB, MPNet's ~440 MB)."""
+    if runtime == "onnx":
+        from bot.nlu.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(name, quantize)
+    if runtime != "numpy" or quantize != "none":
+        raise ValueError(f"unknown encoder runtime {runtime!r} with quantization {quantize!r}")
     return SentenceEncoder(model_dir(name))

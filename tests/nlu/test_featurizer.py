@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import TEXT
@@ -43,3 +44,41 @@ def test_the_model_fingerprint_changes_with_the_encoder() -> None:
     mpnet = SentenceEncoderFeaturizer.fingerprint_addon({"encoder": "all-mpnet-base-v2"})
     assert minilm != mpnet
     assert SentenceEncoderFeaturizer.fingerprint_addon({}) == minilm
+
+
+def test_the_onnx_and_numpy_runtimes_give_the_same_features() -> None:
+    onnx_sequence, onnx_sentence = featurized({"runtime": "onnx"}).get_dense_features(TEXT)
+    numpy_sequence, numpy_sentence = featurized({"runtime": "numpy"}).get_dense_features(TEXT)
+    assert onnx_sequence is not None and numpy_sequence is not None
+    assert onnx_sentence is not None and numpy_sentence is not None
+    np.testing.assert_allclose(onnx_sentence.features, numpy_sentence.features, atol=1e-5)
+    np.testing.assert_allclose(onnx_sequence.features, numpy_sequence.features, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("config", "refused"),
+    [
+        ({"runtime": "torch"}, "unknown runtime 'torch'"),
+        ({"quantize": "int4"}, "unknown quantize 'int4'"),
+        ({"runtime": "numpy", "quantize": "int8"}, "quantize needs runtime: onnx"),
+    ],
+)
+def test_an_unknown_runtime_or_quantization_is_refused(config: dict, refused: str) -> None:
+    with pytest.raises(ValueError, match=refused):
+        SentenceEncoderFeaturizer.validate_config(config)
+
+
+def test_the_model_fingerprint_changes_with_the_runtime_and_quantization() -> None:
+    prints = {
+        SentenceEncoderFeaturizer.fingerprint_addon(
+            {"encoder": "all-mpnet-base-v2", "runtime": runtime, "quantize": quantize}
+        )
+        for runtime, quantize in [("numpy", "none"), ("onnx", "none"), ("onnx", "int8")]
+    }
+    assert len(prints) == 3
+    # The defaults are ONNX Runtime in float32.
+    assert SentenceEncoderFeaturizer.fingerprint_addon(
+        {"encoder": "all-mpnet-base-v2"}
+    ) == SentenceEncoderFeaturizer.fingerprint_addon(
+        {"encoder": "all-mpnet-base-v2", "runtime": "onnx", "quantize": "none"}
+    )
