@@ -120,7 +120,9 @@ class CareDesk:
 
     # --------------------------------------------------------- operations
     def _ticket(self, session: Session, ticket_id: int) -> Ticket:
-        ticket = session.get(Ticket, ticket_id, with_for_update=True)
+        # Only the ticket's row: a ticket loads its conversation and customer by outer
+        # joins, and PostgreSQL refuses to lock the nullable side of one.
+        ticket = session.get(Ticket, ticket_id, with_for_update={"of": Ticket})
         if ticket is None:
             raise Refused(f"There is no ticket #{ticket_id}.")
         return ticket

@@ -81,6 +81,17 @@ async def the_sent_reply(gateway: RunningGateway) -> dict[str, Any]:
     return await eventually(sent)
 
 
+def run_sql(database_url: str, statements: dict[str, list[str]]) -> None:
+    """Runs the statements written for the store's dialect (``statements[dialect]``)."""
+    engine = create_engine(database_url, future=True)
+    try:
+        with engine.begin() as connection:
+            for statement in statements[engine.dialect.name]:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """A real PostgreSQL server, or a skip that says how to get one."""
