@@ -27,6 +27,7 @@ from bot.channels.base import Sender
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twitter import TwitterChannel
 from bot.channels.webchat import WebchatChannel
+from bot.edge import refusals
 from bot.router import Accepted, ConversationRouter, Desk
 from bot.settings import ConfigError, Settings, load_settings
 from bot.store.db import make_engine, migrate, read_session_factory, session_factory
@@ -75,7 +76,7 @@ def create_app(
     desk_factory: Any = None,
 ) -> web.Application:
     """The gateway as an aiohttp application; everything starts with the app."""
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[refusals])
     brand = brand or load_brand()
 
     async def start(app: web.Application) -> None:

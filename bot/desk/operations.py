@@ -128,20 +128,20 @@ class CareDesk:
         return ticket
 
     def refuse(self, agent: str, action: str, ticket_id: int | None, why: str) -> None:
-        """Records a refused attempt in the audit trail."""
+        """Records a refused attempt in the audit trail (the ticket it named, whether or
+        not there is one: only a ticket that exists is referred to as such)."""
         with self.sessions.begin() as session:
-            conversation_id = None
-            if ticket_id is not None and (ticket := session.get(Ticket, ticket_id)) is not None:
-                conversation_id = ticket.conversation_id
+            ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
             audit(
                 session,
                 agent,
                 "refused",
                 self.clock(),
-                conversation_id,
-                ticket_id,
+                ticket.conversation_id if ticket else None,
+                ticket.id if ticket else None,
                 attempted=action,
                 why=why,
+                ticket=ticket_id,
             )
 
     def claim(self, ticket_id: int, agent: str) -> Outcome:

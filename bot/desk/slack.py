@@ -22,19 +22,24 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
 from bot.brand import Brand
 from bot.channels.base import OutboundReply, SendError
+from bot.desk import slack_requests
 from bot.desk.cards import card_blocks, card_text, note_modal, reason_label, relabel_modal, waited
 from bot.desk.operations import CareDesk, Outcome, Refused
+from bot.edge import Refusal
 from bot.settings import SlackSettings
 from bot.store.models import Message, Ticket
 from bot.store.records import utcnow
+from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +86,7 @@ class SlackDesk:
         self._members: tuple[float, set[str]] = (0.0, set())
         self._tasks: list[asyncio.Task[None]] = []
         self._socket: Any = None
+        self.app.middleware(self._checked)
         self._register()
 
     # ----------------------------------------------------- router hooks
@@ -120,11 +126,38 @@ class SlackDesk:
                 await self._socket.close_async()
 
     async def http_events(self, request: web.Request) -> web.StreamResponse:
-        """HTTP mode: events, interactivity and slash commands (signed by Slack)."""
+        """HTTP mode: events, interactivity and slash commands, signed by Slack; the
+        signature is checked before the body is read, its shape before Bolt reads it
+        (bot/desk/slack_requests.py)."""
         if self.settings.mode != "http":
             raise web.HTTPNotFound()
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        assert self.settings.signing_secret is not None  # settings refuse HTTP mode without
+        body = await request.read()
+        slack_requests.verify(
+            self.settings.signing_secret.reveal(), request.headers, body, time.time()
+        )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refusal(400, "the body is not UTF-8") from None
+        content_type = request.headers.get("Content-Type", "").split(";")[0] or None
+        slack_requests.check(slack_requests.parse(text, content_type))
+        bolt_request = AsyncBoltRequest(
+            body=text,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
+
+    async def _checked(self, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        """Bolt middleware: Socket Mode envelopes get the same shape check as HTTP requests."""
+        try:
+            slack_requests.check(body)
+        except Refusal as refusal:
+            logger.warning("desk: a Slack request of another shape: %s", refusal.reason)
+            return BoltResponse(status=refusal.status, body=refusal.reason)
+        return await next()
 
     async def _watch_service_levels(self) -> None:
         while True:
@@ -251,7 +284,11 @@ class SlackDesk:
             user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
             if not await self._may_open_modal(user, "relabel", ticket_id):
                 return
-            messages = await asyncio.to_thread(self.desk.relabel_choices, ticket_id)
+            try:
+                messages = await asyncio.to_thread(self.desk.relabel_choices, ticket_id)
+            except Refused as refusal:
+                await self._tell(user, str(refusal))
+                return
             if not messages:
                 await self._tell(user, "The bot has not classified any message of this ticket.")
                 return
@@ -276,7 +313,7 @@ class SlackDesk:
         async def note_written(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
             user = body["user"]["id"]
             ticket_id = int(view["private_metadata"])
-            text = (view["state"]["values"]["note"]["text"].get("value") or "").strip()
+            text = clean_text(view["state"]["values"]["note"]["text"].get("value") or "").strip()
             if not text:
                 await ack(response_action="errors", errors={"note": "Write something first."})
                 return
@@ -315,7 +352,8 @@ class SlackDesk:
         thread_ts, ts = event.get("thread_ts"), event.get("ts")
         if not thread_ts or thread_ts == ts or event.get("subtype") or event.get("bot_id"):
             return  # not a reply in a thread, or an edit, a join, our own post...
-        user, text = event.get("user"), (event.get("text") or "").strip()
+        # What the customer will read: cleaned at this edge, like customers' own text.
+        user, text = event.get("user"), clean_text(event.get("text") or "").strip()
         if not user or not text:
             return
         ticket_id = await asyncio.to_thread(self.desk.ticket_for_thread, thread_ts)

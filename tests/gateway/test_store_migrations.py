@@ -10,9 +10,9 @@ from bot.store.models import Customer, Message, OutboxItem
 
 
 def test_a_store_in_use_is_migrated_with_its_rows_and_their_references(
-    database_url: str,
+    empty_database_url: str,
 ) -> None:
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     try:
         command.upgrade(alembic_config(engine), "0002")
         with engine.begin() as db:
