@@ -11,8 +11,9 @@
 
 Whatever fails is a :class:`Refusal`: a status (400 for a malformed request,
 401 or 403 for authentication, 422 for a well-formed one the gateway cannot
-take) and a short reason for the client, turned into a response by
-:func:`refusals`, the one place that maps them to HTTP.
+take, 503 while the store is unavailable) and a short reason for the client,
+turned into a response by :func:`refusals`, the one place that maps them to
+HTTP.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.channels.twitter import TwitterChannel
 from bot.channels.webchat import WebchatChannel
 from bot.edge import refusals
+from bot.intake import Intake
 from bot.router import Accepted, ConversationRouter, Desk
 from bot.settings import ConfigError, Settings, load_settings
 from bot.store.db import make_engine, migrate, read_session_factory, session_factory
@@ -120,16 +121,15 @@ def create_app(
             inbox,
             outbox=Outbox(sessions, {}, settings.worker_id),
         )
-        channels: dict[str, Any] = {
-            "webchat": WebchatChannel(router, reads, gateway.wake),
-        }
+        intake = Intake(router, sessions, gateway.wake)
+        channels: dict[str, Any] = {"webchat": WebchatChannel(intake, reads)}
         paces: dict[str, Pace] = {}
         if settings.telegram is not None:
-            channels["telegram"] = TelegramChannel(settings.telegram, router, gateway.wake, brand)
+            channels["telegram"] = TelegramChannel(settings.telegram, intake, brand)
             paces["telegram"] = Pace(settings.telegram.per_chat_interval)
         if settings.twitter is not None:
             channels["twitter"] = TwitterChannel(
-                settings.twitter, router, gateway.wake, brand, connector=twitter_connector
+                settings.twitter, intake, brand, connector=twitter_connector
             )
         senders: dict[str, Sender] = dict(channels)
         factory = desk_factory or (_slack_desk if settings.slack is not None else None)

@@ -116,12 +116,14 @@ class PendingMessage:
 class Accepted:
     """Result of storing a batch: the new message ids, how many were already known, the
     conversations this worker leased on the way (each with its oldest pending message),
-    and whether a new message's conversation could not be leased here."""
+    whether a new message's conversation could not be leased here, and how many messages
+    the store refused and were set aside (bot/intake.py)."""
 
     new_ids: list[int]
     duplicates: int
     leased: list[PendingMessage] = field(default_factory=list)
     unleased: bool = False
+    set_aside: int = 0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import json
 import logging
 import re
 import urllib.parse
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +41,7 @@ from bot.channels.base import (
 from bot.channels.telegram_request import AiohttpRequest
 from bot.contract import Visibility
 from bot.edge import read_json
-from bot.router import Accepted, ConversationRouter
+from bot.intake import Intake, StoreUnavailable
 from bot.settings import ConfigError, TelegramSettings
 from bot.text import clean_text
 
@@ -90,13 +89,11 @@ class TelegramChannel:
     def __init__(
         self,
         settings: TelegramSettings,
-        router: ConversationRouter,
-        wake: Callable[[Accepted], None],
+        intake: Intake,
         brand: Brand,
     ) -> None:
         self.settings = settings
-        self.router = router
-        self.wake = wake
+        self.intake = intake
         self.brand = brand
         api = settings.api_url.rstrip("/")
         # Every connection of a burst stays alive for the next replies.
@@ -187,7 +184,7 @@ class TelegramChannel:
         while True:
             try:
                 if read_cursor:
-                    stored = await asyncio.to_thread(self.router.cursor, NAME, "offset")
+                    stored = await asyncio.to_thread(self.intake.cursor, NAME, "offset")
                     offset, read_cursor = (int(stored) if stored else None), False
                 offset = await self._poll_once(offset)
                 failures = 0
@@ -244,9 +241,7 @@ class TelegramChannel:
             elif reading is not None:
                 unreadable.append(reading)
         # Stored, with the offset, before the next getUpdates confirms them.
-        accepted = await self.router.accept(messages, cursor=(NAME, "offset", str(following)))
-        self._set_aside(unreadable)
-        self.wake(accepted)
+        await self.intake.accept(messages, (NAME, "offset", str(following)), unreadable)
         # Let the handling of these messages start before the next poll is built.
         await asyncio.sleep(0)
         return following
@@ -263,10 +258,6 @@ class TelegramChannel:
             why = f"{type(error).__name__}: {error}"[:300]
             logger.warning("telegram: update %s cannot be read: %s", platform_id, why)
             return Unreadable(NAME, str(platform_id), raw, why)
-
-    def _set_aside(self, unreadable: list[Unreadable]) -> None:
-        for item in unreadable:
-            logger.warning("telegram: update %s skipped", item.platform_id)
 
     # ------------------------------------------------------------- webhook
     async def webhook(self, request: web.Request) -> web.Response:
@@ -285,11 +276,15 @@ class TelegramChannel:
         data = await read_json(request)  # 400 unless JSON of a sane depth; 413 if too big
         telegram_update.update_id(data)  # 400 unless it is an update at all
         reading = self.read(data)
-        if isinstance(reading, InboundMessage):
-            accepted = await self.router.accept([reading])
-            self.wake(accepted)
-        elif reading is not None:
-            self._set_aside([reading])
+        try:
+            if isinstance(reading, InboundMessage):
+                await self.intake.accept([reading])
+            elif reading is not None:
+                await self.intake.accept([], unreadable=[reading])
+        except StoreUnavailable:
+            # Telegram sends it again later: nothing of it was stored.
+            return web.json_response({"error": "the store is unavailable"}, status=503)
+        # Answered 200 also when it was set aside: sent again, it would be set aside again.
         return web.json_response({"ok": True})
 
     # ---------------------------------------------------------- conversion

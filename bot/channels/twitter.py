@@ -41,7 +41,7 @@ from bot.channels.base import (
     display,
 )
 from bot.contract import Visibility
-from bot.router import Accepted, ConversationRouter
+from bot.intake import Intake
 from bot.settings import TwitterSettings
 from bot.text import clean_text, tweet_words
 
@@ -115,14 +115,12 @@ class TwitterChannel:
     def __init__(
         self,
         settings: TwitterSettings,
-        router: ConversationRouter,
-        wake: Callable[[Accepted], None],
+        intake: Intake,
         brand: Brand,
         connector: aiohttp.BaseConnector | None = None,
     ) -> None:
         self.settings = settings
-        self.router = router
-        self.wake = wake
+        self.intake = intake
         self.brand = brand
         self.connector = connector
         self.client = AsyncClient(
@@ -196,7 +194,7 @@ class TwitterChannel:
     # ------------------------------------------------------------ mentions
     async def poll_mentions(self) -> int:
         """Reads new mentions; returns how many were stored."""
-        since = self.router.cursor(NAME, "mentions_since")
+        since = self.intake.cursor(NAME, "mentions_since")
         params: dict[str, Any] = {
             "id": self.user_id,
             "max_results": 100,
@@ -224,9 +222,7 @@ class TwitterChannel:
             params["pagination_token"] = meta["next_token"]
         messages, unreadable = self._read(self.mention_to_inbound, tweets, users)
         if newest and newest != since:
-            accepted = await self.router.accept(messages, cursor=(NAME, "mentions_since", newest))
-            self._set_aside(unreadable)
-            self.wake(accepted)
+            await self.intake.accept(messages, (NAME, "mentions_since", newest), unreadable)
         return len(messages)
 
     @staticmethod
@@ -251,10 +247,6 @@ class TwitterChannel:
             if message is not None:
                 messages.append(message)
         return messages, unreadable
-
-    def _set_aside(self, unreadable: list[Unreadable]) -> None:
-        for item in unreadable:
-            logger.warning("twitter: %s skipped", item.platform_id)
 
     def needs_no_reply(self, tweet: dict[str, Any]) -> bool:
         """The brand's own tweets, retweets, and chatter that only carries the brand along."""
@@ -297,7 +289,7 @@ class TwitterChannel:
     # ----------------------------------------------------------------- DMs
     async def poll_dms(self) -> int:
         """Reads DM events newer than the last seen one; returns how many were stored."""
-        last = self.router.cursor(NAME, "dm_last_id")
+        last = self.intake.cursor(NAME, "dm_last_id")
         params: dict[str, Any] = {
             "dm_event_fields": DM_FIELDS,
             "event_types": "MessageCreate",
@@ -324,9 +316,7 @@ class TwitterChannel:
         newest = max(_id_order(e) for e in events)
         messages, unreadable = self._read(self.dm_to_inbound, events, users)
         cursor = (NAME, "dm_last_id", str(newest)) if newest >= 0 else None
-        accepted = await self.router.accept(messages, cursor=cursor)
-        self._set_aside(unreadable)
-        self.wake(accepted)
+        await self.intake.accept(messages, cursor, unreadable)
         return len(messages)
 
     def dm_to_inbound(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.channels.base import CustomerRef, InboundMessage, OutboundReply
 from bot.contract import Visibility
-from bot.edge import read_json, validated
-from bot.router import Accepted, ConversationRouter
+from bot.edge import Refusal, read_json, validated
+from bot.intake import Intake, StoreUnavailable
 from bot.store.models import Conversation, Direction, Message, OutboxItem, OutboxStatus
 from bot.text import clean_text
 
@@ -75,12 +74,9 @@ class WebchatChannel:
 
     name = NAME
 
-    def __init__(
-        self, router: ConversationRouter, sessions: sessionmaker, wake: Callable[[Accepted], None]
-    ) -> None:
-        self.router = router
+    def __init__(self, intake: Intake, sessions: sessionmaker) -> None:
+        self.intake = intake
         self.sessions = sessions
-        self.wake = wake
 
     async def page(self, _request: web.Request) -> web.StreamResponse:
         return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
@@ -95,8 +91,12 @@ class WebchatChannel:
             customer=CustomerRef(platform_user_id=post.session),
             text=post.text,
         )
-        accepted = await self.router.accept([inbound])
-        self.wake(accepted)
+        try:
+            accepted = await self.intake.accept([inbound])
+        except StoreUnavailable:
+            raise Refusal(503, "the store is unavailable: try again shortly") from None
+        if accepted.set_aside:
+            raise Refusal(422, "this message could not be stored")
         return web.json_response({"accepted": True, "duplicate": not accepted.new_ids}, status=202)
 
     async def replies(self, request: web.Request) -> web.Response:
