@@ -123,6 +123,11 @@ def _of(kind: type | tuple[type, ...], value: Any, what: str) -> Any:
 class Assistant:
     """Talks to the Rasa server; remembers for a while that it is down.
 
+    Until Rasa has answered once (it loads its model after the gateway is up),
+    turns wait for it, their messages safe in the store, for up to
+    ``startup_seconds`` from the start; a health check that fails meanwhile
+    means "still starting", not "down". After that, as below.
+
     An error belongs to the message that caused it. A request Rasa refuses
     (4xx) or fails on (5xx), or a turn without an answer, sends that one
     conversation to a person; the others keep the bot. The assistant is down
@@ -150,6 +155,7 @@ class Assistant:
         clock: Callable[[], float] = time.monotonic,
         concurrency: int = 4,
         failures_to_down: int = 3,
+        startup_seconds: float = 0.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -166,6 +172,7 @@ class Assistant:
         # Conversations whose turns failed since the last turn that did not.
         self._failing: set[str] = set()
         self._started = asyncio.Event()
+        self._starting_until = clock() + startup_seconds
 
     @property
     def available(self) -> bool:
@@ -194,7 +201,19 @@ class Assistant:
         self._failing.clear()
         self._started.set()
 
+    @property
+    def starting(self) -> bool:
+        """Not answered yet, and still within the start-up time."""
+        return not self._started.is_set() and self.clock() < self._starting_until
+
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.starting:
+            # Waits outside the queue to Rasa: a started assistant takes these first.
+            waiter = asyncio.ensure_future(self._started.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self._starting_until - self.clock())
+            finally:
+                waiter.cancel()
         async with self._at_rasa:
             return await self._post_now(path, body)
 
@@ -282,7 +301,8 @@ class Assistant:
                     if response.status != 200:
                         raise AssistantUnavailable(f"{url} answered {response.status}")
         except (aiohttp.ClientConnectorError, AssistantUnavailable) as error:
-            self._mark_down(f"health check: {type(error).__name__}: {error}"[:200])
+            if not self.starting:  # while it starts, not answering is expected
+                self._mark_down(f"health check: {type(error).__name__}: {error}"[:200])
             return False
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return self.available

@@ -36,6 +36,8 @@ from bot.worker import Inbox, Outbox, Pace
 
 logger = logging.getLogger(__name__)
 HEALTH_INTERVAL = 5.0
+# While the assistant starts, messages wait for it: look often, so they go soon after.
+STARTING_INTERVAL = 0.25
 
 
 @dataclass
@@ -101,6 +103,7 @@ def create_app(
             settings.rasa_timeout,
             settings.action_server_url,
             concurrency=settings.rasa_concurrency,
+            startup_seconds=settings.rasa_startup_seconds,
         )
         router = ConversationRouter(
             sessions,
@@ -227,7 +230,7 @@ async def _watch_assistant(assistant: Assistant) -> None:
     while True:
         with contextlib.suppress(Exception):
             await assistant.check()
-        await asyncio.sleep(HEALTH_INTERVAL)
+        await asyncio.sleep(STARTING_INTERVAL if assistant.starting else HEALTH_INTERVAL)
 
 
 def main() -> None:

@@ -264,6 +264,8 @@ async def start_gateway(
             rasa_url=rasa_url,
             action_server_url=rasa_url,
             rasa_timeout=3.0,
+            # Tests of an assistant that does not answer need not wait two minutes.
+            rasa_startup_seconds=2.0,
             worker_id="gw-test",
             lease_seconds=5.0,
             telegram=telegram,
