@@ -40,6 +40,17 @@ _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{}]')
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
+class Strict(BaseModel):
+    """A model that takes only a JSON object: pydantic 1 would also build one from anything
+    ``dict()`` accepts (``[]`` is an empty object to it)."""
+
+    @classmethod
+    def validate(cls: type[M], value: Any) -> M:
+        if not isinstance(value, dict | cls):
+            raise TypeError("must be a JSON object")
+        return super().validate(value)
+
+
 class Refusal(Exception):
     """A request refused at the edge, with its HTTP status and a short reason."""
 

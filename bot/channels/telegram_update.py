@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import (
-    BaseModel,
     ConstrainedInt,
     ConstrainedStr,
     Field,
@@ -27,7 +26,7 @@ from pydantic import (
     ValidationError,
 )
 
-from bot.edge import Refusal, short_reason
+from bot.edge import Refusal, Strict, short_reason
 
 
 class TelegramId(ConstrainedInt):
@@ -60,7 +59,7 @@ class Name(ConstrainedStr):
     max_length = 256
 
 
-class User(BaseModel):
+class User(Strict):
     """``User``: who wrote."""
 
     id: TelegramId
@@ -70,14 +69,14 @@ class User(BaseModel):
     username: Name | None = None
 
 
-class Chat(BaseModel):
+class Chat(Strict):
     """``Chat``: where."""
 
     id: TelegramId
     type: StrictStr
 
 
-class Message(BaseModel):
+class Message(Strict):
     """``Message``: the fields the gateway reads (others are python-telegram-bot's)."""
 
     message_id: Counter
@@ -92,7 +91,7 @@ class Message(BaseModel):
 Message.update_forward_refs()
 
 
-class Update(BaseModel):
+class Update(Strict):
     """``Update``: kinds the gateway does not read pass unchecked (they are ignored)."""
 
     update_id: Counter

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConstrainedStr, StrictStr, ValidationError
 
-from bot.edge import short_reason
+from bot.edge import Strict, short_reason
 
 
 class XId(ConstrainedStr):
@@ -37,14 +37,14 @@ class Text(ConstrainedStr):
     max_length = 65_536
 
 
-class Reference(BaseModel):
+class Reference(Strict):
     """``referenced_tweets`` entry."""
 
     type: StrictStr
     id: XId | None = None
 
 
-class Tweet(BaseModel):
+class Tweet(Strict):
     """A mention (``tweet_fields``: author, conversation, reply target, references)."""
 
     id: XId
@@ -56,7 +56,7 @@ class Tweet(BaseModel):
     referenced_tweets: list[Reference] | None = None
 
 
-class DmEvent(BaseModel):
+class DmEvent(Strict):
     """A DM event (``dm_event_fields``)."""
 
     id: XId
@@ -67,7 +67,7 @@ class DmEvent(BaseModel):
     created_at: StrictStr | None = None
 
 
-class User(BaseModel):
+class User(Strict):
     """An ``includes.users`` entry: who wrote."""
 
     id: XId

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConstrainedStr, conint, validator
+from pydantic import ConstrainedStr, conint, validator
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from bot.channels.base import CustomerRef, InboundMessage, OutboundReply
 from bot.contract import Visibility
-from bot.edge import Refusal, read_json, validated
+from bot.edge import Refusal, Strict, read_json, validated
 from bot.intake import Intake, StoreUnavailable
 from bot.store.models import Conversation, Direction, Message, OutboxItem, OutboxStatus
 from bot.text import clean_text
@@ -37,7 +37,7 @@ class PageId(ConstrainedStr):
     regex = r"^[A-Za-z0-9_-]{8,64}\Z"  # \Z: "$" would let a final newline through
 
 
-class Post(BaseModel):
+class Post(Strict):
     """A message the page sends."""
 
     session: PageId
@@ -54,7 +54,7 @@ class Post(BaseModel):
         return value
 
 
-class Poll(BaseModel):
+class Poll(Strict):
     """The page asks for its conversation's replies after the last one it has."""
 
     session: PageId

@@ -33,17 +33,22 @@ from pydantic import (
     StrictBool,
     StrictStr,
     root_validator,
+    validator,
 )
 
-from bot.edge import Refusal, parse_json, validated
+from bot.edge import Refusal, Strict, parse_json, validated
 
 #: Slack refuses requests older than five minutes; so do we.
 WINDOW_SECONDS = 5 * 60
 _STAMP = re.compile(r"[0-9]{1,12}")
 #: Buttons whose value is a ticket number (bot/desk/cards.py).
 TICKET_BUTTONS = frozenset({"claim", "resolve", "hand_back", "note", "relabel"})
+#: Kinds of requests Bolt would read parts of that the desk never asks Slack for.
+UNUSED_KINDS = frozenset({"workflow_step_edit"})
 #: Ticket and message ids are 32-bit integer columns.
 LARGEST_ID = 2**31 - 1
+#: Buttons that open a modal (with the click's ``trigger_id``).
+MODAL_BUTTONS = frozenset({"note", "relabel"})
 #: Modals whose ``private_metadata`` is a ticket number.
 TICKET_MODALS = frozenset({"internal_note", "relabel"})
 
@@ -85,7 +90,10 @@ def check(payload: Any) -> None:
     """Raises a 400 :class:`Refusal` naming the first fields of another shape."""
     _object(payload)
     kind = payload.get("type")
-    model = _KINDS.get(kind) if isinstance(kind, str) else None
+    kind = kind if isinstance(kind, str) else None  # else Scope refuses it, with its reason
+    if kind in UNUSED_KINDS:
+        raise Refusal(400, f"{kind} requests are not used by the desk")
+    model = _KINDS.get(kind) if kind is not None else None
     if model is None:
         model = SlashCommand if "command" in payload else Scope
     validated(model, payload)
@@ -122,7 +130,7 @@ class Short(ConstrainedStr):
     max_length = 255
 
 
-class Ref(BaseModel):
+class Ref(Strict):
     """``{"id": ...}``, as Slack describes a team, user, channel or enterprise."""
 
     id: SlackId | None = None
@@ -142,11 +150,11 @@ class Actor(User):
     id: SlackId
 
 
-class Option(BaseModel):
+class Option(Strict):
     value: Short
 
 
-class Input(BaseModel):
+class Input(Strict):
     """One input of a modal's state."""
 
     type: Short | None = None
@@ -154,11 +162,11 @@ class Input(BaseModel):
     selected_option: Option | None = None
 
 
-class State(BaseModel):
+class State(Strict):
     values: dict[StrictStr, dict[StrictStr, Input]]
 
 
-class View(BaseModel):
+class View(Strict):
     """A modal as Slack sends it back."""
 
     callback_id: Short | None = None
@@ -168,16 +176,16 @@ class View(BaseModel):
     app_installed_team_id: SlackId | None = None
 
 
-class FunctionData(BaseModel):
+class FunctionData(Strict):
     execution_id: StrictStr | None = None
     inputs: dict[StrictStr, Any] | None = None
 
 
-class ResponseUrl(BaseModel):
+class ResponseUrl(Strict):
     response_url: StrictStr | None = None
 
 
-class Scope(BaseModel):
+class Scope(Strict):
     """The fields Bolt reads from any body, and from its nested parts, to build a
     request's context (``slack_bolt.request.internals``): each with the type Bolt
     expects, or absent."""
@@ -208,6 +216,16 @@ class Scope(BaseModel):
     assistant_thread: Scope | None = None
     view: View | None = None
 
+    @root_validator(pre=True)
+    def _no_null_where_bolt_reads_inside(cls, values: dict[str, Any]) -> dict[str, Any]:
+        # Bolt reads these as body.get(key, {}).get(...), body[key].get(...) or len(body[key]):
+        # absent or an object (a list), never null. Slack itself sends null elsewhere
+        # ("enterprise", "team"), which Bolt expects.
+        for key in ("event", "view", "response_urls"):
+            if key in values and values[key] is None:
+                raise ValueError(f"{key}: must not be null")
+        return values
+
 
 Scope.update_forward_refs()
 
@@ -231,7 +249,7 @@ class UrlVerification(Scope):
     challenge: Short
 
 
-class Action(BaseModel):
+class Action(Strict):
     action_id: Short
     block_id: Short | None = None
     value: Short | None = None
@@ -257,6 +275,8 @@ class BlockActions(Scope):
         action = values["actions"][0]
         if action.action_id in TICKET_BUTTONS:
             _ticket_number(action.value, "actions.0.value")
+        if action.action_id in MODAL_BUTTONS and not values.get("trigger_id"):
+            raise ValueError("trigger_id: required to open a modal")
         elif action.action_id == "priority":
             option = action.selected_option.value if action.selected_option else None
             ticket, _, level = (option or "").partition(":")
@@ -266,11 +286,29 @@ class BlockActions(Scope):
         return values
 
 
+class SentView(View):
+    """A modal Slack sends back: Bolt reads its ``type`` (a ``workflow_step`` would need
+    parts the desk never uses)."""
+
+    type: Short
+
+    @validator("type")
+    def _not_a_workflow_step(cls, value: str) -> str:
+        if value == "workflow_step":
+            raise ValueError("workflow steps are not used by the desk")
+        return value
+
+
+class ViewClosed(Scope):
+    user: Actor
+    view: SentView
+
+
 class ViewSubmission(Scope):
     """A submitted modal: an internal note, or a correction of the bot."""
 
     user: Actor
-    view: View
+    view: SentView
 
     @root_validator(skip_on_failure=True)
     def _fields(cls, values: dict[str, Any]) -> dict[str, Any]:
@@ -311,4 +349,5 @@ _KINDS: dict[str, type[BaseModel]] = {
     "url_verification": UrlVerification,
     "block_actions": BlockActions,
     "view_submission": ViewSubmission,
+    "view_closed": ViewClosed,
 }

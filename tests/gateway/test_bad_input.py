@@ -370,8 +370,74 @@ WRONG_SLACK_BODIES: list[tuple[bytes, str]] = [
 ]
 
 
+# Found by the fuzz battery: Bolt reads a modal's type, and a workflow step's parts.
+WRONG_SLACK_BODIES += [
+    (
+        form_body(
+            {
+                "type": "view_submission",
+                "user": {"id": AGENTS[0]},
+                "view": {"callback_id": "internal_note", "private_metadata": "1", "state": {}},
+            }
+        ).encode(),
+        FORM,
+    ),
+    (
+        form_body(
+            {
+                "type": "view_closed",
+                "user": {"id": AGENTS[0]},
+                "view": {"callback_id": "x", "type": "workflow_step"},
+            }
+        ).encode(),
+        FORM,
+    ),
+    (form_body({"type": "workflow_step_edit", "callback_id": "x"}).encode(), FORM),
+    (json.dumps({"type": [], "event": {"type": "message"}}).encode(), JSON),
+    (json.dumps({"team_id": "T0CARE", "event_id": "Ev1", "event": None}).encode(), JSON),
+    (
+        form_body({"type": "block_actions", "user": {"id": "U1"}, "response_urls": None}).encode(),
+        FORM,
+    ),
+    (form_body({"user": {"id": "U1"}, "view": None}).encode(), FORM),
+    (json.dumps({"team_id": "T0CARE", "event_id": "Ev1", "event": []}).encode(), JSON),
+    (
+        form_body(
+            {
+                "type": "block_actions",
+                "user": {"id": "U1"},
+                "actions": [{"action_id": "note", "value": "1"}],
+            }
+        ).encode(),
+        FORM,
+    ),
+]
+
+
 async def test_a_signed_slack_body_of_another_shape_is_refused(desk, http) -> None:
     gateway, _telegram, _slack = desk
     for body, content_type in WRONG_SLACK_BODIES:
         status, _ = await _to_slack(http, gateway, body, content_type)
         assert status == 400, body[:80]
+
+
+async def test_a_signed_note_on_a_ticket_that_does_not_exist_is_refused_politely(
+    desk, http
+) -> None:
+    gateway, _telegram, slack = desk
+    modal = {
+        "type": "view_submission",
+        "team": {"id": "T0CARE"},
+        "user": {"id": AGENTS[0]},
+        "trigger_id": "t",
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": "internal_note",
+            "private_metadata": "1",
+            "state": {"values": {"note": {"text": {"type": "plain_text_input", "value": "vip"}}}},
+        },
+    }
+    status, _ = await _to_slack(http, gateway, form_body(modal).encode())
+    assert status == 200
+    assert slack.called("chat.postEphemeral")[-1]["text"] == "There is no ticket #1."
