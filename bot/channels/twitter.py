@@ -33,12 +33,10 @@ from tweepy.asynchronous import AsyncClient
 from bot.brand import Brand
 from bot.channels import twitter_items
 from bot.channels.base import (
-    CustomerRef,
     InboundMessage,
     OutboundReply,
     SendError,
     Unreadable,
-    display,
 )
 from bot.contract import Visibility
 from bot.intake import Intake
@@ -211,7 +209,7 @@ class TwitterChannel:
         while True:
             page = await self._request(self.client.get_users_mentions, **params)
             tweets += page.get("data") or []
-            users.update(_users(page))
+            users.update(twitter_items.users_of(page))
             meta = page.get("meta") or {}
             top = meta.get("newest_id")
             if _is_id(top) and (newest is None or int(top) > int(newest)):
@@ -279,7 +277,7 @@ class TwitterChannel:
             platform_message_id=f"tweet:{tweet['id']}",
             place=f"thread:{thread}:{author}",
             visibility=Visibility.PUBLIC,
-            customer=_customer(author, users),
+            customer=twitter_items.customer(author, users),
             text=tweet_words(tweet["text"]),
             reply_to_platform_id=str(tweet["id"]),
             sent_at=_parse_time(tweet.get("created_at")),
@@ -303,7 +301,7 @@ class TwitterChannel:
         while True:
             page = await self._request(self.client.get_direct_message_events, **params)
             batch = page.get("data") or []
-            users.update(_users(page))
+            users.update(twitter_items.users_of(page))
             fresh = [e for e in batch if last is None or _id_order(e) > int(last)]
             events += fresh
             token = (page.get("meta") or {}).get("next_token")
@@ -333,7 +331,7 @@ class TwitterChannel:
             platform_message_id=f"dm:{event['id']}",
             place=f"dm:{event.get('dm_conversation_id') or sender}",
             visibility=Visibility.PRIVATE,
-            customer=_customer(sender, users),
+            customer=twitter_items.customer(sender, users),
             # A DM is the customer's words as typed (only posts carry reply handles).
             text=clean_text(event.get("text") or ""),
             sent_at=_parse_time(event.get("created_at")),
@@ -417,19 +415,6 @@ class TwitterChannel:
             return None
         except (tweepy_errors.TweepyException, aiohttp.ClientError, asyncio.TimeoutError):
             return False
-
-
-def _users(page: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The page's ``includes.users`` by id (entries of another shape left out)."""
-    found = (page.get("includes") or {}).get("users") or []
-    return {u["id"]: u for u in found if isinstance(u, dict) and isinstance(u.get("id"), str)}
-
-
-def _customer(user_id: str, users: dict[str, dict[str, Any]]) -> CustomerRef:
-    """Who wrote; ValueError when the platform described them in another shape."""
-    user = users.get(user_id) or {"id": user_id}
-    twitter_items.check(twitter_items.User, user)
-    return CustomerRef(user_id, display(user.get("username"), 64), display(user.get("name")))
 
 
 def _is_id(value: Any) -> TypeGuard[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConstrainedStr, StrictStr, ValidationError
 
+from bot.channels.base import CustomerRef, display
 from bot.edge import Strict, short_reason
 
 
@@ -73,6 +74,19 @@ class User(Strict):
     id: XId
     username: StrictStr | None = None
     name: StrictStr | None = None
+
+
+def users_of(page: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A page's ``includes.users`` by id (entries of another shape left out)."""
+    found = (page.get("includes") or {}).get("users") or []
+    return {u["id"]: u for u in found if isinstance(u, dict) and isinstance(u.get("id"), str)}
+
+
+def customer(user_id: str, users: dict[str, dict[str, Any]]) -> CustomerRef:
+    """Who wrote; ValueError when the platform described them in another shape."""
+    user = users.get(user_id) or {"id": user_id}
+    check(User, user)
+    return CustomerRef(user_id, display(user.get("username"), 64), display(user.get("name")))
 
 
 def check(model: type[BaseModel], data: Any) -> None:

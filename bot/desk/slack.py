@@ -24,8 +24,6 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
@@ -35,7 +33,6 @@ from bot.channels.base import OutboundReply, SendError
 from bot.desk import slack_requests
 from bot.desk.cards import card_blocks, card_text, note_modal, reason_label, relabel_modal, waited
 from bot.desk.operations import CareDesk, Outcome, Refused
-from bot.edge import Refusal
 from bot.settings import SlackSettings
 from bot.store.models import Message, Ticket
 from bot.store.records import utcnow
@@ -86,7 +83,7 @@ class SlackDesk:
         self._members: tuple[float, set[str]] = (0.0, set())
         self._tasks: list[asyncio.Task[None]] = []
         self._socket: Any = None
-        self.app.middleware(self._checked)
+        self.app.middleware(slack_requests.checked)  # Socket Mode envelopes, HTTP requests
         self._register()
 
     # ----------------------------------------------------- router hooks
@@ -127,37 +124,14 @@ class SlackDesk:
 
     async def http_events(self, request: web.Request) -> web.StreamResponse:
         """HTTP mode: events, interactivity and slash commands, signed by Slack; the
-        signature is checked before the body is read, its shape before Bolt reads it
-        (bot/desk/slack_requests.py)."""
+        signature is checked before the body is read, its shape before Bolt reads it."""
         if self.settings.mode != "http":
             raise web.HTTPNotFound()
         assert self.settings.signing_secret is not None  # settings refuse HTTP mode without
-        body = await request.read()
-        slack_requests.verify(
-            self.settings.signing_secret.reveal(), request.headers, body, time.time()
-        )
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise Refusal(400, "the body is not UTF-8") from None
-        content_type = request.headers.get("Content-Type", "").split(";")[0] or None
-        slack_requests.check(slack_requests.parse(text, content_type))
-        bolt_request = AsyncBoltRequest(
-            body=text,
-            query=request.query_string,
-            headers=request.headers,  # type: ignore[arg-type]
-        )
+        secret = self.settings.signing_secret.reveal()
+        bolt_request = await slack_requests.bolt_request(request, secret, time.time())
         response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
-
-    async def _checked(self, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
-        """Bolt middleware: Socket Mode envelopes get the same shape check as HTTP requests."""
-        try:
-            slack_requests.check(body)
-        except Refusal as refusal:
-            logger.warning("desk: a Slack request of another shape: %s", refusal.reason)
-            return BoltResponse(status=refusal.status, body=refusal.reason)
-        return await next()
 
     async def _watch_service_levels(self) -> None:
         while True:
