@@ -1,10 +1,12 @@
 """Telegram, with python-telegram-bot: long polling by default, or a webhook.
 
-Polling is our own loop around ``Bot.get_updates`` rather than PTB's
-``Updater``: the updates of a batch are stored (with the next offset) in one
-transaction before the next ``getUpdates`` call confirms them to Telegram,
-so a gateway killed at any moment loses nothing and a redelivered update is
-recognised by its ``update_id``.
+Polling is our own loop around ``getUpdates`` rather than PTB's ``Updater``:
+the updates of a batch are stored (with the next offset) in one transaction
+before the next ``getUpdates`` call confirms them to Telegram, so a gateway
+killed at any moment loses nothing and a redelivered update is recognised by
+its ``update_id``. Each update is read on its own, in polling and webhook mode
+alike (:meth:`TelegramChannel.read`): checked against strict models first, and
+one that cannot be read is set aside with its raw payload (bot/intake.py).
 
 Private chats are private conversations; in groups the bot answers only
 messages that mention it or reply to it, one conversation per member, in
