@@ -20,6 +20,10 @@ class AssistantUnavailable(Exception):
     """Rasa or the action server did not answer a turn, or answered nothing."""
 
 
+class AssistantRefused(AssistantUnavailable):
+    """Rasa refused this message (a 4xx): the message's problem, not the assistant's."""
+
+
 @dataclass(frozen=True)
 class BotMessage:
     """One message of the bot's answer, with the marks of the response it came from."""
@@ -119,8 +123,18 @@ def _of(kind: type | tuple[type, ...], value: Any, what: str) -> Any:
 class Assistant:
     """Talks to the Rasa server; remembers for a while that it is down.
 
-    When a turn fails, the next turns within ``cooldown`` seconds fail at once
-    instead of each waiting for the timeout: new conversations then go
+    Until Rasa has answered once (it loads its model after the gateway is up),
+    turns wait for it, their messages safe in the store, for up to
+    ``startup_seconds`` from the start; a health check that fails meanwhile
+    means "still starting", not "down". After that, as below.
+
+    An error belongs to the message that caused it. A request Rasa refuses
+    (4xx) or fails on (5xx), or a turn without an answer, sends that one
+    conversation to a person; the others keep the bot. The assistant is down
+    only when Rasa cannot be reached (the connection fails or times out), or
+    when ``failures_to_down`` different conversations fail in a row (a broken
+    action server fails every turn). Then, for ``cooldown`` seconds, turns fail
+    at once instead of each waiting for the timeout: new conversations go
     straight to a person. A health check (:meth:`check`) clears the state as
     soon as Rasa and the action server answer again.
 
@@ -140,6 +154,8 @@ class Assistant:
         cooldown: float = 15.0,
         clock: Callable[[], float] = time.monotonic,
         concurrency: int = 4,
+        failures_to_down: int = 3,
+        startup_seconds: float = 0.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -152,18 +168,52 @@ class Assistant:
         self._down_until = 0.0
         self.last_failure: str | None = None
         self._at_rasa = asyncio.Semaphore(concurrency)
+        self.failures_to_down = failures_to_down
+        # Conversations whose turns failed since the last turn that did not.
+        self._failing: set[str] = set()
+        self._started = asyncio.Event()
+        self._starting_until = clock() + startup_seconds
 
     @property
     def available(self) -> bool:
         """False while a recent failure is fresh."""
         return self.clock() >= self._down_until
 
+    @property
+    def started(self) -> bool:
+        """Whether the assistant has answered once (a turn, or a health check)."""
+        return self._started.is_set()
+
     def _mark_down(self, reason: str) -> None:
         self.last_failure = reason
         self._down_until = self.clock() + self.cooldown
+        self._failing.clear()
         logger.warning("assistant unavailable: %s", reason)
 
+    def _failed(self, sender: str, reason: str) -> None:
+        """A turn of ``sender`` failed; several conversations in a row: the assistant is down."""
+        self._failing.add(sender)
+        logger.warning("assistant: the turn of %s failed: %s", sender, reason)
+        if len(self._failing) >= self.failures_to_down:
+            self._mark_down(f"{len(self._failing)} conversations failed in a row, last: {reason}")
+
+    def _answered(self) -> None:
+        self._failing.clear()
+        self._started.set()
+
+    @property
+    def starting(self) -> bool:
+        """Not answered yet, and still within the start-up time."""
+        return not self._started.is_set() and self.clock() < self._starting_until
+
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.starting:
+            # Waits outside the queue to Rasa: a started assistant takes these first.
+            waiter = asyncio.ensure_future(self._started.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self._starting_until - self.clock())
+            finally:
+                waiter.cancel()
         async with self._at_rasa:
             return await self._post_now(path, body)
 
@@ -171,21 +221,30 @@ class Assistant:
         # Checked once through the queue: turns waiting behind a failure fail at once.
         if not self.available:
             raise AssistantUnavailable(f"down since a recent failure: {self.last_failure}")
+        sender = str(body.get("sender"))
         url = f"{self.rasa_url}/webhooks/care/{path}"
         try:
             async with self.session.post(url, json=body, timeout=self.timeout) as response:
-                if response.status >= 500:
-                    raise AssistantUnavailable(f"Rasa answered {response.status}")
-                response.raise_for_status()
-                data = await response.json()
-        except AssistantUnavailable as error:
-            self._mark_down(str(error))
-            raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+                status = response.status
+                data = await response.json() if status < 400 else None
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
+            # No answer at all: Rasa is down (or too slow) for everyone.
             reason = f"{type(error).__name__}: {error}"[:200]
             self._mark_down(reason)
             raise AssistantUnavailable(reason) from error
+        except (aiohttp.ClientError, ValueError) as error:  # an answer that is not JSON
+            reason = f"{type(error).__name__}: {error}"[:200]
+            self._failed(sender, reason)
+            raise AssistantUnavailable(reason) from error
+        if status >= 500:
+            self._failed(sender, f"Rasa answered {status}")
+            raise AssistantUnavailable(f"Rasa answered {status}")
+        if status >= 400:
+            # Rasa is well: it will not take this message (the gateway should not have sent it).
+            logger.warning("assistant: Rasa refused the message of %s (%d)", sender, status)
+            raise AssistantRefused(f"Rasa refused the message ({status})")
         if not isinstance(data, dict):
+            self._failed(sender, "an answer that is not a turn")
             raise AssistantUnavailable("Rasa answered something that is not a turn")
         return data
 
@@ -204,22 +263,26 @@ class Assistant:
             turn = Turn.from_json(data)
         except (ValueError, TypeError) as error:
             # This message goes to a person; the assistant is not down for the others.
-            logger.warning("assistant: answer of another shape for %s: %s", sender, error)
+            self._failed(sender, f"an answer of another shape: {error}")
             raise AssistantUnavailable(f"not a turn: {error}") from error
         if not turn.messages:
-            self._mark_down("the assistant answered nothing (action server?)")
+            self._failed(sender, "the assistant answered nothing (action server?)")
             raise AssistantUnavailable("the assistant answered nothing")
+        self._answered()
         return turn
 
     async def handback(self, sender: str) -> list[BotMessage]:
         """Tells the assistant an agent handed the conversation back; returns its greeting."""
         data = await self._post("handback", {"sender": sender})
         try:
-            return [
+            messages = [
                 BotMessage.from_json(m) for m in _of(list, data.get("messages") or [], "messages")
             ]
         except ValueError as error:
+            self._failed(sender, f"a hand-back answer of another shape: {error}")
             raise AssistantUnavailable(f"not a hand-back answer: {error}") from error
+        self._answered()
+        return messages
 
     async def check(self) -> bool:
         """Probes Rasa (and the action server) and clears the down state when both answer.
@@ -238,9 +301,11 @@ class Assistant:
                     if response.status != 200:
                         raise AssistantUnavailable(f"{url} answered {response.status}")
         except (aiohttp.ClientConnectorError, AssistantUnavailable) as error:
-            self._mark_down(f"health check: {type(error).__name__}: {error}"[:200])
+            if not self.starting:  # while it starts, not answering is expected
+                self._mark_down(f"health check: {type(error).__name__}: {error}"[:200])
             return False
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return self.available
         self._down_until = 0.0
+        self._started.set()
         return True

@@ -16,6 +16,8 @@ gateway agree on these names; neither imports the other's code.
   a complaint. A handover payload repeats it as ``also``.
 * The gateway sends ``metadata.visibility`` (``public`` or ``private``) with
   each customer message; the assistant's ``visibility`` slot follows it.
+* The assistant reads a message of 1 to :data:`MAX_TEXT_CHARS` characters,
+  not only spaces; the gateway answers others itself (bot/own_answers.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ HANDOVER_KEY = "handover"
 VISIBILITY_KEY = "visibility"
 INVITE_PRIVATE_KEY = "invite_private"
 INTENT_ALSO = "intent_also"
+#: The longest customer message the care channel takes (bot/rasa_bridge.py).
+MAX_TEXT_CHARS = 4096
 
 
 class Visibility(str, enum.Enum):
@@ -45,6 +49,7 @@ class HandoverReason(str, enum.Enum):
     OUT_OF_SCOPE = "out_of_scope"  # not something the assistant handles
     POLICY = "policy"  # a person must decide (refunds, compensation)
     BOT_UNAVAILABLE = "bot_unavailable"  # set by the gateway: Rasa or the action server is down
+    UNREADABLE = "unreadable"  # set by the gateway: a message the assistant cannot take
 
     @property
     def label(self) -> str:
@@ -60,4 +65,5 @@ _LABELS = {
     HandoverReason.OUT_OF_SCOPE: "Out of scope for the bot",
     HandoverReason.POLICY: "Needs a decision by a person (policy)",
     HandoverReason.BOT_UNAVAILABLE: "Bot unavailable",
+    HandoverReason.UNREADABLE: "Message the bot cannot read (too long, or refused)",
 }

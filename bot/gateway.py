@@ -27,6 +27,8 @@ from bot.channels.base import Sender
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twitter import TwitterChannel
 from bot.channels.webchat import WebchatChannel
+from bot.edge import refusals
+from bot.intake import Intake
 from bot.router import Accepted, ConversationRouter, Desk
 from bot.settings import ConfigError, Settings, load_settings
 from bot.store.db import make_engine, migrate, read_session_factory, session_factory
@@ -34,6 +36,8 @@ from bot.worker import Inbox, Outbox, Pace
 
 logger = logging.getLogger(__name__)
 HEALTH_INTERVAL = 5.0
+# While the assistant starts, messages wait for it: look often, so they go soon after.
+STARTING_INTERVAL = 0.25
 
 
 @dataclass
@@ -75,7 +79,7 @@ def create_app(
     desk_factory: Any = None,
 ) -> web.Application:
     """The gateway as an aiohttp application; everything starts with the app."""
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[refusals])
     brand = brand or load_brand()
 
     async def start(app: web.Application) -> None:
@@ -99,6 +103,7 @@ def create_app(
             settings.rasa_timeout,
             settings.action_server_url,
             concurrency=settings.rasa_concurrency,
+            startup_seconds=settings.rasa_startup_seconds,
         )
         router = ConversationRouter(
             sessions,
@@ -119,16 +124,15 @@ def create_app(
             inbox,
             outbox=Outbox(sessions, {}, settings.worker_id),
         )
-        channels: dict[str, Any] = {
-            "webchat": WebchatChannel(router, reads, gateway.wake),
-        }
+        intake = Intake(router, sessions, gateway.wake)
+        channels: dict[str, Any] = {"webchat": WebchatChannel(intake, reads)}
         paces: dict[str, Pace] = {}
         if settings.telegram is not None:
-            channels["telegram"] = TelegramChannel(settings.telegram, router, gateway.wake, brand)
+            channels["telegram"] = TelegramChannel(settings.telegram, intake, brand)
             paces["telegram"] = Pace(settings.telegram.per_chat_interval)
         if settings.twitter is not None:
             channels["twitter"] = TwitterChannel(
-                settings.twitter, router, gateway.wake, brand, connector=twitter_connector
+                settings.twitter, intake, brand, connector=twitter_connector
             )
         senders: dict[str, Sender] = dict(channels)
         factory = desk_factory or (_slack_desk if settings.slack is not None else None)
@@ -226,7 +230,7 @@ async def _watch_assistant(assistant: Assistant) -> None:
     while True:
         with contextlib.suppress(Exception):
             await assistant.check()
-        await asyncio.sleep(HEALTH_INTERVAL)
+        await asyncio.sleep(STARTING_INTERVAL if assistant.starting else HEALTH_INTERVAL)
 
 
 def main() -> None:

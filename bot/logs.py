@@ -6,6 +6,8 @@ import logging
 import re
 from collections.abc import Iterable
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from bot.settings import Secret, Settings
 
 # Telegram puts the bot token in every URL ("/bot<token>/sendMessage").
@@ -36,6 +38,20 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class MalformedHttpFilter(logging.Filter):
+    """aiohttp answers a request it cannot parse as HTTP (a line too long, a header with
+    a control character) with 400, and logs it as an error with a traceback: a client's
+    mistake, not ours. Kept as one line, a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "refused a malformed HTTP request: %s", (error.message,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def settings_secrets(settings: Settings) -> list[Secret]:
     """Every secret in the settings."""
     found: list[Secret] = []
@@ -55,4 +71,7 @@ def configure(settings: Settings, level: int = logging.INFO) -> SecretFilter:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedHttpFilter) for f in server.filters):
+        server.addFilter(MalformedHttpFilter())
     return secret_filter

@@ -35,11 +35,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.contract import INTENT_ALSO
+from bot.contract import INTENT_ALSO, MAX_TEXT_CHARS
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 4096
+MAX_MESSAGE_CHARS = MAX_TEXT_CHARS
 MAX_SENDER_CHARS = 128
 # Slots that are Rasa's own bookkeeping, not something an agent needs to see.
 INTERNAL_SLOTS = {"session_started_metadata", "requested_slot"}

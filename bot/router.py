@@ -38,10 +38,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.assistant import Assistant, AssistantUnavailable, BotMessage, Turn
+from bot.assistant import Assistant, AssistantRefused, AssistantUnavailable, BotMessage, Turn
 from bot.brand import Brand, load_brand
 from bot.channels.base import InboundMessage
 from bot.contract import HandoverReason, Visibility
+from bot.own_answers import OwnAnswer, own_answer
 from bot.privacy import PUBLIC_REPLY_KINDS, find_personal_data
 from bot.store.db import run_transaction
 from bot.store.models import (
@@ -116,12 +117,14 @@ class PendingMessage:
 class Accepted:
     """Result of storing a batch: the new message ids, how many were already known, the
     conversations this worker leased on the way (each with its oldest pending message),
-    and whether a new message's conversation could not be leased here."""
+    whether a new message's conversation could not be leased here, and how many messages
+    the store refused and were set aside (bot/intake.py)."""
 
     new_ids: list[int]
     duplicates: int
     leased: list[PendingMessage] = field(default_factory=list)
     unleased: bool = False
+    set_aside: int = 0
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,11 @@ def _pending_of(row: Any) -> PendingMessage:
         owner=row.owner,
         visibility=Visibility(row.visibility),
     )
+
+
+def _unavailable(error: str) -> OwnAnswer:
+    """The assistant did not answer this message: a person will."""
+    return OwnAnswer("bot_unavailable", HandoverReason.BOT_UNAVAILABLE, error)
 
 
 def oldest_pending(connection: Connection, conversation_id: int) -> PendingMessage | None:
@@ -482,7 +490,9 @@ class ConversationRouter:
             pending = await asyncio.to_thread(self._pending, message)
         if pending is None or pending.owner != Owner.BOT:
             return None
-        handled = await run_transaction(self.sessions, self._assistant_down, pending, error, False)
+        handled = await run_transaction(
+            self.sessions, self._answer_alone, pending, _unavailable(error), False
+        )
         self._remember(pending.message_id)
         return handled
 
@@ -502,20 +512,22 @@ class ConversationRouter:
         ahead = look_ahead and self.worker_id is not None
         if pending.owner != Owner.BOT:
             return await run_transaction(self.sessions, self._keep_for_agent, pending, ahead)
-        if pending.kind != "text" and not pending.text.strip():
-            return await run_transaction(self.sessions, self._unsupported, pending, ahead)
-        try:
-            turn = await self.assistant.turn(
-                pending.rasa_sender_id,
-                pending.text,
-                message_id=str(pending.message_id),
-                metadata={"visibility": pending.visibility.value, "channel": pending.channel},
-            )
-        except AssistantUnavailable as error:
-            return await run_transaction(
-                self.sessions, self._assistant_down, pending, str(error), ahead
-            )
-        return await run_transaction(self.sessions, self._record_turn, pending, turn, ahead)
+        answer = own_answer(pending.kind, pending.text)  # what the assistant cannot take
+        if answer is None:
+            try:
+                turn = await self.assistant.turn(
+                    pending.rasa_sender_id,
+                    pending.text,
+                    message_id=str(pending.message_id),
+                    metadata={"visibility": pending.visibility.value, "channel": pending.channel},
+                )
+            except AssistantRefused as error:  # this message's problem: a person reads it
+                answer = OwnAnswer("bot_unavailable", HandoverReason.UNREADABLE, str(error))
+            except AssistantUnavailable as error:
+                answer = _unavailable(str(error))
+            else:
+                return await run_transaction(self.sessions, self._record_turn, pending, turn, ahead)
+        return await run_transaction(self.sessions, self._answer_alone, pending, answer, ahead)
 
     def _finish(
         self,
@@ -601,35 +613,26 @@ class ConversationRouter:
                     channels |= self._desk_channels()
             return self._handled(connection, pending, channels, items, now, look_ahead)
 
-    def _assistant_down(self, pending: PendingMessage, error: str, look_ahead: bool) -> Handled:
+    def _answer_alone(
+        self, pending: PendingMessage, answer: OwnAnswer, look_ahead: bool
+    ) -> Handled:
+        """The gateway's own reply instead of the assistant's, and the handover it asks for
+        (unless a person owns the conversation already, since it was read)."""
         now = self.clock()
         with self.sessions.begin() as session:
             connection = session.connection()
             target = self._finish(connection, pending, now)
             if target is None:
                 return NOTHING
-            items = self._system_reply(session, target, pending.message_id, "bot_unavailable", now)
-            conversation = session.get(Conversation, pending.conversation_id)
-            assert conversation is not None
+            items = self._system_reply(session, target, pending.message_id, answer.reply, now)
             channels = frozenset({pending.channel})
-            if conversation.owner == Owner.BOT:  # not already a person's since it was read
-                self._hand_over(
-                    session, conversation, HandoverReason.BOT_UNAVAILABLE.value, now, error=error
-                )
-                channels |= self._desk_channels()
-            return self._handled(connection, pending, channels, items, now, look_ahead)
-
-    def _unsupported(self, pending: PendingMessage, look_ahead: bool) -> Handled:
-        now = self.clock()
-        with self.sessions.begin() as session:
-            connection = session.connection()
-            target = self._finish(connection, pending, now)
-            if target is None:
-                return NOTHING
-            items = self._system_reply(
-                session, target, pending.message_id, "unsupported_media", now
-            )
-            channels = frozenset({pending.channel})
+            if answer.handover is not None:
+                conversation = session.get(Conversation, pending.conversation_id)
+                assert conversation is not None
+                if conversation.owner == Owner.BOT:
+                    reason = answer.handover.value
+                    self._hand_over(session, conversation, reason, now, error=answer.why)
+                    channels |= self._desk_channels()
             return self._handled(connection, pending, channels, items, now, look_ahead)
 
     def _keep_for_agent(self, pending: PendingMessage, look_ahead: bool) -> Handled:

@@ -5,6 +5,12 @@ seeding) starts the processes, waits until each answers, and prints the web
 chat's address; the channels configured in ``.env`` (Telegram, Twitter/X,
 Slack) run too. ``--terminal`` chats in the terminal instead, showing what the
 bot understood. Ctrl-C stops everything.
+
+``--rasa-port``, ``--actions-port`` and ``--gateway-port`` move the three
+servers. Rasa finds the action server through its endpoints file, which names
+a port: Rasa gets a copy of ``endpoints.yml`` with the action server's URL on
+the chosen port (``var/run/endpoints.yml``), so the project's own file stays
+as it is for ``rasa run`` by hand.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from bot.brand import PROJECT_ROOT
 from bot.model import MODEL_PATH, rasa_env
 
 LOG_DIR = PROJECT_ROOT / "var" / "log"
+RUN_DIR = PROJECT_ROOT / "var" / "run"
+ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
 
 
 @dataclass
@@ -75,8 +85,27 @@ class Service:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def services(rasa_port: int, actions_port: int, gateway_port: int) -> list[Service]:
-    """The action server, the Rasa server with the trained model, and the gateway."""
+def write_endpoints(
+    actions_port: int, source: Path = ENDPOINTS, target: Path = RUN_DIR / "endpoints.yml"
+) -> Path:
+    """A copy of ``source`` whose action endpoint is the action server on ``actions_port``."""
+    endpoints = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    action = endpoints.get("action_endpoint") or {}
+    endpoints["action_endpoint"] = {**action, "url": f"http://127.0.0.1:{actions_port}/webhook"}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        "# Written by bot/run.py from endpoints.yml for this run; changes here are lost.\n"
+        + yaml.safe_dump(endpoints, sort_keys=False),
+        encoding="utf-8",
+    )
+    return target
+
+
+def services(
+    rasa_port: int, actions_port: int, gateway_port: int, endpoints: Path
+) -> list[Service]:
+    """The action server, the Rasa server with the trained model (``endpoints`` names the
+    action server, see :func:`write_endpoints`), and the gateway."""
     python = sys.executable
     return [
         Service(
@@ -98,7 +127,7 @@ def services(rasa_port: int, actions_port: int, gateway_port: int) -> list[Servi
                 "--credentials",
                 "credentials.yml",
                 "--endpoints",
-                "endpoints.yml",
+                str(endpoints),
             ],
             f"http://127.0.0.1:{rasa_port}/webhooks/care/",
         ),
@@ -168,7 +197,8 @@ def main() -> None:
     args = parser.parse_args()
     if not Path(MODEL_PATH).exists():
         raise SystemExit("No trained model: run `make model` first")
-    started = services(args.rasa_port, args.actions_port, args.gateway_port)
+    endpoints = write_endpoints(args.actions_port)
+    started = services(args.rasa_port, args.actions_port, args.gateway_port, endpoints)
     try:
         for service in started:
             print(f"starting {service.name}... (log: {LOG_DIR / (service.name + '.log')})")

@@ -98,6 +98,9 @@ class Settings:
     rasa_timeout: float = 10.0
     # Turns at Rasa at once (per gateway process); see bot/assistant.py.
     rasa_concurrency: int = 4
+    # How long messages wait for an assistant that has not answered since the gateway
+    # started (Rasa loading its model), before they go to a person.
+    rasa_startup_seconds: float = 120.0
     host: str = "127.0.0.1"
     port: int = 8000
     # Stable across restarts, so a restarted worker takes its own leases and
@@ -175,6 +178,13 @@ def _at_least_one(env: _Env, name: str, default: int) -> int:
     if not math.isfinite(value) or value < 1 or value != int(value):
         raise ConfigError(f"{name} must be a whole number of at least 1, not {env.get(name)!r}")
     return int(value)
+
+
+def _seconds(env: _Env, name: str, default: float) -> float:
+    value = env.number(name, default)
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} must be a number of seconds, not {env.get(name)!r}")
+    return value
 
 
 def _telegram(env: _Env) -> TelegramSettings | None:
@@ -277,6 +287,7 @@ def load_settings(
         action_server_url=env.get("ACTION_SERVER_URL", defaults.action_server_url),
         rasa_timeout=env.number("RASA_TIMEOUT_SECONDS", defaults.rasa_timeout),
         rasa_concurrency=_at_least_one(env, "RASA_CONCURRENCY", defaults.rasa_concurrency),
+        rasa_startup_seconds=_seconds(env, "RASA_STARTUP_SECONDS", defaults.rasa_startup_seconds),
         host=env.get("GATEWAY_HOST", defaults.host) or defaults.host,
         port=int(env.number("GATEWAY_PORT", defaults.port)),
         worker_id=env.get("GATEWAY_WORKER_ID")

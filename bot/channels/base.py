@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.contract import Visibility
+from bot.text import clean_text
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,24 @@ class InboundMessage:
     reply_to_platform_id: str | None = None  # where a public reply should attach
     sent_at: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Something a platform sent that cannot be turned into a message (a payload of
+    another shape): never answered, kept with its raw payload in the audit trail."""
+
+    channel: str
+    platform_id: str | None  # the platform's id of the item, when it has one
+    raw: Any
+    why: str
+
+
+def display(value: str | None, limit: int = 255) -> str | None:
+    """A name or handle as the store keeps it: cleaned text, at most ``limit`` characters."""
+    if value is None:
+        return None
+    return clean_text(value)[:limit] or None
 
 
 @dataclass(frozen=True)

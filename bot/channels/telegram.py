@@ -1,10 +1,12 @@
 """Telegram, with python-telegram-bot: long polling by default, or a webhook.
 
-Polling is our own loop around ``Bot.get_updates`` rather than PTB's
-``Updater``: the updates of a batch are stored (with the next offset) in one
-transaction before the next ``getUpdates`` call confirms them to Telegram,
-so a gateway killed at any moment loses nothing and a redelivered update is
-recognised by its ``update_id``.
+Polling is our own loop around ``getUpdates`` rather than PTB's ``Updater``:
+the updates of a batch are stored (with the next offset) in one transaction
+before the next ``getUpdates`` call confirms them to Telegram, so a gateway
+killed at any moment loses nothing and a redelivered update is recognised by
+its ``update_id``. Each update is read on its own, in polling and webhook mode
+alike (:meth:`TelegramChannel.read`): checked against strict models first, and
+one that cannot be read is set aside with its raw payload (bot/intake.py).
 
 Private chats are private conversations; in groups the bot answers only
 messages that mention it or reply to it, one conversation per member, in
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
-from collections.abc import Callable
+import re
+import urllib.parse
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,11 +31,21 @@ from telegram import Bot, Message, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 
 from bot.brand import Brand
-from bot.channels.base import CustomerRef, InboundMessage, OutboundReply, SendError
+from bot.channels import telegram_update
+from bot.channels.base import (
+    CustomerRef,
+    InboundMessage,
+    OutboundReply,
+    SendError,
+    Unreadable,
+    display,
+)
 from bot.channels.telegram_request import AiohttpRequest
 from bot.contract import Visibility
-from bot.router import Accepted, ConversationRouter
+from bot.edge import read_json
+from bot.intake import Intake, StoreUnavailable
 from bot.settings import ConfigError, TelegramSettings
+from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +91,11 @@ class TelegramChannel:
     def __init__(
         self,
         settings: TelegramSettings,
-        router: ConversationRouter,
-        wake: Callable[[Accepted], None],
+        intake: Intake,
         brand: Brand,
     ) -> None:
         self.settings = settings
-        self.router = router
-        self.wake = wake
+        self.intake = intake
         self.brand = brand
         api = settings.api_url.rstrip("/")
         # Every connection of a burst stays alive for the next replies.
@@ -174,7 +186,7 @@ class TelegramChannel:
         while True:
             try:
                 if read_cursor:
-                    stored = await asyncio.to_thread(self.router.cursor, NAME, "offset")
+                    stored = await asyncio.to_thread(self.intake.cursor, NAME, "offset")
                     offset, read_cursor = (int(stored) if stored else None), False
                 offset = await self._poll_once(offset)
                 failures = 0
@@ -194,32 +206,60 @@ class TelegramChannel:
                 )
                 await asyncio.sleep(delay)
 
+    async def _get_updates(self, offset: int | None) -> list[Any]:
+        """One getUpdates call; the updates as Telegram sent them.
+
+        Not ``Bot.get_updates``: it builds every update of the batch at once, and
+        one it cannot build fails the call, so the same batch would come back
+        forever and hold up every update after it. Here each update is read on
+        its own (:meth:`read`). The call goes through the same transport and
+        python-telegram-bot's error mapping (429 is ``RetryAfter``...).
+        """
+        params: dict[str, Any] = {
+            "timeout": self.settings.poll_timeout,
+            "allowed_updates": json.dumps(ALLOWED_UPDATES),
+        }
+        if offset is not None:
+            params["offset"] = offset
+        result = await self._requests[1].post(
+            f"{self.bot.base_url}/getUpdates?{urllib.parse.urlencode(params)}",
+            read_timeout=self.settings.poll_timeout + 10,
+        )
+        return result if isinstance(result, list) else []
+
     async def _poll_once(self, offset: int | None) -> int | None:
         """One getUpdates; stores the batch with its next offset, which it returns."""
-        updates = await self.bot.get_updates(
-            offset=offset,
-            timeout=self.settings.poll_timeout,
-            allowed_updates=ALLOWED_UPDATES,
-        )
-        if not updates:
+        updates = await self._get_updates(offset)
+        ids = [u["update_id"] for u in updates if _has_id(u)]
+        if not ids:
             return offset
-        following = max(update.update_id for update in updates) + 1
-        messages = [m for m in (self._convert(u) for u in updates) if m is not None]
+        following = max(ids) + 1
+        messages: list[InboundMessage] = []
+        unreadable: list[Unreadable] = []
+        for raw in updates:
+            reading = self.read(raw)
+            if isinstance(reading, InboundMessage):
+                messages.append(reading)
+            elif reading is not None:
+                unreadable.append(reading)
         # Stored, with the offset, before the next getUpdates confirms them.
-        accepted = await self.router.accept(messages, cursor=(NAME, "offset", str(following)))
-        self.wake(accepted)
+        await self.intake.accept(messages, (NAME, "offset", str(following)), unreadable)
         # Let the handling of these messages start before the next poll is built.
         await asyncio.sleep(0)
         return following
 
-    def _convert(self, update: Update) -> InboundMessage | None:
-        """``to_inbound``, except that an update it cannot read is skipped, not fatal:
-        retrying it could never succeed and would hold up every update after it."""
+    def read(self, raw: Any) -> InboundMessage | Unreadable | None:
+        """Our message for an update as Telegram sent it; None for what we ignore on
+        purpose; :class:`Unreadable` for one that cannot be read (retrying it could
+        never succeed, and would hold up every update after it)."""
         try:
-            return self.to_inbound(update)
-        except (AttributeError, KeyError, TypeError, ValueError):
-            logger.exception("telegram: update %s skipped: cannot read it", update.update_id)
-            return None
+            telegram_update.check(raw)
+            return self.to_inbound(Update.de_json(raw, self.bot))
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as error:
+            platform_id = raw.get("update_id") if isinstance(raw, dict) else None
+            why = f"{type(error).__name__}: {error}"[:300]
+            logger.warning("telegram: update %s cannot be read: %s", platform_id, why)
+            return Unreadable(NAME, str(platform_id), raw, why)
 
     # ------------------------------------------------------------- webhook
     async def webhook(self, request: web.Request) -> web.Response:
@@ -235,19 +275,18 @@ class TelegramChannel:
             given.encode("utf-8", "surrogateescape"), expected.reveal().encode()
         ):
             return web.json_response({"error": "forbidden"}, status=403)
+        data = await read_json(request)  # 400 unless JSON of a sane depth; 413 if too big
+        telegram_update.update_id(data)  # 400 unless it is an update at all
+        reading = self.read(data)
         try:
-            data = await request.json()
-            update = Update.de_json(data, self.bot) if isinstance(data, dict) else None
-        except web.HTTPException:
-            raise  # 413 for a body over the size limit
-        except Exception:  # not JSON, or JSON that is not an Update
-            update = None
-        if update is None or not isinstance(getattr(update, "update_id", None), int):
-            return web.json_response({"error": "not a Telegram update"}, status=400)
-        message = self._convert(update)
-        if message is not None:
-            accepted = await self.router.accept([message])
-            self.wake(accepted)
+            if isinstance(reading, InboundMessage):
+                await self.intake.accept([reading])
+            elif reading is not None:
+                await self.intake.accept([], unreadable=[reading])
+        except StoreUnavailable:
+            # Telegram sends it again later: nothing of it was stored.
+            return web.json_response({"error": "the store is unavailable"}, status=503)
+        # Answered 200 also when it was set aside: sent again, it would be set aside again.
         return web.json_response({"ok": True})
 
     # ---------------------------------------------------------- conversion
@@ -257,13 +296,16 @@ class TelegramChannel:
         if message is None or message.from_user is None or message.from_user.is_bot:
             return None
         chat = message.chat
-        text = message.text if message.text is not None else (message.caption or "")
+        text = clean_text(message.text if message.text is not None else (message.caption or ""))
         if chat.type == "private":
             place, visibility = f"chat:{chat.id}", Visibility.PRIVATE
         elif chat.type in ("group", "supergroup"):
             if not self._addressed_to_bot(message):
                 return None
-            text = text.replace(f"@{self.bot.username}", "").strip()
+            # Addressing, not words: a message of only the handle is empty (and
+            # answered as such, bot/own_answers.py).
+            handle = re.compile(rf"@{re.escape(self.bot.username)}\b", re.IGNORECASE)
+            text = handle.sub("", text).strip()
             place, visibility = f"group:{chat.id}:{message.from_user.id}", Visibility.PUBLIC
         else:
             return None
@@ -273,7 +315,7 @@ class TelegramChannel:
             platform_message_id=str(update.update_id),
             place=place,
             visibility=visibility,
-            customer=CustomerRef(str(user.id), user.username, user.full_name),
+            customer=CustomerRef(str(user.id), display(user.username, 64), display(user.full_name)),
             text=text,
             kind=_kind(message),
             reply_to_platform_id=str(message.message_id),
@@ -319,6 +361,11 @@ class TelegramChannel:
     async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
         """The Bot API cannot list a bot's sent messages: unknown."""
         return False
+
+
+def _has_id(raw: Any) -> bool:
+    value = raw.get("update_id") if isinstance(raw, dict) else None
+    return type(value) is int and 0 <= value <= telegram_update.Counter.le
 
 
 def _log_end(task: asyncio.Task[None]) -> None:

@@ -24,17 +24,24 @@ import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 import aiohttp
 from tweepy import errors as tweepy_errors
 from tweepy.asynchronous import AsyncClient
 
 from bot.brand import Brand
-from bot.channels.base import CustomerRef, InboundMessage, OutboundReply, SendError
+from bot.channels import twitter_items
+from bot.channels.base import (
+    InboundMessage,
+    OutboundReply,
+    SendError,
+    Unreadable,
+)
 from bot.contract import Visibility
-from bot.router import Accepted, ConversationRouter
+from bot.intake import Intake
 from bot.settings import TwitterSettings
+from bot.text import clean_text, tweet_words
 
 logger = logging.getLogger(__name__)
 
@@ -106,14 +113,12 @@ class TwitterChannel:
     def __init__(
         self,
         settings: TwitterSettings,
-        router: ConversationRouter,
-        wake: Callable[[Accepted], None],
+        intake: Intake,
         brand: Brand,
         connector: aiohttp.BaseConnector | None = None,
     ) -> None:
         self.settings = settings
-        self.router = router
-        self.wake = wake
+        self.intake = intake
         self.brand = brand
         self.connector = connector
         self.client = AsyncClient(
@@ -187,7 +192,7 @@ class TwitterChannel:
     # ------------------------------------------------------------ mentions
     async def poll_mentions(self) -> int:
         """Reads new mentions; returns how many were stored."""
-        since = self.router.cursor(NAME, "mentions_since")
+        since = self.intake.cursor(NAME, "mentions_since")
         params: dict[str, Any] = {
             "id": self.user_id,
             "max_results": 100,
@@ -204,39 +209,42 @@ class TwitterChannel:
         while True:
             page = await self._request(self.client.get_users_mentions, **params)
             tweets += page.get("data") or []
-            users.update({u["id"]: u for u in (page.get("includes") or {}).get("users") or []})
+            users.update(twitter_items.users_of(page))
             meta = page.get("meta") or {}
-            if meta.get("newest_id") and (newest is None or int(meta["newest_id"]) > int(newest)):
-                newest = meta["newest_id"]
+            top = meta.get("newest_id")
+            if _is_id(top) and (newest is None or int(top) > int(newest)):
+                newest = top
             # Without a since_id (first start) read one page: the recent past, not all history.
             if not since or not meta.get("next_token"):
                 break
             params["pagination_token"] = meta["next_token"]
-        messages = self._read(self.mention_to_inbound, tweets, users)
+        messages, unreadable = self._read(self.mention_to_inbound, tweets, users)
         if newest and newest != since:
-            accepted = await self.router.accept(messages, cursor=(NAME, "mentions_since", newest))
-            self.wake(accepted)
+            await self.intake.accept(messages, (NAME, "mentions_since", newest), unreadable)
         return len(messages)
 
     @staticmethod
     def _read(
         convert: Callable[[dict[str, Any], dict[str, dict[str, Any]]], InboundMessage | None],
-        items: list[dict[str, Any]],
+        items: list[Any],
         users: dict[str, dict[str, Any]],
-    ) -> list[InboundMessage]:
+    ) -> tuple[list[InboundMessage], list[Unreadable]]:
         """Our messages for ``items``, oldest first (the API gives newest first), so that a
-        customer's messages are answered in order. An item that cannot be read is skipped,
-        not fatal: retrying it could never succeed and would hold up everything after it."""
-        messages = []
+        customer's messages are answered in order; and the items that cannot be read, set
+        aside: retrying them could never succeed and would hold up everything after them."""
+        messages, unreadable = [], []
         for item in sorted(items, key=_id_order):
             try:
                 message = convert(item, users)
-            except (AttributeError, KeyError, TypeError, ValueError):
-                logger.exception("twitter: %s skipped: cannot read it", str(item.get("id"))[:40])
+            except (AttributeError, KeyError, TypeError, ValueError) as error:
+                platform_id = str(item.get("id"))[:40] if isinstance(item, dict) else None
+                why = f"{type(error).__name__}: {error}"[:300]
+                logger.warning("twitter: %s cannot be read: %s", platform_id, why)
+                unreadable.append(Unreadable(NAME, platform_id, item, why))
                 continue
             if message is not None:
                 messages.append(message)
-        return messages
+        return messages, unreadable
 
     def needs_no_reply(self, tweet: dict[str, Any]) -> bool:
         """The brand's own tweets, retweets, and chatter that only carries the brand along."""
@@ -257,19 +265,20 @@ class TwitterChannel:
     def mention_to_inbound(
         self, tweet: dict[str, Any], users: dict[str, dict[str, Any]]
     ) -> InboundMessage | None:
-        """Our message for a mention, or None for one that needs no reply."""
+        """Our message for a mention, or None for one that needs no reply; ValueError for
+        one of another shape."""
+        twitter_items.check(twitter_items.Tweet, tweet)
         if self.needs_no_reply(tweet):
             return None
         author = str(tweet["author_id"])
-        user = users.get(author) or {}
         thread = tweet.get("conversation_id") or tweet["id"]
         return InboundMessage(
             channel=NAME,
             platform_message_id=f"tweet:{tweet['id']}",
             place=f"thread:{thread}:{author}",
             visibility=Visibility.PUBLIC,
-            customer=CustomerRef(author, user.get("username"), user.get("name")),
-            text=_LEADING_MENTIONS.sub("", tweet.get("text") or "").strip(),
+            customer=twitter_items.customer(author, users),
+            text=tweet_words(tweet["text"]),
             reply_to_platform_id=str(tweet["id"]),
             sent_at=_parse_time(tweet.get("created_at")),
             raw=tweet,
@@ -278,7 +287,7 @@ class TwitterChannel:
     # ----------------------------------------------------------------- DMs
     async def poll_dms(self) -> int:
         """Reads DM events newer than the last seen one; returns how many were stored."""
-        last = self.router.cursor(NAME, "dm_last_id")
+        last = self.intake.cursor(NAME, "dm_last_id")
         params: dict[str, Any] = {
             "dm_event_fields": DM_FIELDS,
             "event_types": "MessageCreate",
@@ -292,7 +301,7 @@ class TwitterChannel:
         while True:
             page = await self._request(self.client.get_direct_message_events, **params)
             batch = page.get("data") or []
-            users.update({u["id"]: u for u in (page.get("includes") or {}).get("users") or []})
+            users.update(twitter_items.users_of(page))
             fresh = [e for e in batch if last is None or _id_order(e) > int(last)]
             events += fresh
             token = (page.get("meta") or {}).get("next_token")
@@ -303,27 +312,28 @@ class TwitterChannel:
         if not events:
             return 0
         newest = max(_id_order(e) for e in events)
-        messages = self._read(self.dm_to_inbound, events, users)
+        messages, unreadable = self._read(self.dm_to_inbound, events, users)
         cursor = (NAME, "dm_last_id", str(newest)) if newest >= 0 else None
-        accepted = await self.router.accept(messages, cursor=cursor)
-        self.wake(accepted)
+        await self.intake.accept(messages, cursor, unreadable)
         return len(messages)
 
     def dm_to_inbound(
         self, event: dict[str, Any], users: dict[str, dict[str, Any]]
     ) -> InboundMessage | None:
-        """Our message for a DM event, or None for the brand's own."""
+        """Our message for a DM event, or None for the brand's own; ValueError for one of
+        another shape."""
+        twitter_items.check(twitter_items.DmEvent, event)
         sender = str(event.get("sender_id") or "")
         if not sender or sender == self.user_id or event.get("event_type") != "MessageCreate":
             return None
-        user = users.get(sender) or {}
         return InboundMessage(
             channel=NAME,
             platform_message_id=f"dm:{event['id']}",
             place=f"dm:{event.get('dm_conversation_id') or sender}",
             visibility=Visibility.PRIVATE,
-            customer=CustomerRef(sender, user.get("username"), user.get("name")),
-            text=event.get("text") or "",
+            customer=twitter_items.customer(sender, users),
+            # A DM is the customer's words as typed (only posts carry reply handles).
+            text=clean_text(event.get("text") or ""),
             sent_at=_parse_time(event.get("created_at")),
             raw=event,
         )
@@ -407,7 +417,11 @@ class TwitterChannel:
             return False
 
 
-def _id_order(item: dict[str, Any]) -> int:
+def _is_id(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19
+
+
+def _id_order(item: Any) -> int:
     """An item's numeric id (ids grow with time); -1 for one without, read and skipped later."""
     try:
         return int(item["id"])

@@ -8,30 +8,65 @@ page, so a resent POST is stored once.
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from pydantic import ConstrainedStr, conint, validator
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from bot.channels.base import CustomerRef, InboundMessage, OutboundReply
 from bot.contract import Visibility
-from bot.router import Accepted, ConversationRouter
+from bot.edge import Refusal, Strict, read_json, validated
+from bot.intake import Intake, StoreUnavailable
 from bot.store.models import Conversation, Direction, Message, OutboxItem, OutboxStatus
+from bot.text import clean_text
 
 NAME = "webchat"
 PAGE = Path(__file__).with_name("webchat.html")
-_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_TEXT = 4096
 
 
-def _bad(reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=400)
+class PageId(ConstrainedStr):
+    """A session or message id made by the page: 8-64 letters, digits, - or _."""
+
+    strict = True
+    regex = r"^[A-Za-z0-9_-]{8,64}\Z"  # \Z: "$" would let a final newline through
+
+
+class Post(Strict):
+    """A message the page sends."""
+
+    session: PageId
+    id: PageId
+    text: str
+
+    @validator("text", pre=True)
+    def _cleaned(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise TypeError("must be a string")
+        value = clean_text(value)
+        if not value.strip() or len(value) > MAX_TEXT:
+            raise ValueError(f"must be 1-{MAX_TEXT} characters")
+        return value
+
+
+class Poll(Strict):
+    """The page asks for its conversation's replies after the last one it has."""
+
+    session: PageId
+    # Message ids are compared in SQL: nothing past a signed 64-bit integer.
+    after: conint(ge=0, le=2**63 - 1) = 0  # type: ignore[valid-type]
+
+    @validator("after", pre=True)
+    def _digits(cls, value: Any) -> Any:
+        # int() also reads "1_000", " 12 " and other scripts' digits: not from the page.
+        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+            raise ValueError("must be a whole number")
+        return value
 
 
 class WebchatChannel:
@@ -39,53 +74,34 @@ class WebchatChannel:
 
     name = NAME
 
-    def __init__(
-        self, router: ConversationRouter, sessions: sessionmaker, wake: Callable[[Accepted], None]
-    ) -> None:
-        self.router = router
+    def __init__(self, intake: Intake, sessions: sessionmaker) -> None:
+        self.intake = intake
         self.sessions = sessions
-        self.wake = wake
 
     async def page(self, _request: web.Request) -> web.StreamResponse:
         return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
 
     async def receive(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except web.HTTPException:
-            raise  # 413 for a body over the size limit
-        except ValueError:
-            return _bad("body must be JSON")
-        if not isinstance(body, dict):
-            return _bad("body must be a JSON object")
-        session_id, message_id, text = body.get("session"), body.get("id"), body.get("text")
-        if not isinstance(session_id, str) or not _ID.match(session_id):
-            return _bad("'session' must be 8-64 letters, digits, - or _")
-        if not isinstance(message_id, str) or not _ID.match(message_id):
-            return _bad("'id' must be 8-64 letters, digits, - or _")
-        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
-            return _bad(f"'text' must be 1-{MAX_TEXT} characters")
+        post = validated(Post, await read_json(request))
         inbound = InboundMessage(
             channel=NAME,
-            platform_message_id=f"{session_id}:{message_id}",
-            place=f"web:{session_id}",
+            platform_message_id=f"{post.session}:{post.id}",
+            place=f"web:{post.session}",
             visibility=Visibility.PRIVATE,
-            customer=CustomerRef(platform_user_id=session_id),
-            text=text,
+            customer=CustomerRef(platform_user_id=post.session),
+            text=post.text,
         )
-        accepted = await self.router.accept([inbound])
-        self.wake(accepted)
+        try:
+            accepted = await self.intake.accept([inbound])
+        except StoreUnavailable:
+            raise Refusal(503, "the store is unavailable: try again shortly") from None
+        if accepted.set_aside:
+            raise Refusal(422, "this message could not be stored")
         return web.json_response({"accepted": True, "duplicate": not accepted.new_ids}, status=202)
 
     async def replies(self, request: web.Request) -> web.Response:
-        session_id = request.query.get("session", "")
-        if not _ID.match(session_id):
-            return _bad("'session' must be 8-64 letters, digits, - or _")
-        try:
-            after = int(request.query.get("after", "0"))
-        except ValueError:
-            return _bad("'after' must be a number")
-        rows = await asyncio.to_thread(self._replies, session_id, after)
+        poll = validated(Poll, dict(request.query))
+        rows = await asyncio.to_thread(self._replies, poll.session, poll.after)
         return web.json_response({"messages": rows})
 
     def _replies(self, session_id: str, after: int) -> list[dict[str, Any]]:

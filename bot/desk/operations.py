@@ -120,26 +120,28 @@ class CareDesk:
 
     # --------------------------------------------------------- operations
     def _ticket(self, session: Session, ticket_id: int) -> Ticket:
-        ticket = session.get(Ticket, ticket_id, with_for_update=True)
+        # Only the ticket's row: a ticket loads its conversation and customer by outer
+        # joins, and PostgreSQL refuses to lock the nullable side of one.
+        ticket = session.get(Ticket, ticket_id, with_for_update={"of": Ticket})
         if ticket is None:
             raise Refused(f"There is no ticket #{ticket_id}.")
         return ticket
 
     def refuse(self, agent: str, action: str, ticket_id: int | None, why: str) -> None:
-        """Records a refused attempt in the audit trail."""
+        """Records a refused attempt in the audit trail (the ticket it named, whether or
+        not there is one: only a ticket that exists is referred to as such)."""
         with self.sessions.begin() as session:
-            conversation_id = None
-            if ticket_id is not None and (ticket := session.get(Ticket, ticket_id)) is not None:
-                conversation_id = ticket.conversation_id
+            ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
             audit(
                 session,
                 agent,
                 "refused",
                 self.clock(),
-                conversation_id,
-                ticket_id,
+                ticket.conversation_id if ticket else None,
+                ticket.id if ticket else None,
                 attempted=action,
                 why=why,
+                ticket=ticket_id,
             )
 
     def claim(self, ticket_id: int, agent: str) -> Outcome:

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -30,11 +30,13 @@ from sqlalchemy.orm import Session
 
 from bot.brand import Brand
 from bot.channels.base import OutboundReply, SendError
+from bot.desk import slack_requests
 from bot.desk.cards import card_blocks, card_text, note_modal, reason_label, relabel_modal, waited
 from bot.desk.operations import CareDesk, Outcome, Refused
 from bot.settings import SlackSettings
 from bot.store.models import Message, Ticket
 from bot.store.records import utcnow
+from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ class SlackDesk:
         self._members: tuple[float, set[str]] = (0.0, set())
         self._tasks: list[asyncio.Task[None]] = []
         self._socket: Any = None
+        self.app.middleware(slack_requests.checked)  # Socket Mode envelopes, HTTP requests
         self._register()
 
     # ----------------------------------------------------- router hooks
@@ -120,10 +123,14 @@ class SlackDesk:
                 await self._socket.close_async()
 
     async def http_events(self, request: web.Request) -> web.StreamResponse:
-        """HTTP mode: events, interactivity and slash commands (signed by Slack)."""
+        """HTTP mode: events, interactivity and slash commands, signed by Slack; the
+        signature is checked before the body is read, its shape before Bolt reads it."""
         if self.settings.mode != "http":
             raise web.HTTPNotFound()
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        assert self.settings.signing_secret is not None  # settings refuse HTTP mode without
+        secret = self.settings.signing_secret.reveal()
+        bolt_request = await slack_requests.bolt_request(request, secret, time.time())
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     async def _watch_service_levels(self) -> None:
@@ -251,7 +258,11 @@ class SlackDesk:
             user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
             if not await self._may_open_modal(user, "relabel", ticket_id):
                 return
-            messages = await asyncio.to_thread(self.desk.relabel_choices, ticket_id)
+            try:
+                messages = await asyncio.to_thread(self.desk.relabel_choices, ticket_id)
+            except Refused as refusal:
+                await self._tell(user, str(refusal))
+                return
             if not messages:
                 await self._tell(user, "The bot has not classified any message of this ticket.")
                 return
@@ -276,7 +287,7 @@ class SlackDesk:
         async def note_written(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
             user = body["user"]["id"]
             ticket_id = int(view["private_metadata"])
-            text = (view["state"]["values"]["note"]["text"].get("value") or "").strip()
+            text = clean_text(view["state"]["values"]["note"]["text"].get("value") or "").strip()
             if not text:
                 await ack(response_action="errors", errors={"note": "Write something first."})
                 return
@@ -315,7 +326,8 @@ class SlackDesk:
         thread_ts, ts = event.get("thread_ts"), event.get("ts")
         if not thread_ts or thread_ts == ts or event.get("subtype") or event.get("bot_id"):
             return  # not a reply in a thread, or an edit, a join, our own post...
-        user, text = event.get("user"), (event.get("text") or "").strip()
+        # What the customer will read: cleaned at this edge, like customers' own text.
+        user, text = event.get("user"), clean_text(event.get("text") or "").strip()
         if not user or not text:
             return
         ticket_id = await asyncio.to_thread(self.desk.ticket_for_thread, thread_ts)

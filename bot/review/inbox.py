@@ -52,8 +52,11 @@ from bot.store.models import (
 )
 from bot.store.records import move_cursor, read_cursor, utcnow
 
-#: Handovers a trainer can learn nothing from: the bot never saw the message.
-UNLEARNABLE_REASONS = frozenset({HandoverReason.BOT_UNAVAILABLE.value})
+#: Handovers a trainer can learn nothing from: the bot never saw the message (the
+#: assistant was down, or the gateway answered text it could not take).
+UNLEARNABLE_REASONS = frozenset(
+    {HandoverReason.BOT_UNAVAILABLE.value, HandoverReason.UNREADABLE.value}
+)
 TICKETS_CURSOR = ("review", "tickets")
 CURSOR_SETTLE = timedelta(minutes=5)
 _SURROGATE_VALUES = {value for values in SURROGATES.values() for value in values}

@@ -97,7 +97,7 @@ class Customer(Base):  # type: ignore[misc,valid-type]
     channel = Column(String(16), nullable=False)
     platform_user_id = Column(String(64), nullable=False)
     handle = Column(String(64))
-    display_name = Column(String(128))
+    display_name = Column(String(255))  # Telegram: a first and a last name, 64 each
     created_at = Column(DateTime, nullable=False)
 
 
@@ -147,7 +147,8 @@ class Message(Base):  # type: ignore[misc,valid-type]
     author = Column(_enum(Author), nullable=False)
     kind = Column(String(16), nullable=False, default="text")
     text = Column(Text, nullable=False, default="")
-    platform_message_id = Column(String(64))
+    # Up to "<64 characters>:<64 characters>" (the web chat's session and message id).
+    platform_message_id = Column(String(255))
     status = Column(_enum(InboundStatus))  # inbound only
     intent = Column(String(64))
     confidence = Column(Float)

@@ -12,12 +12,16 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.contract import MAX_TEXT_CHARS
+
 
 @dataclass
 class FakeAssistant:
     """Rules: "human" -> handover; "private" -> a private reply; "pii" -> a reply with an
     unmarked record locator; "silent" -> no messages; "garbled" -> not a turn; "unsure" ->
-    the NLU fell back (refund_request 0.31 was its best guess); anything else -> an echo."""
+    the NLU fell back (refund_request 0.31 was its best guess); "explode" -> 500 for that
+    turn; anything else -> an echo. Like the real care channel, text that is empty or
+    only spaces fails the turn (500) and text over 4,096 characters is refused (400)."""
 
     turns: list[dict[str, Any]] = field(default_factory=list)
     handbacks: list[str] = field(default_factory=list)
@@ -28,6 +32,7 @@ class FakeAssistant:
     one_at_a_time: bool = False
     in_flight: int = 0
     most_in_flight: int = 0
+    health_delay: float = 0.0  # a health check that takes this long (longer: no answer)
 
     def __post_init__(self) -> None:
         self._busy = asyncio.Lock()
@@ -41,6 +46,8 @@ class FakeAssistant:
         return app
 
     async def _health(self, _request: web.Request) -> web.Response:
+        if self.health_delay:
+            await asyncio.sleep(self.health_delay)
         return web.json_response({"status": "ok"}, status=200 if self.status == 200 else 503)
 
     async def _action_health(self, _request: web.Request) -> web.Response:
@@ -65,7 +72,13 @@ class FakeAssistant:
         if self.status != 200:
             return web.json_response({"error": "broken"}, status=self.status)
         text = body["message"]
+        if len(text) > MAX_TEXT_CHARS:  # bot/rasa_bridge.py refuses it
+            return web.json_response({"error": "'message' too long"}, status=400)
+        if not text.strip():  # Rasa's pipeline fails on it
+            return web.json_response({"error": "the assistant failed on this turn"}, status=500)
         lowered = text.lower()
+        if "explode" in lowered:
+            return web.json_response({"error": "the assistant failed on this turn"}, status=500)
         intent, messages = "greet", [{"text": f"echo: {text}", "metadata": {}, "response": "echo"}]
         if "human" in lowered:
             intent = "request_human"

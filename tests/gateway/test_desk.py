@@ -32,11 +32,6 @@ from tests.gateway.conftest import (
 CUSTOMER_CHAT = 4242
 
 
-@pytest.fixture
-def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    return f"sqlite:///{tmp_path / 'care.db'}"
-
-
 class Desk:
     """A gateway with the desk on, a Telegram customer, and a way to act as an agent."""
 

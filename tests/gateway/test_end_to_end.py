@@ -13,11 +13,6 @@ from tests.gateway.conftest import eventually, telegram_settings
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
-@pytest.fixture
-def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    return f"sqlite:///{tmp_path / 'care.db'}"
-
-
 async def test_telegram_customer_checks_a_flight_then_gets_a_person(
     assistant: Assistant, fake_telegram, start_gateway
 ) -> None:

@@ -85,6 +85,14 @@ def test_rasa_concurrency_must_be_a_whole_number_of_at_least_one(value: str) -> 
     assert settings(RASA_CONCURRENCY="8").rasa_concurrency == 8
 
 
+@pytest.mark.parametrize("value", ["-1", "inf", "nan", "soon"])
+def test_the_assistants_start_up_time_is_a_number_of_seconds(value: str) -> None:
+    with pytest.raises(ConfigError, match="RASA_STARTUP_SECONDS"):
+        settings(RASA_STARTUP_SECONDS=value)
+    assert settings(RASA_STARTUP_SECONDS="45").rasa_startup_seconds == 45.0
+    assert settings().rasa_startup_seconds == 120.0
+
+
 def test_secrets_never_show_in_the_settings() -> None:
     shown = repr(settings(TELEGRAM_BOT_TOKEN="1:very-secret-token", **TWITTER))
     assert "very-secret-token" not in shown

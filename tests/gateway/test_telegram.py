@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 import sys
 
 import pytest
@@ -18,13 +17,29 @@ from sqlalchemy import func, select
 from bot.brand import PROJECT_ROOT
 from bot.store.models import Cursor, Message, OutboxItem, OutboxStatus
 from tests.fakes.telegram import BOT_ID, BOT_USERNAME, FakeTelegram
-from tests.gateway.conftest import TELEGRAM_TOKEN, eventually, telegram_settings, the_sent_reply
+from tests.gateway.conftest import (
+    TELEGRAM_TOKEN,
+    eventually,
+    run_sql,
+    telegram_settings,
+    the_sent_reply,
+)
 
-
-@pytest.fixture
-def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    """Channel tests run on SQLite; the store's PostgreSQL runs are in test_webchat_and_router."""
-    return f"sqlite:///{tmp_path / 'care.db'}"
+# The store refuses every new message: a real failure, in the database.
+OUTAGE = {
+    "sqlite": [
+        "CREATE TRIGGER outage BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'outage'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION outage() RETURNS trigger AS $$ BEGIN "
+        "RAISE EXCEPTION 'outage'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER outage BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION outage()",
+    ],
+}
+END_OUTAGE = {
+    "sqlite": ["DROP TRIGGER outage"],
+    "postgresql": ["DROP TRIGGER outage ON messages", "DROP FUNCTION outage()"],
+}
 
 
 async def test_a_private_message_is_answered_in_the_chat(
@@ -76,19 +91,13 @@ async def test_a_batch_the_store_failed_to_take_is_fetched_again_not_lost(
     telegram, api = fake_telegram
     await start_gateway(rasa_url, telegram=telegram_settings(api))
     # The store refuses new messages for a while: a real failure, in the database.
-    outage = sqlite3.connect(database_url.removeprefix("sqlite:///"))
-    outage.execute(
-        "CREATE TRIGGER outage BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'outage'); END"
-    )
-    outage.commit()
+    run_sql(database_url, OUTAGE)
     polls = telegram.calls.count("getUpdates")
     await telegram.say("are you there?", chat_id=521, user_id=521)
     await eventually(lambda: telegram.calls.count("getUpdates") > polls + 1)
     await asyncio.sleep(0.5)
     assert not telegram.replies_to(521) and not assistant.turns
-    outage.execute("DROP TRIGGER outage")
-    outage.commit()
-    outage.close()
+    run_sql(database_url, END_OUTAGE)
     await eventually(lambda: telegram.replies_to(521), timeout=15)
     await telegram.say("and again?", chat_id=521, user_id=521)
     await eventually(lambda: len(telegram.replies_to(521)) == 2, timeout=15)

@@ -11,12 +11,6 @@ from tests.fakes.twitter import BRAND_ID
 from tests.gateway.conftest import eventually, the_sent_reply
 
 
-@pytest.fixture
-def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    """Channel tests run on SQLite; the store's PostgreSQL runs are in test_webchat_and_router."""
-    return f"sqlite:///{tmp_path / 'care.db'}"
-
-
 async def test_a_mention_gets_a_public_reply_in_its_thread(
     fake_assistant, fake_twitter, start_gateway
 ) -> None:

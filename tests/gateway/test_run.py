@@ -1,0 +1,117 @@
+"""``python -m bot.run`` with other ports: Rasa finds the action server where it runs.
+
+``endpoints.yml`` names the action server's port (5055); before, ``bot.run
+--actions-port N`` started the action server on N while Rasa still called
+5055, so every custom action failed and every customer was handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.run import services, write_endpoints
+from tests.conftest import PROJECT_ROOT, free_port
+from tests.gateway.conftest import eventually
+
+DEFAULT_ACTIONS_PORT = 5055
+
+
+def test_rasa_is_given_the_action_server_on_the_chosen_port(tmp_path: Path) -> None:
+    written = write_endpoints(5077, target=tmp_path / "endpoints.yml")
+    endpoints = yaml.safe_load(written.read_text())
+    assert endpoints["action_endpoint"]["url"] == "http://127.0.0.1:5077/webhook"
+    actions, rasa, gateway = services(5006, 5077, 8001, written)
+    assert actions.command[-2:] == ["--port", "5077"] and actions.ready_url.startswith(
+        "http://127.0.0.1:5077/"
+    )
+    assert rasa.command[rasa.command.index("--endpoints") + 1] == str(written)
+    assert gateway.env["ACTION_SERVER_URL"] == "http://127.0.0.1:5077"
+
+
+@pytest.fixture
+def default_actions_port_refused() -> Iterator[None]:
+    """Something that is not an action server on 5055, where Rasa looked before."""
+    listener = socket.socket()
+    try:
+        listener.bind(("127.0.0.1", DEFAULT_ACTIONS_PORT))
+    except OSError:
+        listener.close()  # taken already (a developer's own bot): not an action server of ours
+        yield
+        return
+    listener.listen()  # accepts connections and never answers: Rasa's action call fails
+    try:
+        yield
+    finally:
+        listener.close()
+
+
+@pytest.mark.model
+@pytest.mark.slow
+async def test_bot_run_with_another_actions_port_answers_with_its_actions(
+    tmp_path: Path, airline_db: str, database_url: str, http, default_actions_port_refused
+) -> None:
+    rasa, actions, gateway = free_port(), free_port(), free_port()
+    output = tmp_path / "run.log"
+    env = {
+        **os.environ,
+        "GATEWAY_DOTENV": "",
+        "AIRLINE_DATABASE_URL": airline_db,
+        "CARE_DATABASE_URL": database_url,
+        "GATEWAY_WORKER_ID": "gw-run-test",
+    }
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bot.run",
+                "--rasa-port",
+                str(rasa),
+                "--actions-port",
+                str(actions),
+                "--gateway-port",
+                str(gateway),
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        await eventually(
+            lambda: process.poll() is not None or "Chat with the bot" in output.read_text(),
+            timeout=300,
+            interval=0.5,
+        )
+        assert process.poll() is None, output.read_text()
+        url, session = f"http://127.0.0.1:{gateway}", uuid.uuid4().hex
+        async with http.post(
+            f"{url}/webchat/api/messages",
+            json={"session": session, "id": uuid.uuid4().hex, "text": "is NW881 on time?"},
+        ) as response:
+            assert response.status == 202
+
+        async def answer() -> list[dict]:
+            async with http.get(f"{url}/webchat/api/messages", params={"session": session}) as r:
+                return list((await r.json())["messages"])
+
+        [reply, *_] = await eventually(answer, timeout=60)
+        assert reply["author"] == "bot", reply  # not a person: the flight look-up worked
+        assert "881" in reply["text"]
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C: bot.run stops what it started
+        try:
+            await asyncio.to_thread(process.wait, 60)
+        except subprocess.TimeoutExpired:
+            process.kill()

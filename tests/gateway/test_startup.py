@@ -1,0 +1,70 @@
+"""The first messages after start-up wait for the assistant instead of going to a person.
+
+Rasa takes a while to load its model; the gateway is up long before. A
+message that arrives meanwhile is stored and waits, and is answered by the
+bot when Rasa answers, within ``rasa_startup_seconds``; after that, the
+usual handover (``bot_unavailable``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.brand import load_brand
+from bot.store.models import Ticket
+from tests.conftest import free_port
+from tests.fakes.assistant import FakeAssistant
+from tests.gateway.conftest import eventually
+
+
+async def _post(http, url: str, session: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    async with http.post(
+        f"{url}/webchat/api/messages",
+        json={"session": session, "id": uuid.uuid4().hex, "text": text},
+    ) as response:
+        assert response.status == 202
+
+
+async def _replies(http, url: str, session: str) -> list[str]:  # type: ignore[no-untyped-def]
+    async with http.get(f"{url}/webchat/api/messages", params={"session": session}) as r:
+        return [m["text"] for m in (await r.json())["messages"]]
+
+
+async def test_a_message_sent_while_the_assistant_starts_waits_for_it(start_gateway, http) -> None:
+    port = free_port()  # where Rasa will listen once it has loaded
+    gateway = await start_gateway(f"http://127.0.0.1:{port}", rasa_startup_seconds=60.0)
+    session = uuid.uuid4().hex
+    await _post(http, gateway.url, session, "is NW405 on time?")
+    await asyncio.sleep(2.0)
+    assert await _replies(http, gateway.url, session) == []  # waiting, not handed over
+    assistant = FakeAssistant()
+    runner = web.AppRunner(assistant.app(), handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        answer = await eventually(lambda: _replies(http, gateway.url, session), timeout=10)
+        assert answer == ["echo: is NW405 on time?"]
+        with gateway.parts.sessions() as db:
+            assert db.scalars(select(Ticket)).all() == []
+    finally:
+        await gateway.stop()
+        await runner.cleanup()
+
+
+async def test_an_assistant_that_never_starts_hands_the_message_over_after_the_bound(
+    start_gateway, http
+) -> None:
+    gateway = await start_gateway(f"http://127.0.0.1:{free_port()}", rasa_startup_seconds=2.0)
+    session = uuid.uuid4().hex
+    sent = time.monotonic()
+    await _post(http, gateway.url, session, "is NW405 on time?")
+    answer = await eventually(lambda: _replies(http, gateway.url, session), timeout=10)
+    assert time.monotonic() - sent >= 2.0
+    assert answer == [load_brand().message("bot_unavailable")]
+    with gateway.parts.sessions() as db:
+        assert [t.reason for t in db.scalars(select(Ticket))] == ["bot_unavailable"]
