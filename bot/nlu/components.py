@@ -38,6 +38,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.contract import INTENT_ALSO
 from bot.nlu import values
 from bot.nlu.encoder import (
     DISTRIBUTIONS,
@@ -461,6 +462,13 @@ class GroupedFallbackClassifier(FallbackClassifier):
     for the threshold, and the ambiguity check compares the top intent's
     group with the best intent outside it. The predicted intent stays the
     top one.
+
+    Two intents close together are not a doubt when the post carries both:
+    "NW881 delayed AGAIN, this is ridiculous" splits its confidence between
+    the delay and the complaint, and the second-intent classifier says it is
+    both (``intent_also``); the bot then acts on both. So the best intent
+    outside the top group does not count against it when it is the post's
+    second intent.
     """
 
     @staticmethod
@@ -482,8 +490,13 @@ class GroupedFallbackClassifier(FallbackClassifier):
         top = (message.data.get(INTENT) or {}).get(INTENT_NAME_KEY)
         group = self._group_of(top)
         inside = sum(float(r.get("confidence") or 0.0) for r in ranking if r.get("name") in group)
+        second = (message.data.get(INTENT_ALSO) or {}).get("name")
         outside = max(
-            (float(r.get("confidence") or 0.0) for r in ranking if r.get("name") not in group),
+            (
+                float(r.get("confidence") or 0.0)
+                for r in ranking
+                if r.get("name") not in group and r.get("name") != second
+            ),
             default=0.0,
         )
         if not ranking:
