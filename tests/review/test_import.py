@@ -40,7 +40,7 @@ def test_a_file_that_is_none_of_them_is_refused(tmp_path: Path) -> None:
         detect_format(odd)
     broken = tmp_path / "tweets.js"
     broken.write_text("window.YTD.tweets.part0 = [{", encoding="utf-8")
-    with pytest.raises(ArchiveError, match="not X's tweets.js"):
+    with pytest.raises(ArchiveError, match=r"not X.s tweets\.js"):
         read_archive(broken)
 
 
@@ -51,7 +51,7 @@ def _import(sessions: sessionmaker, name: str, suggester: type = TrigramSuggeste
         FIXTURES / name,
         suggester,
         TrigramSuggester.thresholds,
-        brand=BRAND + ["northwindair"],
+        brand=[*BRAND, "northwindair"],
         progress=False,
     )
 
