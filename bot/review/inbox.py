@@ -81,6 +81,7 @@ class ItemView:
     id: int
     source: str
     text: str
+    message_id: int
     predicted_intent: str | None
     confidence: float | None
     suggested_intent: str | None  # an agent's relabel
@@ -120,6 +121,7 @@ class Decision:
     intent: str | None = None
     text: str | None = None
     written: bool = False  # False when data/nlu.yml already had the example
+    already_under: str | None = None  # then: the intent the file has it under
 
 
 class ReviewInbox:
@@ -241,6 +243,11 @@ class ReviewInbox:
         groups = [Group([items[index] for index in cluster]) for cluster in clusters]
         return sorted(groups, key=lambda g: (-len(g.items), g.items[0].id))
 
+    def threads(self, items: Iterable[ItemView]) -> dict[int, dict[str, str | None]]:
+        """The thread around each item's message (its reply, the customer's next message)."""
+        with self.sessions() as session:
+            return {i.id: sources.thread_around(session, i.message_id) for i in items}
+
     def known_intents(self) -> list[str]:
         """Intents an example can be filed under: those the NLU file has examples for."""
         return NluFile(self.nlu_file).intents()
@@ -253,19 +260,41 @@ class ReviewInbox:
         """Files the item under ``intent`` (default: the proposed one) in the NLU file."""
         with self.sessions.begin() as session:
             item = self._pending(session, item_id)
-            chosen = intent or item.suggested_intent or item.predicted_intent
-            if not chosen or chosen not in self.known_intents():
-                raise ReviewError(f"choose a known intent (got {chosen!r})")
+            chosen = self.check_intent(intent or item.suggested_intent or item.predicted_intent)
             example = " ".join((text if text is not None else item.text).split())
-            self._check_example(example)
-            with _FILE_LOCK:
-                nlu = NluFile(self.nlu_file)
-                written = bool(nlu.add(chosen, [example]))
-                if written:
-                    nlu.save()
+            self.check_example(example)
+            written, already = self.file_examples(chosen, [example])
             item.status, item.final_intent, item.final_text = ReviewStatus.APPROVED, chosen, example
             item.decided_by, item.decided_at = trainer, self.clock()
-            return Decision(item_id, item.status.value, chosen, example, written)
+            return Decision(
+                item_id, item.status.value, chosen, example, bool(written), already.get(example)
+            )
+
+    def check_intent(self, chosen: str | None) -> str:
+        """``chosen`` if examples can be filed under it; a retrieval intent needs its
+        sub-intent (``product_question/wifi``), and the refusal lists them."""
+        known = self.known_intents()
+        if chosen and chosen in known:
+            return chosen
+        subs = [name for name in known if chosen and name.startswith(f"{chosen}/")]
+        if subs:
+            raise ReviewError(f"choose which {chosen}: {', '.join(subs)}")
+        raise ReviewError(f"choose a known intent (got {chosen!r})")
+
+    def file_examples(self, intent: str, examples: list[str]) -> tuple[list[str], dict[str, str]]:
+        """Writes ``examples`` under ``intent``; returns those written, and for those the
+        file already had, the intent it has them under (which may be another)."""
+        with _FILE_LOCK:
+            nlu = NluFile(self.nlu_file)
+            already = {}
+            for example in examples:
+                known = nlu.find(example)
+                if known is not None:
+                    already[example] = known.intent
+            written = nlu.add(intent, [e for e in examples if e not in already])
+            if written:
+                nlu.save()
+            return written, already
 
     def discard(self, item_id: int, trainer: str) -> Decision:
         """Drops the item: nothing to learn from it."""
@@ -287,7 +316,7 @@ class ReviewInbox:
             raise ReviewError(f"item {item_id} is already {item.status.value}")
         return item
 
-    def _check_example(self, example: str) -> None:
+    def check_example(self, example: str) -> None:
         """Refuses an example that is empty, badly annotated or still carries personal data."""
         if not plain_text(example).strip():
             raise ReviewError("the example is empty")
@@ -331,6 +360,7 @@ def _view(row: ReviewItem, nlu: NluFile) -> ItemView:
         id=int(row.id),
         source=row.source.value,
         text=row.text,
+        message_id=int(row.message_id),
         predicted_intent=row.predicted_intent,
         confidence=row.confidence,
         suggested_intent=row.suggested_intent,
