@@ -142,6 +142,15 @@ class ReviewInbox:
         self.nlu_file = nlu_file
         self.entities = frozenset(entities if entities is not None else domain_entities())
         self.clock = clock
+        self._read: tuple[tuple[int, int], NluFile] | None = None
+
+    def _nlu(self) -> NluFile:
+        """The NLU file for reading, loaded again only when it changed (a load takes ~1 s)."""
+        stat = self.nlu_file.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._read is None or self._read[0] != key:
+            self._read = (key, NluFile(self.nlu_file))
+        return self._read[1]
 
     # -- filling the inbox ---------------------------------------------------
 
@@ -228,7 +237,7 @@ class ReviewInbox:
 
     def items(self, status: ReviewStatus | None = ReviewStatus.PENDING) -> list[ItemView]:
         """Items (pending by default), oldest first, each checked against the NLU file."""
-        nlu = NluFile(self.nlu_file)
+        nlu = self._nlu()
         query = select(ReviewItem).order_by(ReviewItem.id)
         if status is not None:
             query = query.where(ReviewItem.status == status)
@@ -250,7 +259,7 @@ class ReviewInbox:
 
     def known_intents(self) -> list[str]:
         """Intents an example can be filed under: those the NLU file has examples for."""
-        return NluFile(self.nlu_file).intents()
+        return self._nlu().intents()
 
     # -- deciding --------------------------------------------------------------
 
@@ -285,7 +294,7 @@ class ReviewInbox:
         """Writes ``examples`` under ``intent``; returns those written, and for those the
         file already had, the intent it has them under (which may be another)."""
         with _FILE_LOCK:
-            nlu = NluFile(self.nlu_file)
+            nlu = self._nlu()
             already = {}
             for example in examples:
                 known = nlu.find(example)
@@ -294,6 +303,9 @@ class ReviewInbox:
             written = nlu.add(intent, [e for e in examples if e not in already])
             if written:
                 nlu.save()
+                # What was just written is what is loaded: no second load of the file.
+                stat = self.nlu_file.stat()
+                self._read = ((stat.st_mtime_ns, stat.st_size), nlu)
             return written, already
 
     def discard(self, item_id: int, trainer: str) -> Decision:
