@@ -77,7 +77,7 @@ def _live_page(
     groups = [
         g
         for g in inbox.groups()
-        if (not filters.intent or (g.items[0].proposed_intent or "").startswith(filters.intent))
+        if (not filters.intent or _is_intent(g.items[0].proposed_intent, filters.intent))
         and _within(g.items[0].confidence, filters)
     ]
     shown = groups[number * per_page : (number + 1) * per_page]
@@ -98,6 +98,11 @@ def _live_page(
         "pages": max(1, -(-len(groups) // per_page)),
         "total_groups": len(groups),
     }
+
+
+def _is_intent(name: str | None, wanted: str) -> bool:
+    """``name`` is ``wanted`` or one of its sub-intents (``product_question/wifi``)."""
+    return bool(name) and (name == wanted or str(name).startswith(f"{wanted}/"))
 
 
 def _within(confidence: float | None, filters: Filters) -> bool:
