@@ -94,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("--current-model", type=Path, default=MODEL_PATH)
     gate.add_argument("--test-file", type=Path, default=TEST_FILE)
     gate.add_argument("--out", type=Path, default=RESULTS)
+    gate.add_argument(
+        "--no-real-posts",
+        action="store_true",
+        help="skip scoring both models on the held-out labelled real posts",
+    )
     return parser
 
 
@@ -159,11 +164,16 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    result = run_gate(args.nlu, args.current_model, args.test_file, args.out)
+    result = run_gate(
+        args.nlu, args.current_model, args.test_file, args.out, real_posts=not args.no_real_posts
+    )
     if isinstance(result, GateError):
         print(f"gate: verdict invalid\n{result}", file=sys.stderr)
         return 4
-    print((args.out / "report.md").read_text(encoding="utf-8").split("\n| intent")[0].strip())
+    report = (args.out / "report.md").read_text(encoding="utf-8")
+    print(report.split("\n| intent")[0].strip())
+    if "\n## Real posts" in report:
+        print("\n## Real posts" + report.split("\n## Real posts", 1)[1].rstrip())
     print(f"\nReport: {args.out / 'report.html'}")
     return result.verdict.exit_code
 
