@@ -113,6 +113,17 @@ def _archive(path: Path, n: int) -> Path:
     return path
 
 
+async def _filter(page, intent: str, max_confidence: str) -> None:
+    """Sets the filters and waits for the server's answer (the page line changes)."""
+    await page.select_option("#filter-intent", intent)
+    await page.fill("#filter-max", max_confidence)
+    before = await page.text_content("#page")
+    await page.click("#filters button[type=submit]")
+    await page.wait_for_function(
+        "(old) => document.querySelector('#page').textContent !== old", arg=before
+    )
+
+
 def _pending(sessions: sessionmaker) -> int:
     with sessions() as session:
         return int(
@@ -155,13 +166,7 @@ async def test_ten_thousand_imported_posts_page_filter_group_and_keys(
     assert "page 1 of" in await page.text_content("#page")
 
     # Filters by intent and confidence run on the server.
-    await page.select_option("#filter-intent", "product_question")
-    await page.fill("#filter-max", "0.5")
-    unfiltered = await page.text_content("#page")
-    await page.click("#filters button[type=submit]")
-    await page.wait_for_function(
-        "(old) => document.querySelector('#page').textContent !== old", arg=unfiltered
-    )
+    await _filter(page, "product_question", "0.5")
     badges = await page.locator(".item .badge", has_text="bot: ").all_text_contents()
     assert badges and all(b.startswith("bot: product_question/wifi") for b in badges), badges
     assert all(int(b.rsplit(" ", 1)[1].rstrip("%")) <= 50 for b in badges)
@@ -185,13 +190,7 @@ async def test_ten_thousand_imported_posts_page_filter_group_and_keys(
     )
 
     # Keyboard: j moves, d discards, a approves (the proposed intent), n turns the page.
-    await page.fill("#filter-max", "")
-    await page.select_option("#filter-intent", "")
-    filtered = await page.text_content("#page")
-    await page.click("#filters button[type=submit]")
-    await page.wait_for_function(
-        "(old) => document.querySelector('#page').textContent !== old", arg=filtered
-    )
+    await _filter(page, "", "")
     await page.wait_for_selector(".item.focused")
     timings = []
     for key in ["d", "a", "a", "d", "a", "a", "d", "a"]:
