@@ -182,6 +182,9 @@ def main() -> None:
     parser.add_argument("--steps", default="0,100,300,1000")
     parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "models" / "northwind.tar.gz")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--reuse", type=Path, help="a curve.json of an earlier run: its steps are not run again"
+    )
     args = parser.parse_args()
     from bot.review.gate import train_candidate
     from bot.review.suggest import ModelSuggester
@@ -198,8 +201,13 @@ def main() -> None:
     del suggester
     order = page_order(posts, suggestions)
     labels = labelled_steps(posts, order, steps)
+    earlier = json.loads(args.reuse.read_text(encoding="utf-8")) if args.reuse else []
+    done = {int(row["labels"]): row for row in earlier}
     rows = []
     for step in steps:
+        if step in done:
+            rows.append(done[step])
+            continue
         began = time.monotonic()
         if step == 0:
             model = args.model

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
@@ -173,42 +173,49 @@ def _store_chunk(
     context: dict[str, Any],
     skipped: dict[str, int],
 ) -> int:
-    fresh: dict[str, ArchivePost] = {}
+    fresh: dict[str, dict[str, Any]] = {}
     rows = []
     for post in chunk:
         redacted = redact_for_training(post.text)
         if is_bare_value(redacted.text):
             skipped["bare value"] = skipped.get("bare value", 0) + 1
             continue
-        around = context.get(post.key)
-        rows.append((post, redacted, text_key(redacted.text), around))
+        rows.append((post, redacted, text_key(redacted.text), context.get(post.key)))
     keys = [key for _, _, key, _ in rows]
     known = {
         row.text_key: row
         for row in session.scalars(select(ArchivePost).where(ArchivePost.text_key.in_(keys)))
     }
     for post, redacted, key, around in rows:
-        same = known.get(key) or fresh.get(key)
-        if same is not None:
-            same.copies += 1
+        if key in known or key in fresh:
+            if key in known:
+                known[key].copies += 1
+            else:
+                fresh[key]["copies"] += 1
             skipped["duplicate"] = skipped.get("duplicate", 0) + 1
             continue
-        fresh[key] = ArchivePost(
-            import_id=import_id,
-            source_key=post.key[:64],
-            posted_at=(post.at or "")[:40] or None,
-            text=redacted.text,
-            removed=list(redacted.removed),
-            text_key=key,
-            copies=1,
-            reply=redact_for_training(around.reply).plain if around and around.reply else None,
-            next_post=(
-                redact_for_training(around.next_post).plain if around and around.next_post else None
-            ),
-            status=PostStatus.PENDING,
-        )
-    session.add_all(fresh.values())
+        fresh[key] = {
+            "import_id": import_id,
+            "source_key": post.key[:64],
+            "posted_at": (post.at or "")[:40] or None,
+            "text": redacted.text,
+            "removed": list(redacted.removed),
+            "text_key": key,
+            "copies": 1,
+            "reply": _redacted(around.reply if around else None),
+            "next_post": _redacted(around.next_post if around else None),
+            "status": PostStatus.PENDING,
+            "centre": False,
+            "outlier": False,
+        }
+    if fresh:
+        # One executemany: the ORM would insert row by row to learn each id.
+        session.execute(insert(ArchivePost), list(fresh.values()))
     return len(fresh)
+
+
+def _redacted(text: str | None) -> str | None:
+    return redact_for_training(text).plain if text else None
 
 
 def _suggest(
