@@ -38,7 +38,7 @@ from bot.brand import PROJECT_ROOT, load_brand
 from bot.real_posts import load as load_real_posts
 from bot.real_posts import read_labels, score, tweets_path, undamaged
 from bot.review.meaning import group_posts
-from bot.review.nludata import NLU_FILE, NluFile
+from bot.review.nludata import NLU_FILE, NluFile, normalise
 from bot.review.redaction import plain_text, redact_for_training
 from bot.review.suggest import Suggestion
 from bot.text import tweet_words
@@ -76,15 +76,17 @@ def crowd_intent(sentiment: str, reason: str, text: str) -> str | None:
 
 
 def pool(size: int, seed: int = 0) -> list[PoolPost]:
-    """``size`` posts of the shared file, none of the held-out labelled ones, redacted."""
+    """``size`` posts of the shared file, redacted: none of the held-out labelled ones, nor
+    any that says the same (the same words ignoring case, punctuation and handles)."""
     heldout = {row["tweet_id"] for row in read_labels() if row["part"] == "heldout"}
+    yardstick = {normalise(post.text) for post in load_real_posts(("heldout",))}
     with tweets_path().open(encoding="utf-8", newline="") as file:
         rows = [r for r in csv.DictReader(file, delimiter="\t") if r["tweet_id"] not in heldout]
     random.Random(seed).shuffle(rows)
     found = []
     for row in rows[:size]:
         words = tweet_words(undamaged(row["text"]))
-        if not words:
+        if not words or normalise(words) in yardstick:
             continue
         text = redact_for_training(words).text
         intent = crowd_intent(row["airline_sentiment"], row["negativereason"], words)

