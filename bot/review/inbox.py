@@ -143,6 +143,7 @@ class ReviewInbox:
         self.entities = frozenset(entities if entities is not None else domain_entities())
         self.clock = clock
         self._read: tuple[tuple[int, int], NluFile] | None = None
+        self._clusters: dict[int, int] | None = None  # item id -> its group, last grouped
 
     def _nlu(self) -> NluFile:
         """The NLU file for reading, loaded again only when it changed (a load takes ~1 s)."""
@@ -248,8 +249,18 @@ class ReviewInbox:
     def groups(self) -> list[Group]:
         """Pending items grouped with their near-duplicates, biggest groups first."""
         items = [i for i in self.items() if i.text.strip()]
-        clusters = group_near_duplicates([plain_text(i.text) for i in items])
-        groups = [Group([items[index] for index in cluster]) for cluster in clusters]
+        by_id = {i.id: i for i in items}
+        known = self._clusters
+        if known is None or not by_id.keys() <= known.keys():
+            # New items: group them all again (seconds for 10,000). Otherwise the
+            # items were only decided, and the groups they leave stay as they were.
+            clusters = group_near_duplicates([plain_text(i.text) for i in items])
+            known = {items[i].id: n for n, cluster in enumerate(clusters) for i in cluster}
+            self._clusters = known
+        grouped: dict[int, list[ItemView]] = {}
+        for item in items:
+            grouped.setdefault(known[item.id], []).append(item)
+        groups = [Group(members) for members in grouped.values()]
         return sorted(groups, key=lambda g: (-len(g.items), g.items[0].id))
 
     def threads(self, items: Iterable[ItemView]) -> dict[int, dict[str, str | None]]:
