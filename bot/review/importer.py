@@ -42,7 +42,7 @@ from bot.review.archives import (
 )
 from bot.review.meaning import group_posts
 from bot.review.nludata import normalise
-from bot.review.redaction import ANNOTATION, redact_for_training
+from bot.review.redaction import ANNOTATION, plain_text, redact_for_training
 from bot.review.suggest import Suggester, Thresholds
 from bot.store.records import utcnow
 
@@ -236,7 +236,7 @@ def _suggest(
             rows = session.scalars(
                 select(ArchivePost).where(ArchivePost.id.in_(todo[start : start + SUGGEST_BATCH]))
             ).all()
-            found = model.suggest([_plain(row.text) for row in rows])
+            found = model.suggest([plain_text(row.text) for row in rows])
             for row, suggestion in zip(rows, found, strict=True):
                 row.intent, row.confidence = suggestion.intent, suggestion.confidence
                 row.runner_up = suggestion.runner_up
@@ -248,10 +248,6 @@ def _suggest(
         session.execute(
             update(ArchiveImport).where(ArchiveImport.id == import_id).values(stage=Stage.GROUPED)
         )
-
-
-def _plain(annotated: str) -> str:
-    return ANNOTATION.sub(lambda m: m.group(1), annotated)
 
 
 def _has_work(sessions: sessionmaker) -> bool:
