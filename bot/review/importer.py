@@ -96,14 +96,15 @@ def run_import(
     """Imports ``path`` (or continues its import); ``suggester`` is built only when needed,
     ``thresholds`` are its vectors' (``Suggester.thresholds``)."""
     fmt = fmt or detect_format(path)
+    digest = fingerprint(path)
     with sessions.begin() as session:
         record = session.scalars(
-            select(ArchiveImport).where(ArchiveImport.fingerprint == fingerprint(path))
+            select(ArchiveImport).where(ArchiveImport.fingerprint == digest)
         ).first()
         resumed = record is not None
         if record is None:
             record = ArchiveImport(
-                fingerprint=fingerprint(path),
+                fingerprint=digest,
                 name=path.name[:255],
                 format=fmt,
                 stage=Stage.READ,
@@ -115,14 +116,7 @@ def run_import(
         import_id = int(record.id)
     posts = read_archive(path, fmt, brand, columns)
     _read(sessions, import_id, posts, progress)
-    built: list[Suggester] = []
-
-    def once() -> Suggester:
-        if not built:
-            built.append(suggester())
-        return built[0]
-
-    _suggest(sessions, import_id, once, progress)
+    _suggest(sessions, import_id, suggester, progress)
     groups = _group(sessions, thresholds, progress) if _has_work(sessions) else 0
     with sessions.begin() as session:
         record = session.get(ArchiveImport, import_id)
