@@ -145,7 +145,8 @@ def nlu_with(labels: Sequence[tuple[str, str]], path: Path) -> int:
 
 
 def heldout_scores(model: Path) -> dict[str, float]:
-    from bot.evaluation import load_agent, parse_real_posts
+    from bot.evaluation import load_agent
+    from bot.real_posts_report import parse_real_posts
 
     posts = load_real_posts(("heldout",))
     parses = parse_real_posts(load_agent(model), posts)

@@ -34,7 +34,8 @@ class RealFigures:
 
 def real_scores(model: Path) -> Scores:
     """One model's scores on the tune part of the real posts (the model loaded in-process)."""
-    from bot.evaluation import load_agent, parse_real_posts
+    from bot.evaluation import load_agent
+    from bot.real_posts_report import parse_real_posts
 
     posts = load_real_posts((PART,))
     agent = load_agent(model)
