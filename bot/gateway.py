@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -23,16 +24,22 @@ from sqlalchemy.orm import sessionmaker
 from bot import logs
 from bot.assistant import Assistant
 from bot.brand import Brand, load_brand
-from bot.channels.base import Sender
+from bot.channels import twitter
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twitter import TwitterChannel
 from bot.channels.webchat import WebchatChannel
+from bot.conversation.handover import Desk
+from bot.conversation.ingest import Accepted, Intake
+from bot.conversation.turns import ConversationRouter
+from bot.desk.ports import Trainers
+from bot.desk.views import Links
 from bot.edge import refusals
-from bot.intake import Intake
-from bot.router import Accepted, ConversationRouter, Desk
+from bot.inbox import Inbox
+from bot.messages import Channel, Sender
+from bot.outbox import Outbox
+from bot.pace import Pace
 from bot.settings import ConfigError, Settings, load_settings
 from bot.store.db import make_engine, migrate, read_session_factory, session_factory
-from bot.worker import Inbox, Outbox, Pace
 
 logger = logging.getLogger(__name__)
 HEALTH_INTERVAL = 5.0
@@ -40,9 +47,30 @@ HEALTH_INTERVAL = 5.0
 STARTING_INTERVAL = 0.25
 
 
+class RunningDesk(Desk, Channel, Protocol):
+    """An agents' desk as the gateway runs it: told by the core, started with the app,
+    and the sender of its own queued items (bot/desk/slack.py)."""
+
+
+@dataclass(frozen=True)
+class DeskParts:
+    """What a desk is built from (see ``desk_factory`` in :func:`create_app`)."""
+
+    settings: Settings
+    sessions: sessionmaker
+    assistant: Assistant
+    brand: Brand
+    #: Tells the outbox that the desk queued something.
+    outbox_wake: Callable[[], None]
+    #: Links to customers' posts, per channel (bot/desk/views.py).
+    links: Links
+    #: The trainers' review inbox, built when an agent first corrects the bot.
+    review: Trainers
+
+
 @dataclass
 class Gateway:
-    """The running parts, reachable from tests and from the desk."""
+    """The running parts, reachable from tests."""
 
     settings: Settings
     engine: Engine
@@ -50,25 +78,16 @@ class Gateway:
     http: aiohttp.ClientSession
     assistant: Assistant
     router: ConversationRouter
+    intake: Intake
     inbox: Inbox
     outbox: Outbox
-    channels: dict[str, Any] = field(default_factory=dict)
+    channels: dict[str, Any]
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-    def outbox_wake(self) -> None:
-        """Something was queued for sending."""
-        self.outbox.wake()
-
-    def wake(self, accepted: Accepted | None = None) -> None:
-        """Messages were stored: start on the conversations they leased to us; look for
-        the others (a conversation another worker held may be free by now)."""
-        if accepted is not None:
-            self.inbox.take(accepted.leased)
-        if accepted is None or accepted.unleased:
-            self.inbox.wake()
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
+#: Link makers of the platforms that have public posts (the desk shows them).
+LINKS: Links = {"twitter": twitter.post_link}
 
 
 def create_app(
@@ -76,9 +95,12 @@ def create_app(
     *,
     brand: Brand | None = None,
     twitter_connector: aiohttp.BaseConnector | None = None,
-    desk_factory: Any = None,
+    desk_factory: Callable[[DeskParts], RunningDesk] | None = None,
 ) -> web.Application:
-    """The gateway as an aiohttp application; everything starts with the app."""
+    """The gateway as an aiohttp application; everything starts with the app.
+
+    ``desk_factory`` builds the agents' desk (default: Slack, when configured).
+    """
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[refusals])
     brand = brand or load_brand()
 
@@ -94,72 +116,24 @@ def create_app(
         sys.setswitchinterval(0.0005)
         engine = make_engine(settings.database_url)
         await asyncio.to_thread(migrate, engine)
-        sessions = session_factory(engine)
-        reads = read_session_factory(engine)
-        http = aiohttp.ClientSession()
-        assistant = Assistant(
-            settings.rasa_url,
-            http,
-            settings.rasa_timeout,
-            settings.action_server_url,
-            concurrency=settings.rasa_concurrency,
-            startup_seconds=settings.rasa_startup_seconds,
-        )
-        router = ConversationRouter(
-            sessions,
-            assistant,
-            brand=brand,
-            worker_id=settings.worker_id,
-            lease_seconds=settings.lease_seconds,
-            reads=reads,
-        )
-        inbox = Inbox(router, sessions, settings.worker_id, settings.lease_seconds)
-        gateway = Gateway(
-            settings,
-            engine,
-            sessions,
-            http,
-            assistant,
-            router,
-            inbox,
-            outbox=Outbox(sessions, {}, settings.worker_id),
-        )
-        intake = Intake(router, sessions, gateway.wake)
-        channels: dict[str, Any] = {"webchat": WebchatChannel(intake, reads)}
-        paces: dict[str, Pace] = {}
-        if settings.telegram is not None:
-            channels["telegram"] = TelegramChannel(settings.telegram, intake, brand)
-            paces["telegram"] = Pace(settings.telegram.per_chat_interval)
-        if settings.twitter is not None:
-            channels["twitter"] = TwitterChannel(
-                settings.twitter, intake, brand, connector=twitter_connector
-            )
-        senders: dict[str, Sender] = dict(channels)
-        factory = desk_factory or (_slack_desk if settings.slack is not None else None)
-        if factory is not None:
-            desk: Desk = factory(gateway, brand)
-            router.desk = desk
-            senders.update(getattr(desk, "senders", {}))
-            channels["desk"] = desk
-        gateway.outbox = Outbox(sessions, senders, settings.worker_id, paces=paces, reads=reads)
-        inbox.on_handled = gateway.outbox.kick
-        gateway.channels = channels
+        gateway = _assemble(settings, brand, engine, twitter_connector, desk_factory)
         app[GATEWAY] = gateway
         try:
-            for channel in channels.values():
-                if hasattr(channel, "start"):
-                    await channel.start()
+            for channel in gateway.channels.values():
+                await channel.start()
         except BaseException:
             # A channel refused to start (a credential refused): aiohttp skips the
             # clean-up of an app that did not start, so close what is open here.
             await stop(app)
             raise
         gateway.tasks = [
-            asyncio.create_task(inbox.run(), name="inbox"),
+            asyncio.create_task(gateway.inbox.run(), name="inbox"),
             asyncio.create_task(gateway.outbox.run(), name="outbox"),
-            asyncio.create_task(_watch_assistant(assistant), name="health"),
+            asyncio.create_task(_watch_assistant(gateway.assistant), name="health"),
         ]
-        logger.info("gateway: channels %s; assistant %s", ", ".join(channels), settings.rasa_url)
+        logger.info(
+            "gateway: channels %s; assistant %s", ", ".join(gateway.channels), settings.rasa_url
+        )
 
     async def stop(app: web.Application) -> None:
         gateway = app.get(GATEWAY)
@@ -171,9 +145,8 @@ def create_app(
         await gateway.inbox.idle()
         await gateway.outbox.idle()
         for channel in gateway.channels.values():
-            if hasattr(channel, "stop"):
-                with contextlib.suppress(Exception):
-                    await channel.stop()
+            with contextlib.suppress(Exception):
+                await channel.stop()
         await gateway.http.close()
         gateway.engine.dispose()
 
@@ -217,13 +190,123 @@ def _to_channel(name: str, handler: str) -> Any:
     return route
 
 
-def _slack_desk(gateway: Gateway, brand: Brand) -> Desk:
+def _assemble(
+    settings: Settings,
+    brand: Brand,
+    engine: Engine,
+    twitter_connector: aiohttp.BaseConnector | None,
+    desk_factory: Callable[[DeskParts], RunningDesk] | None,
+) -> Gateway:
+    """Builds the parts in order, each complete when built (nothing is set afterwards).
+
+    The one cycle, channels -> intake -> inbox -> outbox -> channels (a channel
+    both reads and sends), is closed by ``wake`` below: the intake is built
+    with it, and it reaches the inbox, built a few lines later.
+    """
+    sessions = session_factory(engine)
+    reads = read_session_factory(engine)
+    http = aiohttp.ClientSession()
+    assistant = Assistant(
+        settings.rasa_url,
+        http,
+        settings.rasa_timeout,
+        settings.action_server_url,
+        concurrency=settings.rasa_concurrency,
+        startup_seconds=settings.rasa_startup_seconds,
+    )
+
+    def wake(accepted: Accepted) -> None:
+        """Messages were stored: start on the conversations they leased to us; look for
+        the others (a conversation another worker held may be free by now)."""
+        inbox.take(accepted.leased)
+        if accepted.unleased:
+            inbox.wake()
+
+    intake = Intake(
+        sessions,
+        wake,
+        worker_id=settings.worker_id,
+        lease_seconds=settings.lease_seconds,
+        reads=reads,
+    )
+    channels: dict[str, Channel] = {"webchat": WebchatChannel(intake, reads)}
+    paces: dict[str, Pace] = {}
+    if settings.telegram is not None:
+        channels["telegram"] = TelegramChannel(settings.telegram, intake, brand)
+        paces["telegram"] = Pace(settings.telegram.per_chat_interval)
+    if settings.twitter is not None:
+        channels["twitter"] = TwitterChannel(
+            settings.twitter, intake, brand, connector=twitter_connector
+        )
+    senders: dict[str, Sender] = dict(channels.items())
+    outbox_due = asyncio.Event()
+    factory = desk_factory or (_slack_desk if settings.slack is not None else None)
+    desk: RunningDesk | None = None
+    if factory is not None:
+        parts = DeskParts(
+            settings, sessions, assistant, brand, outbox_due.set, LINKS, _LazyReview(sessions)
+        )
+        desk = factory(parts)
+        senders[desk.name] = desk
+        channels["desk"] = desk
+    router = ConversationRouter(
+        sessions,
+        assistant,
+        brand,
+        desk=desk,
+        worker_id=settings.worker_id,
+        lease_seconds=settings.lease_seconds,
+        reads=reads,
+    )
+    outbox = Outbox(
+        sessions, senders, settings.worker_id, paces=paces, reads=reads, wake=outbox_due
+    )
+    inbox = Inbox(
+        router, sessions, settings.worker_id, settings.lease_seconds, on_handled=outbox.kick
+    )
+    return Gateway(
+        settings, engine, sessions, http, assistant, router, intake, inbox, outbox, channels
+    )
+
+
+class _LazyReview:
+    """The trainers' review inbox (bot/review/inbox.py), built on first use: it reads the
+    training configuration, which the gateway does not need to run."""
+
+    def __init__(self, sessions: sessionmaker) -> None:
+        self.sessions = sessions
+        self._inbox: Trainers | None = None
+
+    def _built(self) -> Trainers:
+        if self._inbox is None:
+            from bot.review.inbox import ReviewInbox
+
+            self._inbox = ReviewInbox(self.sessions)
+        return self._inbox
+
+    def known_intents(self) -> list[str]:
+        return self._built().known_intents()
+
+    def add_relabel(self, message_id: int, intent: str, agent: str) -> int:
+        return self._built().add_relabel(message_id, intent, agent)
+
+
+def _slack_desk(parts: DeskParts) -> RunningDesk:
+    from bot.desk.cards import SlackMarkup
     from bot.desk.operations import CareDesk
     from bot.desk.slack import SlackDesk
 
-    assert gateway.settings.slack is not None
-    desk = CareDesk(gateway.sessions, gateway.router, gateway.assistant, brand)
-    return SlackDesk(gateway.settings.slack, desk, gateway.outbox_wake, brand)
+    assert parts.settings.slack is not None
+    care = CareDesk(
+        parts.sessions,
+        parts.assistant,
+        parts.brand,
+        channel=SlackDesk.name,
+        review=parts.review,
+        markup=SlackMarkup(),
+        links=parts.links,
+    )
+    return SlackDesk(parts.settings.slack, care, parts.outbox_wake, parts.brand)
 
 
 async def _watch_assistant(assistant: Assistant) -> None:

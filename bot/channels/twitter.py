@@ -32,14 +32,18 @@ from tweepy.asynchronous import AsyncClient
 
 from bot.brand import Brand
 from bot.channels import twitter_items
-from bot.channels.base import (
+from bot.contract import Visibility
+from bot.conversation.ingest import Intake
+from bot.messages import (
+    CANNOT_TELL,
+    NOT_SENT,
     InboundMessage,
     OutboundReply,
     SendError,
+    SentLookup,
     Unreadable,
+    found,
 )
-from bot.contract import Visibility
-from bot.intake import Intake
 from bot.settings import TwitterSettings
 from bot.text import clean_text, tweet_words
 
@@ -192,7 +196,7 @@ class TwitterChannel:
     # ------------------------------------------------------------ mentions
     async def poll_mentions(self) -> int:
         """Reads new mentions; returns how many were stored."""
-        since = self.intake.cursor(NAME, "mentions_since")
+        since = await self.intake.cursor(NAME, "mentions_since")
         params: dict[str, Any] = {
             "id": self.user_id,
             "max_results": 100,
@@ -287,7 +291,7 @@ class TwitterChannel:
     # ----------------------------------------------------------------- DMs
     async def poll_dms(self) -> int:
         """Reads DM events newer than the last seen one; returns how many were stored."""
-        last = self.intake.cursor(NAME, "dm_last_id")
+        last = await self.intake.cursor(NAME, "dm_last_id")
         params: dict[str, Any] = {
             "dm_event_fields": DM_FIELDS,
             "event_types": "MessageCreate",
@@ -379,7 +383,7 @@ class TwitterChannel:
         except (tweepy_errors.TweepyException, aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise SendError(f"{type(error).__name__}: {error}", maybe_sent=True) from error
 
-    async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
+    async def find_sent(self, reply: OutboundReply, after: datetime) -> SentLookup:
         """Looks for the reply among the brand's recent tweets or the customer's DM thread."""
         try:
             if reply.visibility == Visibility.PRIVATE:
@@ -394,8 +398,8 @@ class TwitterChannel:
                         str(event.get("sender_id")) == self.user_id
                         and event.get("text") == reply.text
                     ):
-                        return str(event["id"])
-                return None
+                        return found(str(event["id"]))
+                return NOT_SENT
             first = split_for_tweets(self._public_text(reply))[0]
             page = await self.client.get_users_tweets(
                 id=self.user_id,
@@ -411,10 +415,17 @@ class TwitterChannel:
                     if r.get("type") == "replied_to"
                 ]
                 if tweet.get("text") == first and reply.reply_to_platform_id in replied:
-                    return str(tweet["id"])
-            return None
+                    return found(str(tweet["id"]))
+            return NOT_SENT
         except (tweepy_errors.TweepyException, aiohttp.ClientError, asyncio.TimeoutError):
-            return False
+            return CANNOT_TELL
+
+
+def post_link(handle: str | None, post_id: str | None) -> str | None:
+    """A link to the customer's post ``post_id`` (for the agents' desk)."""
+    if handle and post_id:
+        return f"https://twitter.com/{handle}/status/{post_id}"
+    return None
 
 
 def _is_id(value: Any) -> TypeGuard[str]:

@@ -15,14 +15,13 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ConstrainedStr, conint, validator
-from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.base import CustomerRef, InboundMessage, OutboundReply
 from bot.contract import Visibility
+from bot.conversation.ingest import Intake, StoreUnavailable
+from bot.conversation.replies import sent_replies
 from bot.edge import Refusal, Strict, read_json, validated
-from bot.intake import Intake, StoreUnavailable
-from bot.store.models import Conversation, Direction, Message, OutboxItem, OutboxStatus
+from bot.messages import NOT_SENT, CustomerRef, InboundMessage, OutboundReply, SentLookup
 from bot.text import clean_text
 
 NAME = "webchat"
@@ -106,31 +105,25 @@ class WebchatChannel:
 
     def _replies(self, session_id: str, after: int) -> list[dict[str, Any]]:
         with self.sessions() as session:  # a read-only session factory
-            found = session.execute(
-                select(Message.id, Message.text, Message.author, Message.created_at)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .join(OutboxItem, OutboxItem.message_id == Message.id)
-                .where(
-                    Conversation.channel == NAME,
-                    Conversation.place == f"web:{session_id}",
-                    Message.direction == Direction.OUT,
-                    OutboxItem.status == OutboxStatus.SENT,
-                    Message.id > after,
-                )
-                .order_by(Message.id)
-            ).all()
+            found = sent_replies(session, NAME, f"web:{session_id}", after)
         return [
-            {"id": row.id, "text": row.text, "author": row.author.value, "at": _iso(row.created_at)}
+            {"id": row.id, "text": row.text, "author": row.author, "at": _iso(row.created_at)}
             for row in found
         ]
+
+    async def start(self) -> None:
+        """Nothing to start: the page's requests come through the gateway's routes."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
 
     async def send(self, reply: OutboundReply) -> str:
         """Nothing to call: the page reads sent replies from the store."""
         return f"web-{uuid.uuid4().hex}"
 
-    async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
+    async def find_sent(self, reply: OutboundReply, after: datetime) -> SentLookup:
         """A web chat reply is delivered by being marked sent: resending is harmless."""
-        return None
+        return NOT_SENT
 
 
 def _iso(moment: datetime) -> str:

@@ -321,3 +321,13 @@ def relabel_modal(
             },
         ],
     }
+
+
+class SlackMarkup:
+    """How Slack's mrkdwn writes a person and a code word (:class:`bot.desk.ports.Markup`)."""
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"
+
+    def code(self, word: str) -> str:
+        return f"`{word}`"

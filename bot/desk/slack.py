@@ -29,10 +29,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
 from bot.brand import Brand
-from bot.channels.base import OutboundReply, SendError
 from bot.desk import slack_requests
 from bot.desk.cards import card_blocks, card_text, note_modal, reason_label, relabel_modal, waited
 from bot.desk.operations import CareDesk, Outcome, Refused
+from bot.messages import CANNOT_TELL, NOT_SENT, OutboundReply, SendError, SentLookup
 from bot.settings import SlackSettings
 from bot.store.models import Message, Ticket
 from bot.store.records import utcnow
@@ -79,7 +79,7 @@ class SlackDesk:
             process_before_response=True,
             request_verification_enabled=settings.mode == "http",
         )
-        self.senders = {"slack": self}
+        self.senders = {self.name: self}
         self._members: tuple[float, set[str]] = (0.0, set())
         self._tasks: list[asyncio.Task[None]] = []
         self._socket: Any = None
@@ -400,8 +400,8 @@ class SlackDesk:
             ticket.desk_channel = self.settings.escalation_channel
             ticket.desk_thread = ts
 
-    async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
+    async def find_sent(self, reply: OutboundReply, after: datetime) -> SentLookup:
         """Cards are posted once (a second attempt updates the first); threads cannot tell."""
         if reply.extra.get("kind") in ("card", "update"):
-            return None
-        return False
+            return NOT_SENT
+        return CANNOT_TELL

@@ -17,7 +17,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from bot.channels.base import CustomerRef
+from bot.messages import CustomerRef
 from bot.store.models import (
     AuditEvent,
     Conversation,

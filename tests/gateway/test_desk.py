@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.brand import load_brand
+from bot.desk.cards import SlackMarkup
 from bot.desk.operations import CareDesk
 from bot.desk.slack import NOT_AN_AGENT, SlackDesk
+from bot.gateway import DeskParts
 from bot.review.inbox import ReviewInbox
 from bot.review.nludata import NLU_FILE, NluFile
 from bot.store.models import AuditEvent, Conversation, Owner, Ticket
@@ -454,10 +456,18 @@ async def test_service_level_breaches_are_announced_in_thread_and_channel(
         service_levels={p: {"first": 0, "next": 0} for p in ("urgent", "high", "normal", "low")},
     )
 
-    def factory(gateway, brand):  # type: ignore[no-untyped-def]
-        care = CareDesk(gateway.sessions, gateway.router, gateway.assistant, impatient)
+    def factory(parts: DeskParts) -> SlackDesk:
+        care = CareDesk(
+            parts.sessions,
+            parts.assistant,
+            impatient,
+            channel=SlackDesk.name,
+            review=parts.review,
+            markup=SlackMarkup(),
+            links=parts.links,
+        )
         return SlackDesk(
-            slack_settings(slack_api), care, gateway.outbox_wake, impatient, sla_interval=0.2
+            slack_settings(slack_api), care, parts.outbox_wake, impatient, sla_interval=0.2
         )
 
     gateway = await start_gateway(
