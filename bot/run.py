@@ -17,88 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from bot.brand import PROJECT_ROOT
-from bot.model import MODEL_PATH, rasa_env
-
-LOG_DIR = PROJECT_ROOT / "var" / "log"
-RUN_DIR = PROJECT_ROOT / "var" / "run"
-ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
-
-
-@dataclass
-class Service:
-    """A process to start, and the URL that answers once it is ready."""
-
-    name: str
-    command: list[str]
-    ready_url: str
-    env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(LOG_DIR / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=PROJECT_ROOT,
-            env={**rasa_env(), **self.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 240.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise SystemExit(
-                    f"{self.name} exited (code {self.process.returncode}); "
-                    f"see {LOG_DIR / (self.name + '.log')}"
-                )
-            try:
-                with urllib.request.urlopen(self.ready_url, timeout=2):
-                    return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.5)
-        raise SystemExit(f"{self.name} did not start within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-
-
-def write_endpoints(
-    actions_port: int, source: Path = ENDPOINTS, target: Path = RUN_DIR / "endpoints.yml"
-) -> Path:
-    """A copy of ``source`` whose action endpoint is the action server on ``actions_port``."""
-    endpoints = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    action = endpoints.get("action_endpoint") or {}
-    endpoints["action_endpoint"] = {**action, "url": f"http://127.0.0.1:{actions_port}/webhook"}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        "# Written by bot/run.py from endpoints.yml for this run; changes here are lost.\n"
-        + yaml.safe_dump(endpoints, sort_keys=False),
-        encoding="utf-8",
-    )
-    return target
+from bot.launch import LOG_DIR, Service, assistant_services, write_endpoints
+from bot.model import MODEL_PATH
 
 
 def services(
@@ -106,34 +33,11 @@ def services(
 ) -> list[Service]:
     """The action server, the Rasa server with the trained model (``endpoints`` names the
     action server, see :func:`write_endpoints`), and the gateway."""
-    python = sys.executable
     return [
-        Service(
-            "actions",
-            [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-            f"http://127.0.0.1:{actions_port}/health",
-        ),
-        Service(
-            "rasa",
-            [
-                python,
-                "-m",
-                "rasa",
-                "run",
-                "--model",
-                str(MODEL_PATH),
-                "--port",
-                str(rasa_port),
-                "--credentials",
-                "credentials.yml",
-                "--endpoints",
-                str(endpoints),
-            ],
-            f"http://127.0.0.1:{rasa_port}/webhooks/care/",
-        ),
+        *assistant_services(rasa_port, actions_port, endpoints),
         Service(
             "gateway",
-            [python, "-m", "bot.gateway"],
+            [sys.executable, "-m", "bot.gateway"],
             f"http://127.0.0.1:{gateway_port}/healthz",
             env={
                 "GATEWAY_PORT": str(gateway_port),

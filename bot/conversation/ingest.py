@@ -103,7 +103,15 @@ def store_message(
     )
     if known is not None:
         return None
-    customer_id = customer_id_for(connection, inbound.channel, inbound.customer, now)
+    customer = inbound.customer
+    customer_id = customer_id_for(
+        connection,
+        inbound.channel,
+        customer.platform_user_id,
+        now,
+        handle=customer.handle,
+        display_name=customer.display_name,
+    )
     conversation_id, created = conversation_id_for(
         connection,
         inbound.channel,
