@@ -24,7 +24,7 @@ from sqlalchemy.orm import sessionmaker
 from bot import logs
 from bot.assistant import Assistant
 from bot.brand import Brand, load_brand
-from bot.channels import twitter
+from bot.channels import twitter_limits
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twitter import TwitterChannel
 from bot.channels.webchat import WebchatChannel
@@ -87,7 +87,7 @@ class Gateway:
 
 GATEWAY = web.AppKey("gateway", Gateway)
 #: Link makers of the platforms that have public posts (the desk shows them).
-LINKS: Links = {"twitter": twitter.post_link}
+LINKS: Links = {"twitter": twitter_limits.post_link}
 
 
 def create_app(

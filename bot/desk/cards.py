@@ -323,6 +323,17 @@ def relabel_modal(
     }
 
 
+def queue_text(views: list[TicketView], now: datetime) -> str:
+    """The answer to ``/care-queue``: one line per open ticket."""
+    lines = [
+        f"#{v.ticket_id} {v.priority} · {reason_label(v.reason)} · {v.channel} · "
+        f"waiting {waited(v.created_at, now)} · "
+        + (f"<@{v.agent_id}>" if v.agent_id else "unclaimed")
+        for v in views
+    ]
+    return "Open tickets:\n" + "\n".join(lines) if lines else "The queue is empty. 🎉"
+
+
 class SlackMarkup:
     """How Slack's mrkdwn writes a person and a code word (:class:`bot.desk.ports.Markup`)."""
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from bot.brand import Brand
 from bot.desk import slack_requests
-from bot.desk.cards import card_blocks, card_text, note_modal, reason_label, relabel_modal, waited
+from bot.desk.cards import card_blocks, card_text, note_modal, queue_text, relabel_modal
 from bot.desk.operations import CareDesk, Outcome, Refused
 from bot.messages import CANNOT_TELL, NOT_SENT, OutboundReply, SendError, SentLookup
 from bot.settings import SlackSettings
@@ -308,16 +308,7 @@ class SlackDesk:
                 await ack(text=NOT_AN_AGENT)
                 return
             views = await asyncio.to_thread(self.desk.queue)
-            now = self.clock()
-            lines = [
-                f"#{v.ticket_id} {v.priority} · {reason_label(v.reason)} · {v.channel} · "
-                f"waiting {waited(v.created_at, now)} · "
-                + (f"<@{v.agent_id}>" if v.agent_id else "unclaimed")
-                for v in views
-            ]
-            await ack(
-                text="Open tickets:\n" + "\n".join(lines) if lines else "The queue is empty. 🎉"
-            )
+            await ack(text=queue_text(views, self.clock()))
 
     async def _thread_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         """An agent wrote in a ticket's thread: to the customer (or refused)."""
