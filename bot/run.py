@@ -4,7 +4,9 @@
 seeding) starts the processes, waits until each answers, and prints the web
 chat's address; the channels configured in ``.env`` (Telegram, Twitter/X,
 Slack) run too. ``--terminal`` chats in the terminal instead, showing what the
-bot understood. Ctrl-C stops everything.
+bot understood. Ctrl-C stops everything, and so do SIGTERM (systemd,
+``docker stop``) and SIGHUP (a closed terminal): every child is gone within
+:data:`STOP_SECONDS`.
 
 ``--rasa-port``, ``--actions-port`` and ``--gateway-port`` move the three
 servers. Rasa finds the action server through its endpoints file, which names
@@ -16,6 +18,7 @@ as it is for ``rasa run`` by hand.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +37,12 @@ import yaml
 from bot.brand import PROJECT_ROOT
 from bot.model import MODEL_PATH, rasa_env
 
+# What systemd or `docker stop` send (SIGTERM), a closed terminal (SIGHUP), Ctrl-C (SIGINT).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+# Every child is gone this long after a stop signal: asked politely first (the
+# gateway gives in-flight requests 5 s, bot/gateway.py), then killed.
+STOP_SECONDS = 10.0
+POLITE_SECONDS = 7.0
 LOG_DIR = PROJECT_ROOT / "var" / "log"
 RUN_DIR = PROJECT_ROOT / "var" / "run"
 ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
@@ -76,13 +86,73 @@ class Service:
                 time.sleep(0.5)
         raise SystemExit(f"{self.name} did not start within {timeout:.0f} s")
 
-    def stop(self) -> None:
+    def signal_group(self, signum: int) -> None:
+        """Sends ``signum`` to the service's process group (it runs in a session of its own,
+        so a terminal's signals never reach it: bot.run passes them on)."""
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+
+
+class Stop(Exception):
+    """A stop signal arrived: leave whatever bot.run is doing and stop every service."""
+
+
+class StopSignals:
+    """The handler of :data:`STOP_SIGNALS`: raises :class:`Stop` in the main thread, except
+    while a child is being started. A stop raised between the fork and the moment
+    its ``Popen`` is known would leave that child running with no one to stop it:
+    there the signal waits until the child is on the list."""
+
+    def __init__(self) -> None:
+        self._holding = False
+        self._pending: int | None = None
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self._holding:
+            self._pending = signum
+            return
+        raise Stop(signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Holds stop signals back for the block, then acts on one that came meanwhile."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self._pending is not None:
+                raise Stop(signal.Signals(self._pending).name)
+
+
+def stop_all(started: list[Service], polite: float = POLITE_SECONDS) -> None:
+    """Asks every service to stop at once, kills what still runs after ``polite`` seconds.
+
+    All at once, not one after the other: three services each allowed their
+    full grace in turn would outlast what systemd or Docker wait before they
+    kill bot.run itself, and its children with no one left to stop them.
+    Further stop signals are ignored meanwhile, so a second Ctrl-C cannot cut
+    the clean-up short.
+    """
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    for service in started:
+        service.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + polite
+    for service in started:
+        if service.process is None:
+            continue
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for service in started:
+        service.signal_group(signal.SIGKILL)
+        if service.process is not None:
+            service.process.wait()
 
 
 def write_endpoints(
@@ -102,7 +172,7 @@ def write_endpoints(
 
 
 def services(
-    rasa_port: int, actions_port: int, gateway_port: int, endpoints: Path
+    rasa_port: int, actions_port: int, gateway_port: int, endpoints: Path, model: Path = MODEL_PATH
 ) -> list[Service]:
     """The action server, the Rasa server with the trained model (``endpoints`` names the
     action server, see :func:`write_endpoints`), and the gateway."""
@@ -121,7 +191,7 @@ def services(
                 "rasa",
                 "run",
                 "--model",
-                str(MODEL_PATH),
+                str(model),
                 "--port",
                 str(rasa_port),
                 "--credentials",
@@ -194,15 +264,19 @@ def main() -> None:
     parser.add_argument("--actions-port", type=int, default=5055)
     parser.add_argument("--gateway-port", type=int, default=8000)
     parser.add_argument("--terminal", action="store_true", help="chat in the terminal")
+    parser.add_argument("--model", type=Path, default=MODEL_PATH, help="the trained model")
     args = parser.parse_args()
-    if not Path(MODEL_PATH).exists():
+    if not args.model.exists():
         raise SystemExit("No trained model: run `make model` first")
     endpoints = write_endpoints(args.actions_port)
-    started = services(args.rasa_port, args.actions_port, args.gateway_port, endpoints)
+    started = services(args.rasa_port, args.actions_port, args.gateway_port, endpoints, args.model)
+    stop_signals = StopSignals()
+    stop_signals.install()
     try:
         for service in started:
             print(f"starting {service.name}... (log: {LOG_DIR / (service.name + '.log')})")
-            service.start()
+            with stop_signals.held():
+                service.start()
         for service in started:
             service.wait_ready()
         print(
@@ -214,11 +288,10 @@ def main() -> None:
         else:
             print(f"\nChat with the bot: http://127.0.0.1:{args.gateway_port}/  (Ctrl-C to stop)")
             wait_for_exit(started)
-    except KeyboardInterrupt:
-        print()
+    except Stop as stop:
+        print(f"\n{stop}: stopping...")
     finally:
-        for service in reversed(started):
-            service.stop()
+        stop_all(started)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.run import services, write_endpoints
+from bot.run import STOP_SECONDS, services, write_endpoints
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.gateway.conftest import eventually
+from tests.gateway.test_run_signals import port_is_free
 
 DEFAULT_ACTIONS_PORT = 5055
 
@@ -109,9 +110,14 @@ async def test_bot_run_with_another_actions_port_answers_with_its_actions(
         [reply, *_] = await eventually(answer, timeout=60)
         assert reply["author"] == "bot", reply  # not a person: the flight look-up worked
         assert "881" in reply["text"]
+        # What systemd or `docker stop` send: the real Rasa, actions and gateway all stop.
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, STOP_SECONDS)
+        assert all(port_is_free(port) for port in (rasa, actions, gateway)), output.read_text()
     finally:
-        process.send_signal(signal.SIGINT)  # Ctrl-C: bot.run stops what it started
-        try:
-            await asyncio.to_thread(process.wait, 60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # Ctrl-C: bot.run stops what it started
+            try:
+                await asyncio.to_thread(process.wait, 60)
+            except subprocess.TimeoutExpired:
+                process.kill()
