@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ import yaml
 
 from bot.brand import PROJECT_ROOT
 from bot.model import MODEL_PATH, rasa_env
+from bot.settings import read_dotenv
 
 # What systemd or `docker stop` send (SIGTERM), a closed terminal (SIGHUP), Ctrl-C (SIGINT).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
@@ -43,6 +44,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 # gateway gives in-flight requests 5 s, bot/gateway.py), then killed.
 STOP_SECONDS = 10.0
 POLITE_SECONDS = 7.0
+# How long a service may take to answer (Rasa loading its model, on a slow machine).
+# The gateway holds customers' messages for as long (RASA_STARTUP_SECONDS, unless
+# set): bot.run stops if Rasa is not up by then, so no message waits for nothing.
+START_SECONDS = 240.0
 LOG_DIR = PROJECT_ROOT / "var" / "log"
 RUN_DIR = PROJECT_ROOT / "var" / "run"
 ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
@@ -70,7 +75,7 @@ class Service:
             start_new_session=True,
         )
 
-    def wait_ready(self, timeout: float = 240.0) -> None:
+    def wait_ready(self, timeout: float = START_SECONDS) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -171,6 +176,16 @@ def write_endpoints(
     return target
 
 
+def startup_bound(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``RASA_STARTUP_SECONDS`` for the gateway: :data:`START_SECONDS`, unless the
+    environment or the gateway's .env file sets it."""
+    dotenv = environ.get("GATEWAY_DOTENV", str(PROJECT_ROOT / ".env"))
+    configured = {**(read_dotenv(Path(dotenv)) if dotenv.strip() else {}), **environ}
+    if configured.get("RASA_STARTUP_SECONDS", "").strip():
+        return {}
+    return {"RASA_STARTUP_SECONDS": str(START_SECONDS)}
+
+
 def services(
     rasa_port: int, actions_port: int, gateway_port: int, endpoints: Path, model: Path = MODEL_PATH
 ) -> list[Service]:
@@ -209,6 +224,7 @@ def services(
                 "GATEWAY_PORT": str(gateway_port),
                 "RASA_URL": f"http://127.0.0.1:{rasa_port}",
                 "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}",
+                **startup_bound(),
             },
         ),
     ]

@@ -17,13 +17,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
-from bot.run import STOP_SECONDS, services, write_endpoints
+from bot.run import START_SECONDS, STOP_SECONDS, services, startup_bound, write_endpoints
 from tests.conftest import PROJECT_ROOT, free_port
+from tests.gateway.bot_run import port_is_free
 from tests.gateway.conftest import eventually
-from tests.gateway.test_run_signals import port_is_free
 
 DEFAULT_ACTIONS_PORT = 5055
 
@@ -38,6 +39,16 @@ def test_rasa_is_given_the_action_server_on_the_chosen_port(tmp_path: Path) -> N
     )
     assert rasa.command[rasa.command.index("--endpoints") + 1] == str(written)
     assert gateway.env["ACTION_SERVER_URL"] == "http://127.0.0.1:5077"
+
+
+def test_the_gateway_holds_messages_as_long_as_bot_run_waits_for_rasa(tmp_path: Path) -> None:
+    # Before, the gateway gave up on waiting messages after 120 s while bot.run
+    # still waited for Rasa up to 240 s: a slow start handed customers over.
+    assert startup_bound({"GATEWAY_DOTENV": ""}) == {"RASA_STARTUP_SECONDS": str(START_SECONDS)}
+    assert startup_bound({"GATEWAY_DOTENV": "", "RASA_STARTUP_SECONDS": "30"}) == {}
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("RASA_STARTUP_SECONDS=45\n")
+    assert startup_bound({"GATEWAY_DOTENV": str(dotenv)}) == {}  # the operator's choice holds
 
 
 @pytest.fixture
@@ -90,13 +101,20 @@ async def test_bot_run_with_another_actions_port_answers_with_its_actions(
             stderr=subprocess.STDOUT,
         )
     try:
-        await eventually(
-            lambda: process.poll() is not None or "Chat with the bot" in output.read_text(),
-            timeout=300,
-            interval=0.5,
-        )
-        assert process.poll() is None, output.read_text()
         url, session = f"http://127.0.0.1:{gateway}", uuid.uuid4().hex
+
+        async def page_served() -> bool:
+            assert process.poll() is None, output.read_text()
+            try:
+                async with http.get(url + "/") as response:
+                    return response.status == 200
+            except aiohttp.ClientConnectionError:
+                return False
+
+        # The case: the page is there long before Rasa has loaded its model;
+        # a customer who writes then waits for the bot, not for a person.
+        await eventually(page_served, timeout=120, interval=0.2)
+        rasa_was_loading = port_is_free(rasa)
         async with http.post(
             f"{url}/webchat/api/messages",
             json={"session": session, "id": uuid.uuid4().hex, "text": "is NW881 on time?"},
@@ -107,9 +125,11 @@ async def test_bot_run_with_another_actions_port_answers_with_its_actions(
             async with http.get(f"{url}/webchat/api/messages", params={"session": session}) as r:
                 return list((await r.json())["messages"])
 
-        [reply, *_] = await eventually(answer, timeout=60)
+        [reply, *_] = await eventually(answer, timeout=300, interval=0.5)
         assert reply["author"] == "bot", reply  # not a person: the flight look-up worked
         assert "881" in reply["text"]
+        assert rasa_was_loading  # else this run did not test the wait
+        await eventually(lambda: "Chat with the bot" in output.read_text(), timeout=30)
         # What systemd or `docker stop` send: the real Rasa, actions and gateway all stop.
         process.send_signal(signal.SIGTERM)
         await asyncio.to_thread(process.wait, STOP_SECONDS)
