@@ -20,7 +20,7 @@ from aiohttp import web
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from bot import logs
+from bot import logs, waiting
 from bot.assistant import Assistant
 from bot.brand import Brand, load_brand
 from bot.channels.base import Sender
@@ -36,6 +36,8 @@ from bot.worker import Inbox, Outbox, Pace
 
 logger = logging.getLogger(__name__)
 HEALTH_INTERVAL = 5.0
+# How often customers waiting for a person are looked at (updates, the bot back).
+WAITING_INTERVAL = 30.0
 # While the assistant starts, messages wait for it: look often, so they go soon after.
 STARTING_INTERVAL = 0.25
 
@@ -158,7 +160,13 @@ def create_app(
             asyncio.create_task(inbox.run(), name="inbox"),
             asyncio.create_task(gateway.outbox.run(), name="outbox"),
             asyncio.create_task(_watch_assistant(assistant), name="health"),
+            asyncio.create_task(_follow_up_waiting(gateway, brand), name="waiting"),
         ]
+        if router.desk is None:
+            logger.warning(
+                "gateway: no agents' desk (Slack or web desk) is configured: no one can take "
+                "a handover, so the bot offers no person and says what customers can do"
+            )
         logger.info("gateway: channels %s; assistant %s", ", ".join(channels), settings.rasa_url)
 
     async def stop(app: web.Application) -> None:
@@ -224,6 +232,25 @@ def _slack_desk(gateway: Gateway, brand: Brand) -> Desk:
     assert gateway.settings.slack is not None
     desk = CareDesk(gateway.sessions, gateway.router, gateway.assistant, brand)
     return SlackDesk(gateway.settings.slack, desk, gateway.outbox_wake, brand)
+
+
+async def _follow_up_waiting(gateway: Gateway, brand: Brand) -> None:
+    """Customers waiting for a person get their update, or the bot back (bot/waiting.py)."""
+    while True:
+        await asyncio.sleep(WAITING_INTERVAL)
+        try:
+            queued = await asyncio.to_thread(
+                waiting.follow_up_waiting,
+                gateway.sessions,
+                brand,
+                gateway.router.send_text,
+                gateway.router.clock(),
+            )
+        except Exception:
+            logger.exception("gateway: following up waiting customers failed")
+            continue
+        if queued:
+            gateway.outbox.wake()
 
 
 async def _watch_assistant(assistant: Assistant) -> None:

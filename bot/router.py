@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import waiting
 from bot.assistant import Assistant, AssistantRefused, AssistantUnavailable, BotMessage, Turn
 from bot.brand import Brand, load_brand
 from bot.channels.base import InboundMessage
@@ -602,14 +603,23 @@ class ConversationRouter:
             target = self._finish(connection, pending, now, turn)
             if target is None:
                 return NOTHING
-            for index, bot_message in enumerate(turn.texts):
-                items += self._reply(session, target, pending.message_id, index, bot_message, now)
             handover = turn.handover
-            if handover is not None:
+            # No desk, no person to promise: the bot keeps the conversation (bot/waiting.py).
+            nobody = handover is not None and self.desk is None
+            for index, bot_message in enumerate(turn.texts):
+                if nobody and waiting.promises_a_person(bot_message.response):
+                    continue
+                items += self._reply(session, target, pending.message_id, index, bot_message, now)
+            if nobody:
+                items += self._system_reply(session, target, pending.message_id, "no_desk", now)
+            elif handover is not None:
                 conversation = session.get(Conversation, pending.conversation_id)
                 if conversation is not None and conversation.owner == Owner.BOT:
                     reason = str(handover.get("reason") or HandoverReason.REQUESTED.value)
-                    self._hand_over(session, conversation, reason, now, turn=turn, payload=handover)
+                    ticket = self._hand_over(
+                        session, conversation, reason, now, turn=turn, payload=handover
+                    )
+                    items += self._expectation(session, target, ticket, now)
                     channels |= self._desk_channels()
             return self._handled(connection, pending, channels, items, now, look_ahead)
 
@@ -624,14 +634,17 @@ class ConversationRouter:
             target = self._finish(connection, pending, now)
             if target is None:
                 return NOTHING
-            items = self._system_reply(session, target, pending.message_id, answer.reply, now)
+            nobody = answer.handover is not None and self.desk is None
+            reply = "no_desk" if nobody else answer.reply
+            items = self._system_reply(session, target, pending.message_id, reply, now)
             channels = frozenset({pending.channel})
-            if answer.handover is not None:
+            if answer.handover is not None and not nobody:
                 conversation = session.get(Conversation, pending.conversation_id)
                 assert conversation is not None
                 if conversation.owner == Owner.BOT:
                     reason = answer.handover.value
-                    self._hand_over(session, conversation, reason, now, error=answer.why)
+                    ticket = self._hand_over(session, conversation, reason, now, error=answer.why)
+                    items += self._expectation(session, target, ticket, now)
                     channels |= self._desk_channels()
             return self._handled(connection, pending, channels, items, now, look_ahead)
 
@@ -715,6 +728,18 @@ class ConversationRouter:
             self.brand.message(name),
             now,
             claim=True,
+        )
+
+    def _expectation(
+        self, session: Session, target: _Target, ticket: Ticket, now: datetime
+    ) -> list[Outgoing]:
+        """When a person will answer, said right after the handover (bot/waiting.py)."""
+        text = waiting.handover_notice(session, self.brand, ticket, now)
+        if text is None:
+            return []
+        key = f"expect:{ticket.id}"
+        return self._outgoing(
+            session.connection(), target, key, Author.SYSTEM, text, now, claim=True
         )
 
     def _outgoing(

@@ -260,6 +260,22 @@ def chat(rasa_port: int) -> None:
                 print(f"      [handover: {message['custom']['handover']['reason']}]")
 
 
+NO_DESK = (
+    "\nWARNING: no agents' desk is configured (Slack, or the web desk): no one can take "
+    "a handover.\n  The bot will not offer customers a person; it tells them what they can "
+    "do instead\n  (brand.yml, gateway_messages.no_desk). docs/desk.md says how to set one up."
+)
+
+
+def warn_without_desk(gateway_port: int) -> None:
+    """Says so when the gateway has no desk: every handover would otherwise go unseen."""
+    url = f"http://127.0.0.1:{gateway_port}/healthz"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        channels = json.load(response).get("channels") or []
+    if "desk" not in channels:
+        print(NO_DESK)
+
+
 def wait_for_exit(started: list[Service]) -> None:
     """Blocks until Ctrl-C, or until a service dies (its log says why)."""
     while True:
@@ -295,6 +311,7 @@ def main() -> None:
                 service.start()
         for service in started:
             service.wait_ready()
+        warn_without_desk(args.gateway_port)
         print(
             f"Rasa server: http://127.0.0.1:{args.rasa_port}  action server: "
             f"http://127.0.0.1:{args.actions_port}"

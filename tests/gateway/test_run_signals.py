@@ -85,3 +85,8 @@ def test_a_stop_signal_during_start_up_stops_what_has_started(
         assert all(port_is_free(port) for port in ports)
     finally:
         kill_leftovers(process, groups)
+
+
+def test_without_a_desk_bot_run_warns(bot_run: Run) -> None:
+    # No Slack in this run's environment (and no web desk): nobody would see a handover.
+    assert "WARNING: no agents' desk is configured" in bot_run.log()
