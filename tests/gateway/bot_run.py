@@ -5,6 +5,7 @@ trained model's minute and 2 GB. And what tests look at: its processes and ports
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -13,6 +14,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import aiohttp
 
 from tests.conftest import PROJECT_ROOT
 
@@ -108,3 +111,19 @@ def start_bot_run(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+async def wait_for_the_page(
+    http: aiohttp.ClientSession, url: str, process: subprocess.Popen[bytes], log: Path
+) -> None:
+    """Until the gateway serves the web chat's page (long before Rasa has loaded)."""
+    for _attempt in range(600):
+        assert process.poll() is None, log.read_text(errors="replace")
+        try:
+            async with http.get(url + "/") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{url} did not serve the page within 120 s")

@@ -144,15 +144,20 @@ class Desk:
             )
 
 
-@pytest.fixture
-async def desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http):  # type: ignore[no-untyped-def]
+async def open_desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http, **changes):  # type: ignore[no-untyped-def]
+    """A gateway with the Slack desk and a Telegram customer (``changes``: its settings)."""
     _assistant, rasa_url = fake_assistant
     telegram, api = fake_telegram
     slack, slack_api = fake_slack
     gateway = await start_gateway(
-        rasa_url, telegram=telegram_settings(api), slack=slack_settings(slack_api)
+        rasa_url, telegram=telegram_settings(api), slack=slack_settings(slack_api), **changes
     )
     return Desk(gateway, slack, telegram, http)
+
+
+@pytest.fixture
+async def desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http):  # type: ignore[no-untyped-def]
+    return await open_desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http)
 
 
 async def test_a_handover_puts_a_card_in_the_escalation_channel(desk: Desk) -> None:
@@ -398,16 +403,11 @@ async def test_hand_back_is_acknowledged_in_time_while_rasa_is_slow(
 ) -> None:
     """Slack wants an answer within 3 s; a busy Rasa takes its time (here 5 s, under the
     production timeout of 10 s). Before, "Hand back" waited for Rasa before the ack."""
-    assistant, rasa_url = fake_assistant
-    telegram, api = fake_telegram
-    slack, slack_api = fake_slack
-    gateway = await start_gateway(
-        rasa_url,
-        telegram=telegram_settings(api),
-        slack=slack_settings(slack_api),
-        rasa_timeout=10.0,
+    assistant, _rasa_url = fake_assistant
+    desk = await open_desk(
+        fake_assistant, fake_telegram, fake_slack, start_gateway, http, rasa_timeout=10.0
     )
-    desk = Desk(gateway, slack, telegram, http)
+    slack, telegram = desk.slack, desk.telegram
     ticket, _thread = await desk.hand_over()
     await desk.click(AGENTS[0], "claim", str(ticket.id))
     assistant.delay = 5.0
@@ -428,13 +428,9 @@ async def test_hand_back_is_acknowledged_in_time_while_rasa_is_slow(
 async def test_a_hand_back_rasa_never_answers_is_acknowledged_and_the_agent_told(
     fake_assistant, fake_telegram, fake_slack, start_gateway, http
 ) -> None:
-    assistant, rasa_url = fake_assistant
-    telegram, api = fake_telegram
-    slack, slack_api = fake_slack
-    gateway = await start_gateway(
-        rasa_url, telegram=telegram_settings(api), slack=slack_settings(slack_api)
-    )
-    desk = Desk(gateway, slack, telegram, http)
+    assistant, _rasa_url = fake_assistant
+    desk = await open_desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http)
+    slack = desk.slack
     ticket, _thread = await desk.hand_over()
     assistant.delay = 5.0  # past this gateway's 3 s timeout
     response = await desk.click(AGENTS[0], "hand_back", str(ticket.id))  # < 3 s, or it fails

@@ -17,13 +17,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import yaml
 
 from bot.run import START_SECONDS, STOP_SECONDS, services, startup_bound, write_endpoints
 from tests.conftest import PROJECT_ROOT, free_port
-from tests.gateway.bot_run import port_is_free
+from tests.gateway.bot_run import port_is_free, wait_for_the_page
 from tests.gateway.conftest import eventually
 
 DEFAULT_ACTIONS_PORT = 5055
@@ -103,17 +102,9 @@ async def test_bot_run_with_another_actions_port_answers_with_its_actions(
     try:
         url, session = f"http://127.0.0.1:{gateway}", uuid.uuid4().hex
 
-        async def page_served() -> bool:
-            assert process.poll() is None, output.read_text()
-            try:
-                async with http.get(url + "/") as response:
-                    return response.status == 200
-            except aiohttp.ClientConnectionError:
-                return False
-
         # The case: the page is there long before Rasa has loaded its model;
         # a customer who writes then waits for the bot, not for a person.
-        await eventually(page_served, timeout=120, interval=0.2)
+        await wait_for_the_page(http, url, process, output)
         rasa_was_loading = port_is_free(rasa)
         async with http.post(
             f"{url}/webchat/api/messages",

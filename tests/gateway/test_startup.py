@@ -14,7 +14,6 @@ import time
 import uuid
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -29,6 +28,7 @@ from tests.gateway.bot_run import (
     port_is_free,
     process_groups_of_children,
     start_bot_run,
+    wait_for_the_page,
 )
 from tests.gateway.conftest import eventually
 
@@ -93,16 +93,7 @@ async def test_the_issues_case_through_bot_run(tmp_path: Path, airline_db: str, 
     )
     groups: set[int] = set()
     try:
-
-        async def page_served() -> bool:
-            assert process.poll() is None, (tmp_path / "run.log").read_text()
-            try:
-                async with http.get(url + "/") as response:
-                    return response.status == 200
-            except aiohttp.ClientConnectionError:
-                return False
-
-        await eventually(page_served, timeout=60, interval=0.2)
+        await wait_for_the_page(http, url, process, tmp_path / "run.log")
         groups = process_groups_of_children(process.pid)
         await asyncio.sleep(13)
         assert port_is_free(rasa), "Rasa should still be loading"

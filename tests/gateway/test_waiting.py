@@ -38,6 +38,15 @@ async def texts(http, url: str, session: str, count: int) -> list[str]:  # type:
     return await eventually(enough, timeout=15)
 
 
+async def handed_over(start_gateway, http, rasa_url: str, brand: Brand):  # type: ignore[no-untyped-def]
+    """A gateway with ``brand``, and a web chat customer handed over (session id)."""
+    gateway = await start_gateway(rasa_url, brand=brand)
+    session = uuid.uuid4().hex[:16]
+    await post(http, gateway.url, session, "human please")
+    await texts(http, gateway.url, session, 2)
+    return gateway, session
+
+
 async def test_a_handover_says_when_a_person_will_answer(
     fake_assistant, start_gateway, http
 ) -> None:
@@ -84,11 +93,8 @@ async def test_no_one_on_it_one_update_then_the_bot_is_back(
 ) -> None:
     assistant, rasa_url = fake_assistant
     brand = brand_with(ALWAYS_IN)
-    gateway = await start_gateway(rasa_url, brand=brand)
+    gateway, session = await handed_over(start_gateway, http, rasa_url, brand)
     parts = gateway.parts
-    session = uuid.uuid4().hex[:16]
-    await post(http, gateway.url, session, "human please")
-    await texts(http, gateway.url, session, 2)
     with parts.sessions() as db:
         target = waiting.first_target(brand, db.scalars(select(Ticket)).one())
 
@@ -123,11 +129,8 @@ async def test_no_one_on_it_one_update_then_the_bot_is_back(
 async def test_a_person_on_it_means_no_update(fake_assistant, start_gateway, http) -> None:
     _assistant, rasa_url = fake_assistant
     brand = brand_with(ALWAYS_IN)
-    gateway = await start_gateway(rasa_url, brand=brand)
+    gateway, _session = await handed_over(start_gateway, http, rasa_url, brand)
     parts = gateway.parts
-    session = uuid.uuid4().hex[:16]
-    await post(http, gateway.url, session, "human please")
-    await texts(http, gateway.url, session, 2)
     with parts.sessions.begin() as db:
         ticket = db.scalars(select(Ticket)).one()
         ticket.first_response_at = ticket.created_at + timedelta(minutes=5)

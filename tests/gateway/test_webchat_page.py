@@ -6,36 +6,28 @@ Screenshots go to ``results/screenshots/`` (``webchat-*.png``) for a person to l
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
-import pytest_asyncio
 
 from bot.contract import MAX_TEXT_CHARS
 from tests.conftest import PROJECT_ROOT
 from tests.gateway.conftest import eventually
 from tests.gateway.test_webchat_and_router import post
-from tests.review.test_page import CHROMIUM, CHROMIUM_ARGS
 
 SCREENSHOTS = PROJECT_ROOT / "results" / "screenshots"
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"webchat-{name}.png"))
+
+
+async def open_chat(fake_assistant, start_gateway, browser):  # type: ignore[no-untyped-def]
+    """A gateway with the fake Rasa, and its chat page open in a new browser profile."""
+    _assistant, rasa_url = fake_assistant
+    gateway = await start_gateway(rasa_url)
+    page = await browser.new_page()
+    await page.goto(gateway.url)
+    return gateway, page
 
 
 async def bubbles(page: Any) -> list[tuple[str, str]]:
@@ -89,10 +81,7 @@ async def test_both_sides_survive_a_reload(fake_assistant, start_gateway, browse
 async def test_a_new_conversation_starts_empty_and_stays_apart(
     fake_assistant, start_gateway, browser, http
 ) -> None:
-    _assistant, rasa_url = fake_assistant
-    gateway = await start_gateway(rasa_url)
-    page = await browser.new_page()
-    await page.goto(gateway.url)
+    gateway, page = await open_chat(fake_assistant, start_gateway, browser)
     await say(page, "first conversation")
     await page.wait_for_selector(".msg.bot")
     first = await page.evaluate("localStorage.getItem('nw-session')")
@@ -124,10 +113,8 @@ async def test_a_new_conversation_starts_empty_and_stays_apart(
 async def test_the_length_limit_shows_before_it_is_hit_and_nothing_is_cut(
     fake_assistant, start_gateway, browser
 ) -> None:
-    assistant, rasa_url = fake_assistant
-    gateway = await start_gateway(rasa_url)
-    page = await browser.new_page()
-    await page.goto(gateway.url)
+    assistant, _rasa_url = fake_assistant
+    _gateway, page = await open_chat(fake_assistant, start_gateway, browser)
     assert await page.text_content("#count") == ""
 
     near = "x" * (MAX_TEXT_CHARS - 100)
