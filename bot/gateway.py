@@ -28,6 +28,7 @@ from bot.channels import twitter_limits
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twitter import TwitterChannel
 from bot.channels.webchat import WebchatChannel
+from bot.conversation import waiting
 from bot.conversation.handover import Desk
 from bot.conversation.ingest import Accepted, Intake
 from bot.conversation.turns import ConversationRouter
@@ -43,6 +44,8 @@ from bot.store.db import make_engine, migrate, read_session_factory, session_fac
 
 logger = logging.getLogger(__name__)
 HEALTH_INTERVAL = 5.0
+# How often customers waiting for a person are looked at (updates, the bot back).
+WAITING_INTERVAL = 30.0
 # While the assistant starts, messages wait for it: look often, so they go soon after.
 STARTING_INTERVAL = 0.25
 
@@ -130,7 +133,13 @@ def create_app(
             asyncio.create_task(gateway.inbox.run(), name="inbox"),
             asyncio.create_task(gateway.outbox.run(), name="outbox"),
             asyncio.create_task(_watch_assistant(gateway.assistant), name="health"),
+            asyncio.create_task(_follow_up_waiting(gateway, brand), name="waiting"),
         ]
+        if gateway.router.desk is None:
+            logger.warning(
+                "gateway: no agents' desk (Slack or web desk) is configured: no one can take "
+                "a handover, so the bot offers no person and says what customers can do"
+            )
         logger.info(
             "gateway: channels %s; assistant %s", ", ".join(gateway.channels), settings.rasa_url
         )
@@ -307,6 +316,22 @@ def _slack_desk(parts: DeskParts) -> RunningDesk:
         links=parts.links,
     )
     return SlackDesk(parts.settings.slack, care, parts.outbox_wake, parts.brand)
+
+
+async def _follow_up_waiting(gateway: Gateway, brand: Brand) -> None:
+    """Customers waiting for a person get their update, or the bot back
+    (bot/conversation/waiting.py)."""
+    while True:
+        await asyncio.sleep(WAITING_INTERVAL)
+        try:
+            queued = await asyncio.to_thread(
+                waiting.follow_up_waiting, gateway.sessions, brand, gateway.router.clock()
+            )
+        except Exception:
+            logger.exception("gateway: following up waiting customers failed")
+            continue
+        if queued:
+            gateway.outbox.wake()
 
 
 async def _watch_assistant(assistant: Assistant) -> None:

@@ -4,7 +4,9 @@
 seeding) starts the processes, waits until each answers, and prints the web
 chat's address; the channels configured in ``.env`` (Telegram, Twitter/X,
 Slack) run too. ``--terminal`` chats in the terminal instead, showing what the
-bot understood. Ctrl-C stops everything.
+bot understood. Ctrl-C stops everything, and so do SIGTERM (systemd,
+``docker stop``) and SIGHUP (a closed terminal): every child is gone within
+:data:`STOP_SECONDS`.
 
 ``--rasa-port``, ``--actions-port`` and ``--gateway-port`` move the three
 servers. Rasa finds the action server through its endpoints file, which names
@@ -17,24 +19,47 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
-from bot.launch import LOG_DIR, Service, assistant_services, write_endpoints
+from bot.brand import PROJECT_ROOT
+from bot.launch import (
+    LOG_DIR,
+    START_SECONDS,
+    Service,
+    Stop,
+    StopSignals,
+    assistant_services,
+    stop_all,
+    write_endpoints,
+)
 from bot.model import MODEL_PATH
+from bot.settings import read_dotenv
+
+
+def startup_bound(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``RASA_STARTUP_SECONDS`` for the gateway: :data:`START_SECONDS`, unless the
+    environment or the gateway's .env file sets it."""
+    dotenv = environ.get("GATEWAY_DOTENV", str(PROJECT_ROOT / ".env"))
+    configured = {**(read_dotenv(Path(dotenv)) if dotenv.strip() else {}), **environ}
+    if configured.get("RASA_STARTUP_SECONDS", "").strip():
+        return {}
+    return {"RASA_STARTUP_SECONDS": str(START_SECONDS)}
 
 
 def services(
-    rasa_port: int, actions_port: int, gateway_port: int, endpoints: Path
+    rasa_port: int, actions_port: int, gateway_port: int, endpoints: Path, model: Path = MODEL_PATH
 ) -> list[Service]:
     """The action server, the Rasa server with the trained model (``endpoints`` names the
     action server, see :func:`write_endpoints`), and the gateway."""
     return [
-        *assistant_services(rasa_port, actions_port, endpoints),
+        *assistant_services(rasa_port, actions_port, endpoints, model=model),
         Service(
             "gateway",
             [sys.executable, "-m", "bot.gateway"],
@@ -43,6 +68,7 @@ def services(
                 "GATEWAY_PORT": str(gateway_port),
                 "RASA_URL": f"http://127.0.0.1:{rasa_port}",
                 "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}",
+                **startup_bound(),
             },
         ),
     ]
@@ -78,6 +104,22 @@ def chat(rasa_port: int) -> None:
                 print(f"      [handover: {message['custom']['handover']['reason']}]")
 
 
+NO_DESK = (
+    "\nWARNING: no agents' desk is configured (Slack, or the web desk): no one can take "
+    "a handover.\n  The bot will not offer customers a person; it tells them what they can "
+    "do instead\n  (brand.yml, gateway_messages.no_desk). docs/desk.md says how to set one up."
+)
+
+
+def warn_without_desk(gateway_port: int) -> None:
+    """Says so when the gateway has no desk: every handover would otherwise go unseen."""
+    url = f"http://127.0.0.1:{gateway_port}/healthz"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        channels = json.load(response).get("channels") or []
+    if "desk" not in channels:
+        print(NO_DESK)
+
+
 def wait_for_exit(started: list[Service]) -> None:
     """Blocks until Ctrl-C, or until a service dies (its log says why)."""
     while True:
@@ -98,17 +140,22 @@ def main() -> None:
     parser.add_argument("--actions-port", type=int, default=5055)
     parser.add_argument("--gateway-port", type=int, default=8000)
     parser.add_argument("--terminal", action="store_true", help="chat in the terminal")
+    parser.add_argument("--model", type=Path, default=MODEL_PATH, help="the trained model")
     args = parser.parse_args()
-    if not Path(MODEL_PATH).exists():
+    if not args.model.exists():
         raise SystemExit("No trained model: run `make model` first")
     endpoints = write_endpoints(args.actions_port)
-    started = services(args.rasa_port, args.actions_port, args.gateway_port, endpoints)
+    started = services(args.rasa_port, args.actions_port, args.gateway_port, endpoints, args.model)
+    stop_signals = StopSignals()
+    stop_signals.install()
     try:
         for service in started:
             print(f"starting {service.name}... (log: {LOG_DIR / (service.name + '.log')})")
-            service.start()
+            with stop_signals.held():
+                service.start()
         for service in started:
             service.wait_ready()
+        warn_without_desk(args.gateway_port)
         print(
             f"Rasa server: http://127.0.0.1:{args.rasa_port}  action server: "
             f"http://127.0.0.1:{args.actions_port}"
@@ -118,11 +165,10 @@ def main() -> None:
         else:
             print(f"\nChat with the bot: http://127.0.0.1:{args.gateway_port}/  (Ctrl-C to stop)")
             wait_for_exit(started)
-    except KeyboardInterrupt:
-        print()
+    except Stop as stop:
+        print(f"\n{stop}: stopping...")
     finally:
-        for service in reversed(started):
-            service.stop()
+        stop_all(started)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,15 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 # Shared by every process: plain data and small helpers that import nothing of ours
 # above them (checked below like everything else).
-SHARED = {"bot.contract", "bot.text", "bot.brand", "bot.settings", "bot.logs", "bot.privacy"}
+SHARED = {
+    "bot.contract",
+    "bot.text",
+    "bot.brand",
+    "bot.expectations",
+    "bot.settings",
+    "bot.logs",
+    "bot.privacy",
+}
 STORE = {"bot.store"}
 BOUNDARY = {"bot.messages", "bot.assistant", "bot.own_answers", "bot.edge", "bot.wake", "bot.pace"}
 CORE = {"bot.conversation"}
