@@ -1,0 +1,366 @@
+"""The care figures, computed in the store with SQLAlchemy Core (SQLite and PostgreSQL alike).
+
+Every definition here is written out, with the SQL it comes from, in
+docs/analytics.md; change both together. Times are naive UTC, like the store's.
+
+A **turn** is a customer's message (inbound, author ``customer``) in the
+window. The bot **answered** it when the next message in its conversation is
+the bot's. A turn on a topic (an intent that asks for something: not small
+talk) is **contained** when the bot answered it, no ticket was opened in the
+conversation within 24 hours of it, and the customer did not write again with
+the same intent in the conversation within 24 hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, distinct, exists, func, literal, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
+
+from bot.analytics.sql import day_of, percentiles, seconds_between
+from bot.store.models import Author, Conversation, Customer, Direction, Message, Ticket
+
+CONVERSATIONS = Conversation.__table__
+CUSTOMERS = Customer.__table__
+MESSAGES = Message.__table__
+TICKETS = Ticket.__table__
+
+#: How long after a turn a handover or the same question again counts against it.
+FOLLOW_UP = timedelta(hours=24)
+FOLLOW_UP_SECONDS = FOLLOW_UP.total_seconds()
+#: Intents that ask for nothing: no containment is measured on them.
+SMALL_TALK = ("greet", "goodbye", "thank", "affirm", "deny", "praise", "bot_challenge")
+#: Sentiment read from intents (the store keeps no other): praise and thanks
+#: are positive, complaints negative.
+POSITIVE = ("praise", "thank")
+NEGATIVE = ("complaint",)
+#: The customer's "no, that's not it".
+DENY = "deny"
+#: How many fans and repeat complainers a report lists.
+PEOPLE_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a report covers: ``since <= created_at < until``, one channel or all, real or
+    demo conversations (never both)."""
+
+    since: datetime
+    until: datetime
+    channel: str | None = None
+    demo: bool = False
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Customer messages and conversations on one channel, in public or in private."""
+
+    channel: str
+    visibility: str
+    messages: int
+    conversations: int
+
+
+@dataclass(frozen=True)
+class IntentFigures:
+    """What the bot made of one intent's turns."""
+
+    intent: str
+    turns: int
+    topic: bool  # containment is measured (not small talk)
+    contained: int
+    fallbacks: int  # confidence under the fallback threshold
+    denied: int  # the customer's next message was "no, that's not it"
+
+
+@dataclass(frozen=True)
+class Durations:
+    """How many, and the median and 90th percentile in seconds (None when there are none)."""
+
+    count: int
+    p50: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    """Handovers for one reason."""
+
+    reason: str
+    tickets: int
+
+
+@dataclass(frozen=True)
+class Day:
+    """One UTC day's figures."""
+
+    day: str
+    messages: int
+    topic_turns: int
+    contained: int
+    positive: int
+    negative: int
+    handovers: int = 0
+
+
+@dataclass(frozen=True)
+class Person:
+    """A customer and how many messages of a kind they wrote."""
+
+    channel: str
+    handle: str
+    messages: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every figure of a window (plain data: report.py writes it as JSON, CSV or Markdown)."""
+
+    window: Window
+    conversations: int
+    messages: int
+    volume: list[Volume]
+    topic_turns: int
+    contained: int
+    intents: list[IntentFigures]
+    handovers: int
+    reasons: list[ReasonCount]
+    bot_response: Durations
+    agent_first_response: Durations
+    time_to_claim: Durations
+    time_to_resolve: Durations
+    sla_breaches: dict[str, int]
+    days: list[Day]
+    fans: list[Person] = field(default_factory=list)
+    repeat_complainers: list[Person] = field(default_factory=list)
+
+    @property
+    def containment(self) -> float | None:
+        """Contained topic turns over all topic turns."""
+        return self.contained / self.topic_turns if self.topic_turns else None
+
+    @property
+    def handover_rate(self) -> float | None:
+        """Handovers over conversations with a customer message in the window."""
+        return self.handovers / self.conversations if self.conversations else None
+
+
+def _in_scope(window: Window) -> list[Any]:
+    """Conditions on the conversation: real or demo, and the channel when one is chosen."""
+    conditions: list[Any] = [CONVERSATIONS.c.demo == window.demo]
+    if window.channel is not None:
+        conditions.append(CONVERSATIONS.c.channel == window.channel)
+    return conditions
+
+
+def turns(window: Window, threshold: float) -> Select:
+    """One row per turn in the window, with what followed it (see the module's docstring).
+
+    Messages up to 24 hours after the window are read too: what follows a
+    turn near its end still counts.
+    """
+    m = MESSAGES.c
+    sequence = (
+        select(
+            m.id,
+            m.conversation_id,
+            m.author,
+            m.direction,
+            m.intent,
+            m.confidence,
+            m.created_at,
+            CONVERSATIONS.c.channel,
+            CONVERSATIONS.c.visibility,
+            CONVERSATIONS.c.customer_id,
+            func.lead(m.author)
+            .over(partition_by=m.conversation_id, order_by=m.id)
+            .label("next_author"),
+            func.lead(m.created_at)
+            .over(partition_by=m.conversation_id, order_by=m.id)
+            .label("next_at"),
+        )
+        .join(CONVERSATIONS, CONVERSATIONS.c.id == m.conversation_id)
+        .where(
+            m.created_at >= window.since,
+            m.created_at < window.until + FOLLOW_UP,
+            *_in_scope(window),
+        )
+        .subquery("sequence")
+    )
+    s = sequence.c
+    customer = (
+        select(
+            *s,
+            func.lead(s.intent)
+            .over(partition_by=s.conversation_id, order_by=s.id)
+            .label("next_intent"),
+            func.lead(s.created_at)
+            .over(partition_by=[s.conversation_id, s.intent], order_by=s.id)
+            .label("again_at"),
+        )
+        .where(s.direction == Direction.IN, s.author == Author.CUSTOMER)
+        .subquery("customer")
+    )
+    c = customer.c
+    answered = c.next_author == Author.BOT
+    handed_over = exists().where(
+        TICKETS.c.conversation_id == c.conversation_id,
+        TICKETS.c.created_at >= c.created_at,
+        seconds_between(c.created_at, TICKETS.c.created_at) <= FOLLOW_UP_SECONDS,
+    )
+    came_back = and_(
+        c.again_at.is_not(None), seconds_between(c.created_at, c.again_at) <= FOLLOW_UP_SECONDS
+    )
+    topic = and_(c.intent.is_not(None), c.intent.not_in(SMALL_TALK))
+    return select(
+        c.id,
+        c.customer_id,
+        c.channel,
+        c.visibility,
+        c.conversation_id,
+        c.intent,
+        c.created_at,
+        case((topic, 1), else_=0).label("topic"),
+        case((and_(topic, answered, ~handed_over, ~came_back), 1), else_=0).label("contained"),
+        case((c.confidence < threshold, 1), else_=0).label("fallback"),
+        case((c.next_intent == DENY, 1), else_=0).label("denied"),
+        case((answered, seconds_between(c.created_at, c.next_at))).label("bot_seconds"),
+    ).where(c.created_at < window.until)
+
+
+def report(connection: Connection, window: Window, threshold: float) -> Report:
+    """Every figure for ``window``; ``threshold`` is the NLU's fallback threshold."""
+    t = turns(window, threshold).subquery("turns")
+    volume = [
+        Volume(channel, visibility, messages, conversations)
+        for channel, visibility, messages, conversations in connection.execute(
+            select(
+                t.c.channel, t.c.visibility, func.count(), func.count(distinct(t.c.conversation_id))
+            )
+            .group_by(t.c.channel, t.c.visibility)
+            .order_by(t.c.channel, t.c.visibility)
+        )
+    ]
+    conversations = connection.execute(select(func.count(distinct(t.c.conversation_id)))).scalar()
+    intents = [
+        IntentFigures(intent, turns, bool(topic), contained, fallbacks, denied)
+        for intent, turns, topic, contained, fallbacks, denied in connection.execute(
+            select(
+                t.c.intent,
+                func.count(),
+                func.max(t.c.topic),
+                func.sum(t.c.contained),
+                func.sum(t.c.fallback),
+                func.sum(t.c.denied),
+            )
+            .where(t.c.intent.is_not(None))
+            .group_by(t.c.intent)
+            .order_by(func.count().desc(), t.c.intent)
+        )
+    ]
+    [bot_p50, bot_p90] = percentiles(
+        connection, select(t.c.bot_seconds).where(t.c.bot_seconds.is_not(None))
+    )
+    bot_answered = connection.execute(
+        select(func.count()).where(t.c.bot_seconds.is_not(None))
+    ).scalar()
+    handover_days = dict(
+        connection.execute(
+            _tickets(window, day_of(TICKETS.c.created_at), func.count()).group_by(
+                day_of(TICKETS.c.created_at)
+            )
+        ).all()
+    )
+    days = [
+        Day(day, messages, topic, contained, positive, negative, handover_days.get(day, 0))
+        for day, messages, topic, contained, positive, negative in connection.execute(
+            select(
+                day_of(t.c.created_at).label("day"),
+                func.count(),
+                func.sum(t.c.topic),
+                func.sum(t.c.contained),
+                func.sum(case((t.c.intent.in_(POSITIVE), 1), else_=0)),
+                func.sum(case((t.c.intent.in_(NEGATIVE), 1), else_=0)),
+            )
+            .group_by(day_of(t.c.created_at))
+            .order_by(day_of(t.c.created_at))
+        )
+    ]
+    reasons = [
+        ReasonCount(reason, count)
+        for reason, count in connection.execute(
+            _tickets(window, TICKETS.c.reason, func.count())
+            .group_by(TICKETS.c.reason)
+            .order_by(func.count().desc(), TICKETS.c.reason)
+        )
+    ]
+    breaches = dict(
+        connection.execute(
+            _tickets(window, TICKETS.c.sla_breached, func.count())
+            .where(TICKETS.c.sla_breached.is_not(None))
+            .group_by(TICKETS.c.sla_breached)
+        ).all()
+    )
+    return Report(
+        window=window,
+        conversations=conversations or 0,
+        messages=sum(v.messages for v in volume),
+        volume=volume,
+        topic_turns=sum(i.turns for i in intents if i.topic),
+        contained=sum(i.contained for i in intents if i.topic),
+        intents=intents,
+        handovers=sum(r.tickets for r in reasons),
+        reasons=reasons,
+        bot_response=Durations(bot_answered or 0, bot_p50, bot_p90),
+        agent_first_response=_durations(connection, window, TICKETS.c.first_response_at),
+        time_to_claim=_durations(connection, window, TICKETS.c.claimed_at),
+        time_to_resolve=_durations(connection, window, TICKETS.c.resolved_at),
+        sla_breaches=breaches,
+        days=days,
+        fans=_people(connection, t, POSITIVE, at_least=1),
+        repeat_complainers=_people(connection, t, NEGATIVE, at_least=2),
+    )
+
+
+def _tickets(window: Window, *columns: Any) -> Select:
+    """Tickets opened in the window (on conversations in scope)."""
+    return (
+        select(*columns)
+        .select_from(TICKETS.join(CONVERSATIONS, CONVERSATIONS.c.id == TICKETS.c.conversation_id))
+        .where(
+            TICKETS.c.created_at >= window.since,
+            TICKETS.c.created_at < window.until,
+            *_in_scope(window),
+        )
+    )
+
+
+def _durations(connection: Connection, window: Window, until: Any) -> Durations:
+    """From each ticket's opening to ``until`` (a ticket column), for tickets that got there."""
+    seconds = _tickets(window, seconds_between(TICKETS.c.created_at, until)).where(
+        until.is_not(None)
+    )
+    count = connection.execute(_tickets(window, func.count()).where(until.is_not(None))).scalar()
+    p50, p90 = percentiles(connection, seconds)
+    return Durations(count or 0, p50, p90)
+
+
+def _people(
+    connection: Connection, t: Any, intents: tuple[str, ...], at_least: int
+) -> list[Person]:
+    """Customers with at least ``at_least`` turns of these intents, most first."""
+    count = func.count()
+    rows = connection.execute(
+        select(CUSTOMERS.c.channel, func.coalesce(CUSTOMERS.c.handle, literal("")), count)
+        .select_from(t.join(CUSTOMERS, CUSTOMERS.c.id == t.c.customer_id))
+        .where(t.c.intent.in_(intents))
+        .group_by(CUSTOMERS.c.id, CUSTOMERS.c.channel, CUSTOMERS.c.handle)
+        .having(count >= at_least)
+        .order_by(count.desc(), CUSTOMERS.c.id)
+        .limit(PEOPLE_LISTED)
+    )
+    return [Person(channel, handle, messages) for channel, handle, messages in rows]
