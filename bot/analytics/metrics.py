@@ -17,7 +17,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, exists, func, literal, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    distinct,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
@@ -176,10 +192,10 @@ def turns(window: Window, threshold: float) -> Select:
             CONVERSATIONS.c.channel,
             CONVERSATIONS.c.visibility,
             CONVERSATIONS.c.customer_id,
-            func.lead(m.author)
+            func.lead(m.author, type_=m.author.type)
             .over(partition_by=m.conversation_id, order_by=m.id)
             .label("next_author"),
-            func.lead(m.created_at)
+            func.lead(m.created_at, type_=m.created_at.type)
             .over(partition_by=m.conversation_id, order_by=m.id)
             .label("next_at"),
         )
@@ -195,10 +211,10 @@ def turns(window: Window, threshold: float) -> Select:
     customer = (
         select(
             *s,
-            func.lead(s.intent)
+            func.lead(s.intent, type_=s.intent.type)
             .over(partition_by=s.conversation_id, order_by=s.id)
             .label("next_intent"),
-            func.lead(s.created_at)
+            func.lead(s.created_at, type_=s.created_at.type)
             .over(partition_by=[s.conversation_id, s.intent], order_by=s.id)
             .label("again_at"),
         )
@@ -233,41 +249,78 @@ def turns(window: Window, threshold: float) -> Select:
 
 
 def report(connection: Connection, window: Window, threshold: float) -> Report:
-    """Every figure for ``window``; ``threshold`` is the NLU's fallback threshold."""
-    t = turns(window, threshold).subquery("turns")
-    volume = [
-        Volume(channel, visibility, messages, conversations)
-        for channel, visibility, messages, conversations in connection.execute(
+    """Every figure for ``window``; ``threshold`` is the NLU's fallback threshold.
+
+    The turns are computed once into a temporary table (the connection's own,
+    gone with it) that every figure then reads: over a million messages the
+    window functions cost more than all the figures together (docs/analytics.md,
+    "Benchmark"). A failure rolls the table back with the transaction.
+    """
+    if connection.dialect.name == "postgresql":
+        # Compiling this plan with LLVM took 1.1 s of a 1M-message report, more than
+        # it saved; LOCAL: for this transaction only, never a pooled connection's.
+        connection.exec_driver_sql("SET LOCAL jit = off")
+    table = _turns_table()
+    table.create(connection)
+    connection.execute(insert(table).from_select(list(table.c.keys()), turns(window, threshold)))
+    figures = _report(connection, window, table)
+    table.drop(connection)
+    return figures
+
+
+def _turns_table() -> Table:
+    return Table(
+        "analytics_turns",
+        MetaData(),
+        Column("id", Integer),
+        Column("customer_id", Integer),
+        Column("channel", String(16)),
+        Column("visibility", String(8)),
+        Column("conversation_id", Integer),
+        Column("intent", String(64)),
+        Column("created_at", DateTime),
+        Column("topic", Integer),
+        Column("contained", Integer),
+        Column("fallback", Integer),
+        Column("denied", Integer),
+        Column("bot_seconds", Float),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def _report(connection: Connection, window: Window, t: Table) -> Report:
+    # One pass for the counts by day, channel, visibility and intent; the
+    # volume, per-intent and per-day figures are sums of its rows.
+    day = day_of(t.c.created_at)
+    groups = [
+        _Group(*row)
+        for row in connection.execute(
             select(
-                t.c.channel, t.c.visibility, func.count(), func.count(distinct(t.c.conversation_id))
-            )
-            .group_by(t.c.channel, t.c.visibility)
-            .order_by(t.c.channel, t.c.visibility)
-        )
-    ]
-    conversations = connection.execute(select(func.count(distinct(t.c.conversation_id)))).scalar()
-    intents = [
-        IntentFigures(intent, turns, bool(topic), contained, fallbacks, denied)
-        for intent, turns, topic, contained, fallbacks, denied in connection.execute(
-            select(
+                day,
+                t.c.channel,
+                t.c.visibility,
                 t.c.intent,
                 func.count(),
-                func.max(t.c.topic),
+                func.sum(t.c.topic),
                 func.sum(t.c.contained),
                 func.sum(t.c.fallback),
                 func.sum(t.c.denied),
-            )
-            .where(t.c.intent.is_not(None))
-            .group_by(t.c.intent)
-            .order_by(func.count().desc(), t.c.intent)
+                func.count(t.c.bot_seconds),
+            ).group_by(day, t.c.channel, t.c.visibility, t.c.intent)
         )
     ]
-    [bot_p50, bot_p90] = percentiles(
+    # A conversation has one channel and one visibility: these counts add up.
+    conversations = dict(
+        ((channel, visibility), count)
+        for channel, visibility, count in connection.execute(
+            select(t.c.channel, t.c.visibility, func.count(distinct(t.c.conversation_id))).group_by(
+                t.c.channel, t.c.visibility
+            )
+        )
+    )
+    bot_p50, bot_p90 = percentiles(
         connection, select(t.c.bot_seconds).where(t.c.bot_seconds.is_not(None))
     )
-    bot_answered = connection.execute(
-        select(func.count()).where(t.c.bot_seconds.is_not(None))
-    ).scalar()
     handover_days = dict(
         connection.execute(
             _tickets(window, day_of(TICKETS.c.created_at), func.count()).group_by(
@@ -275,21 +328,6 @@ def report(connection: Connection, window: Window, threshold: float) -> Report:
             )
         ).all()
     )
-    days = [
-        Day(day, messages, topic, contained, positive, negative, handover_days.get(day, 0))
-        for day, messages, topic, contained, positive, negative in connection.execute(
-            select(
-                day_of(t.c.created_at).label("day"),
-                func.count(),
-                func.sum(t.c.topic),
-                func.sum(t.c.contained),
-                func.sum(case((t.c.intent.in_(POSITIVE), 1), else_=0)),
-                func.sum(case((t.c.intent.in_(NEGATIVE), 1), else_=0)),
-            )
-            .group_by(day_of(t.c.created_at))
-            .order_by(day_of(t.c.created_at))
-        )
-    ]
     reasons = [
         ReasonCount(reason, count)
         for reason, count in connection.execute(
@@ -305,25 +343,87 @@ def report(connection: Connection, window: Window, threshold: float) -> Report:
             .group_by(TICKETS.c.sla_breached)
         ).all()
     )
+    intents = _intents(groups)
     return Report(
         window=window,
-        conversations=conversations or 0,
-        messages=sum(v.messages for v in volume),
-        volume=volume,
+        conversations=sum(conversations.values()),
+        messages=sum(g.turns for g in groups),
+        volume=[
+            Volume(channel, visibility, sum(g.turns for g in groups if g.place == place), count)
+            for place, count in sorted(conversations.items())
+            for channel, visibility in [place]
+        ],
         topic_turns=sum(i.turns for i in intents if i.topic),
         contained=sum(i.contained for i in intents if i.topic),
         intents=intents,
         handovers=sum(r.tickets for r in reasons),
         reasons=reasons,
-        bot_response=Durations(bot_answered or 0, bot_p50, bot_p90),
+        bot_response=Durations(sum(g.answered for g in groups), bot_p50, bot_p90),
         agent_first_response=_durations(connection, window, TICKETS.c.first_response_at),
         time_to_claim=_durations(connection, window, TICKETS.c.claimed_at),
         time_to_resolve=_durations(connection, window, TICKETS.c.resolved_at),
         sla_breaches=breaches,
-        days=days,
+        days=_days(groups, handover_days),
         fans=_people(connection, t, POSITIVE, at_least=1),
         repeat_complainers=_people(connection, t, NEGATIVE, at_least=2),
     )
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Turns of one day, channel, visibility and intent."""
+
+    day: str
+    channel: str
+    visibility: str
+    intent: str | None
+    turns: int
+    topic: int
+    contained: int
+    fallbacks: int
+    denied: int
+    answered: int
+
+    @property
+    def place(self) -> tuple[str, str]:
+        return self.channel, self.visibility
+
+
+def _intents(groups: list[_Group]) -> list[IntentFigures]:
+    """Per intent, most turns first."""
+    by_intent: dict[str, list[_Group]] = {}
+    for group in groups:
+        if group.intent is not None:
+            by_intent.setdefault(group.intent, []).append(group)
+    figures = [
+        IntentFigures(
+            intent,
+            turns=sum(g.turns for g in rows),
+            topic=any(g.topic for g in rows),
+            contained=sum(g.contained for g in rows),
+            fallbacks=sum(g.fallbacks for g in rows),
+            denied=sum(g.denied for g in rows),
+        )
+        for intent, rows in by_intent.items()
+    ]
+    return sorted(figures, key=lambda f: (-f.turns, f.intent))
+
+
+def _days(groups: list[_Group], handovers: dict[str, int]) -> list[Day]:
+    """Per day, in order."""
+    days = sorted({g.day for g in groups})
+    return [
+        Day(
+            day,
+            messages=sum(g.turns for g in groups if g.day == day),
+            topic_turns=sum(g.topic for g in groups if g.day == day),
+            contained=sum(g.contained for g in groups if g.day == day),
+            positive=sum(g.turns for g in groups if g.day == day and g.intent in POSITIVE),
+            negative=sum(g.turns for g in groups if g.day == day and g.intent in NEGATIVE),
+            handovers=handovers.get(day, 0),
+        )
+        for day in days
+    ]
 
 
 def _tickets(window: Window, *columns: Any) -> Select:
