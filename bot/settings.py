@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,22 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class DeskSettings:
+    """The agents' web desk: its accounts (name -> password hash, see bot/desk/agents.py)
+    and the key that signs their session cookies (None: a new one each start)."""
+
+    agents: dict[str, Secret]
+    session_secret: Secret | None = None
+
+
+# An agent's name (lowercase: never the same as a Slack user id) and an scrypt hash
+# written by ``python -m bot.desk.agents hash``.
+_AGENT = re.compile(
+    r"([a-z0-9][a-z0-9._-]{0,31})=(scrypt:\d+:\d+:\d+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+)"
+)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the gateway needs to run."""
 
@@ -111,6 +128,7 @@ class Settings:
     telegram: TelegramSettings | None = None
     twitter: TwitterSettings | None = None
     slack: SlackSettings | None = None
+    desk: DeskSettings | None = None  # the web desk, on when agents are configured
 
     def channels(self) -> list[str]:
         """Names of the channels that are on (the web chat always is)."""
@@ -270,6 +288,26 @@ def _slack(env: _Env) -> SlackSettings | None:
     )
 
 
+def _desk(env: _Env) -> DeskSettings | None:
+    raw = env.get("DESK_AGENTS")
+    secret = env.get("DESK_SESSION_SECRET")
+    if raw is None:
+        return None
+    agents: dict[str, Secret] = {}
+    for entry in raw.split(","):
+        found = _AGENT.fullmatch(entry.strip())
+        if found is None:
+            name = entry.strip().partition("=")[0]
+            raise ConfigError(
+                f"DESK_AGENTS: {name!r} is not NAME=HASH (a lowercase name, and a hash from "
+                "`python -m bot.desk.agents hash`), comma separated"
+            )
+        agents[found.group(1)] = Secret(found.group(2))
+    if secret is not None and len(secret) < 32:
+        raise ConfigError("DESK_SESSION_SECRET must be at least 32 characters")
+    return DeskSettings(agents, Secret(secret) if secret else None)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, dotenv: Path | None = PROJECT_ROOT / ".env"
 ) -> Settings:
@@ -296,4 +334,5 @@ def load_settings(
         telegram=_telegram(env),
         twitter=_twitter(env),
         slack=_slack(env),
+        desk=_desk(env),
     )

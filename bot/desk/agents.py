@@ -1,0 +1,368 @@
+"""Agents' accounts and login, for the web desk and any other page for agents only.
+
+Accounts come from the configuration (``DESK_AGENTS=alice=HASH,bob=HASH``, see
+:class:`bot.settings.DeskSettings`); ``python -m bot.desk.agents hash`` asks
+for a password and prints its hash. The API, for the web desk and the
+dashboard alike::
+
+    login = Login(settings.desk)                       # the accounts, the cookie key
+    add_login_routes(app, login, protected=("/desk", "/dashboard"))
+    ...
+    agent = agent_of(request)          # the Agent behind a request (None: nobody)
+    check_csrf(request)                # every state-changing request, raises 403
+
+``add_login_routes`` serves ``GET/POST /desk/login`` and ``POST /desk/logout``
+and installs a middleware in front of every path under ``protected``: without
+a valid session an HTML page answers 303 to the login page, anything else 401;
+every POST there must carry the session's CSRF token (header ``X-CSRF-Token``
+or form field ``csrf``) and, when the browser sends one, an ``Origin`` of this
+host. The login form has its own token in a short-lived signed cookie (a
+forged login would sign a victim into an attacker's account).
+
+The session is a signed cookie (itsdangerous: HMAC-SHA1 over the agent's name,
+a session id, the CSRF token and the time), HttpOnly, SameSite=Strict, Secure
+when the request came over TLS, good for :data:`SESSION_HOURS`. Logging out
+forgets the session id in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import getpass
+import hashlib
+import hmac
+import logging
+import secrets
+import sys
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import quote, urlsplit
+
+from aiohttp import web
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from bot.settings import DeskSettings
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "care_desk"
+LOGIN_COOKIE = "care_desk_login"
+SESSION_HOURS = 12
+LOGIN_PATH = "/desk/login"
+LOGOUT_PATH = "/desk/logout"
+# Wrong passwords: this many per client address or per account name in the window,
+# then 429 until the oldest leaves it.
+FAILURES_ALLOWED = 5
+FAILURE_WINDOW = 300.0
+
+# hashlib.scrypt (OpenSSL's) rather than a new dependency: a memory-hard
+# function in the standard library, with parameters stored in the hash so
+# they can be raised later. 2**14 x 8 x 128 bytes = 16 MiB, about 50 ms here.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SCRYPT_MEMORY = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A logged-in agent: their name is their id in tickets and the audit trail."""
+
+    name: str
+    csrf: str
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str) -> str:
+    """``scrypt:N:r:p:salt:hash``, what ``DESK_AGENTS`` holds."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MEMORY
+    )
+    return f"scrypt:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}:{_b64(salt)}:{_b64(digest)}"
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """Whether ``password`` matches the stored hash (compared in constant time)."""
+    try:
+        _, n, r, p, salt, expected = stored.split(":")
+        digest = hashlib.scrypt(
+            password.encode(),
+            salt=_unb64(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=SCRYPT_MEMORY,
+        )
+        return hmac.compare_digest(digest, _unb64(expected))
+    except ValueError:
+        return False
+
+
+@functools.cache
+def _nobody() -> str:
+    """Checked when the name is unknown, so that it takes as long as a wrong password."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+class FailedLogins:
+    """Recent wrong passwords per client address and per account name."""
+
+    def __init__(self, allowed: int = FAILURES_ALLOWED, window: float = FAILURE_WINDOW) -> None:
+        self.allowed = allowed
+        self.window = window
+        self._seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def wait(self, keys: list[str], now: float) -> float:
+        """Seconds until another try is allowed (0: now)."""
+        longest = 0.0
+        for key in keys:
+            times = self._seen.get(key)
+            while times and now - times[0] > self.window:
+                times.popleft()
+            if times is not None and len(times) >= self.allowed:
+                longest = max(longest, self.window - (now - times[0]))
+            if times is not None and not times:
+                del self._seen[key]
+        return longest
+
+    def failed(self, keys: list[str], now: float) -> None:
+        for key in keys:
+            self._seen[key].append(now)
+
+
+class Login:
+    """The accounts, the cookie key, and who is logged in."""
+
+    def __init__(self, settings: DeskSettings, clock: Callable[[], float] = time.time) -> None:
+        self.accounts = {name: hashed.reveal() for name, hashed in settings.agents.items()}
+        key = settings.session_secret.reveal() if settings.session_secret else None
+        # Without a configured key, sessions end when the gateway restarts (and several
+        # gateway processes behind one address need DESK_SESSION_SECRET to share them).
+        self.serializer = URLSafeTimedSerializer(key or secrets.token_urlsafe(32), salt="desk")
+        self.failures = FailedLogins()
+        self.clock = clock
+        self._ended: set[str] = set()
+
+    async def check(self, name: str, password: str) -> bool:
+        """Whether the name and password are an account's; in a thread (scrypt is slow)."""
+        stored = self.accounts.get(name)
+        matches = await asyncio.to_thread(verify_password, stored or _nobody(), password)
+        return matches and stored is not None
+
+    def session_for(self, name: str) -> str:
+        """A new session's cookie value."""
+        return self.serializer.dumps(
+            {"agent": name, "sid": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(24)},
+            salt="session",
+        )
+
+    def agent(self, cookie: str | None) -> Agent | None:
+        """The agent a session cookie belongs to, if it is valid, current and theirs."""
+        data = self._load(cookie)
+        if data is None or data.get("agent") not in self.accounts or data.get("sid") in self._ended:
+            return None
+        return Agent(str(data["agent"]), str(data["csrf"]))
+
+    def end(self, cookie: str | None) -> None:
+        data = self._load(cookie)
+        if data is not None:
+            self._ended.add(str(data.get("sid")))
+
+    def _load(self, cookie: str | None) -> dict[str, str] | None:
+        if not cookie:
+            return None
+        try:
+            data = self.serializer.loads(cookie, salt="session", max_age=SESSION_HOURS * 3600)
+        except BadSignature:
+            return None
+        return data if isinstance(data, dict) else None
+
+
+LOGIN = web.AppKey("desk_login", Login)
+_AGENT_KEY = "desk_agent"
+
+
+def agent_of(request: web.Request) -> Agent | None:
+    """The logged-in agent behind a request, or None."""
+    known = request.get(_AGENT_KEY)
+    if isinstance(known, Agent):
+        return known
+    login = request.app.get(LOGIN)
+    return login.agent(request.cookies.get(SESSION_COOKIE)) if login else None
+
+
+def _same_origin(request: web.Request) -> bool:
+    """An ``Origin`` (or, without it, a ``Referer``) naming another host is a forgery."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if source is None:
+        return True  # not sent by a browser page; the CSRF token still has to match
+    return urlsplit(source).netloc == request.host
+
+
+def check_csrf(request: web.Request, agent: Agent, form_token: str | None = None) -> None:
+    """Refuses (403) a state-changing request without the session's token or from elsewhere."""
+    token = request.headers.get("X-CSRF-Token") or form_token or ""
+    if not _same_origin(request) or not hmac.compare_digest(token.encode(), agent.csrf.encode()):
+        raise web.HTTPForbidden(text="The page is out of date or from another site: reload it.")
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def _wants_page(request: web.Request) -> bool:
+    return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+
+
+def require_agent(protected: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Middleware: nothing under ``protected`` without a session; CSRF checked on POSTs."""
+    public = {LOGIN_PATH}
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not _under(request.path, protected) or request.path in public:
+            return await handler(request)
+        agent = agent_of(request)
+        if agent is None:
+            if _wants_page(request):
+                raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(request.path_qs)}")
+            raise web.HTTPUnauthorized(text="Log in first.")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and request.path != LOGOUT_PATH:
+            check_csrf(request, agent)
+        request[_AGENT_KEY] = agent
+        return await handler(request)
+
+    return middleware
+
+
+LOGIN_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Care desk: log in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font:16px system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem}}
+label,input,button{{display:block;width:100%;margin:.3rem 0;box-sizing:border-box}}
+input,button{{padding:.5rem;font:inherit}}.error{{color:#a00}}</style></head>
+<body><h1>Care desk</h1>{error}
+<form method="post" action="{action}">
+<input type="hidden" name="csrf" value="{token}"><input type="hidden" name="next" value="{next}">
+<label for="name">Name</label><input id="name" name="name" autocomplete="username" required>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Log in</button></form></body></html>"""
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (never ``//host`` or a scheme) after logging in."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/desk"
+
+
+def _cookie(response: web.StreamResponse, request: web.Request, name: str, value: str) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=SESSION_HOURS * 3600,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
+
+
+async def login_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    token = secrets.token_urlsafe(24)
+    page = LOGIN_PAGE.format(
+        error=f'<p class="error" role="alert">{escape(error)}</p>' if error else "",
+        action=LOGIN_PATH,
+        token=token,
+        next=escape(_safe_next(request.query.get("next"))),
+    )
+    response = web.Response(text=page, content_type="text/html", status=status)
+    response.headers["Cache-Control"] = "no-store"
+    _cookie(response, request, LOGIN_COOKIE, token)
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """Checks the form; a session cookie and a redirect, or the form again."""
+    state = request.app[LOGIN]
+    form = await request.post()
+    token, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
+    if not (_same_origin(request) and expected and hmac.compare_digest(token, expected)):
+        raise web.HTTPForbidden(text="The login form is out of date or from another site.")
+    name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
+    keys = [f"ip:{request.remote}", f"name:{name}"]
+    wait = state.failures.wait(keys, state.clock())
+    if wait > 0:
+        response = await login_page(request, "Too many wrong passwords: wait a few minutes.", 429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    if not await state.check(name, password):
+        state.failures.failed(keys, state.clock())
+        logger.info("desk: a wrong name or password from %s", request.remote)
+        return await login_page(request, "Wrong name or password.", 401)
+    logger.info("desk: %s logged in", name)
+    response = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))))
+    _cookie(response, request, SESSION_COOKIE, state.session_for(name))
+    response.del_cookie(LOGIN_COOKIE, path="/")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """Ends the session (its token must match: nobody else can log an agent out)."""
+    agent = agent_of(request)
+    if agent is not None:
+        form = await request.post()
+        check_csrf(request, agent, str(form.get("csrf", "")))
+        request.app[LOGIN].end(request.cookies.get(SESSION_COOKIE))
+    response = web.HTTPSeeOther(LOGIN_PATH)
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+def add_login_routes(
+    app: web.Application, login_state: Login, protected: tuple[str, ...] = ("/desk",)
+) -> None:
+    """The login and logout routes, and the middleware that guards ``protected``."""
+    app[LOGIN] = login_state
+    app.router.add_get(LOGIN_PATH, login_page)
+    app.router.add_post(LOGIN_PATH, login)
+    app.router.add_post(LOGOUT_PATH, logout)
+    app.middlewares.append(require_agent(protected))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bot.desk.agents hash``: asks for a password, prints its hash."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["hash"]:
+        print("usage: python -m bot.desk.agents hash", file=sys.stderr)
+        return 2
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("The two passwords differ.", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        print("Use at least 8 characters.", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
