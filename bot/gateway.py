@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from bot import logs
+from bot.analytics.dashboard import add_dashboard, agents_only
 from bot.assistant import Assistant
 from bot.brand import Brand, load_brand
 from bot.channels.base import Sender
@@ -190,11 +191,30 @@ def create_app(
     app.on_startup.append(start)  # type: ignore[arg-type]
     app.on_cleanup.append(stop)  # type: ignore[arg-type]
     app.router.add_get("/healthz", health)
+    add_dashboard(
+        app, lambda: app[GATEWAY].engine, guard=agents_only, threshold=_fallback_threshold()
+    )
     # The router is frozen before start-up, when the channels do not exist
     # yet: routes are declared here and find their channel per request.
     for name, method, path, handler in ROUTES:
         app.router.add_route(method, path, _to_channel(name, handler))
+    _agents_login(app, settings)
     return app
+
+
+def _agents_login(app: web.Application, settings: Settings) -> None:
+    """The agents' login for the dashboard, unless the web desk has set it up already (one
+    login for every page for agents). Without accounts nobody gets into the dashboard."""
+    from bot.desk.agents import LOGIN, Login, add_login_routes
+
+    if settings.desk is not None and LOGIN not in app:
+        add_login_routes(app, Login(settings.desk), protected=("/dashboard",))
+
+
+def _fallback_threshold() -> float:
+    from bot.evaluation import shipped_threshold
+
+    return shipped_threshold()
 
 
 # (channel, HTTP method, path, method of the channel object)

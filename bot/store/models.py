@@ -142,6 +142,8 @@ class Message(Base):  # type: ignore[misc,valid-type]
         UniqueConstraint("channel", "direction", "platform_message_id"),
         Index("ix_messages_pending", "status", "conversation_id", "id"),
         Index("ix_messages_created_at", "created_at"),
+        # A conversation's messages in order (analytics: what followed each turn).
+        Index("ix_messages_conversation_order", "conversation_id", "id"),
     )
 
     id = Column(Integer, primary_key=True)

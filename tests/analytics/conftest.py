@@ -23,8 +23,11 @@ from bot.store.models import (
 )
 from tests.gateway.conftest import (  # noqa: F401 (fixtures)
     database_url,
+    fake_assistant,
     postgres_server,
     postgres_template,
+    start_gateway,
+    twitter_cert,
 )
 
 DAY = datetime(2026, 11, 2)

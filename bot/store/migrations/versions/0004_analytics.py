@@ -29,9 +29,11 @@ def upgrade() -> None:
         )
     op.create_index("ix_messages_created_at", "messages", ["created_at"])
     op.create_index("ix_tickets_created_at", "tickets", ["created_at"])
+    op.create_index("ix_messages_conversation_order", "messages", ["conversation_id", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_conversation_order", table_name="messages")
     op.drop_index("ix_tickets_created_at", table_name="tickets")
     op.drop_index("ix_messages_created_at", table_name="messages")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
