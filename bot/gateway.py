@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot import logs
 from bot.analytics.dashboard import add_dashboard, agents_only
+from bot.analytics.live import serve_metrics
 from bot.assistant import Assistant
 from bot.brand import Brand, load_brand
 from bot.channels.base import Sender
@@ -55,6 +56,7 @@ class Gateway:
     outbox: Outbox
     channels: dict[str, Any] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    metrics: web.AppRunner | None = None  # Prometheus /metrics, on its own port
 
     def outbox_wake(self) -> None:
         """Something was queued for sending."""
@@ -155,6 +157,10 @@ def create_app(
             # clean-up of an app that did not start, so close what is open here.
             await stop(app)
             raise
+        if settings.metrics_port:
+            gateway.metrics = await serve_metrics(
+                lambda: engine, settings.metrics_host, settings.metrics_port
+            )
         gateway.tasks = [
             asyncio.create_task(inbox.run(), name="inbox"),
             asyncio.create_task(gateway.outbox.run(), name="outbox"),
@@ -175,6 +181,8 @@ def create_app(
             if hasattr(channel, "stop"):
                 with contextlib.suppress(Exception):
                     await channel.stop()
+        if gateway.metrics is not None:
+            await gateway.metrics.cleanup()
         await gateway.http.close()
         gateway.engine.dispose()
 

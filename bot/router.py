@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.analytics import live
 from bot.assistant import Assistant, AssistantRefused, AssistantUnavailable, BotMessage, Turn
 from bot.brand import Brand, load_brand
 from bot.channels.base import InboundMessage
@@ -802,6 +803,7 @@ class ConversationRouter:
         conversation.owner = Owner.QUEUE
         conversation.updated_at = now
         session.flush()
+        live.HANDOVERS.labels(reason).inc()
         ticket = Ticket(
             conversation_id=conversation.id,
             reason=reason,

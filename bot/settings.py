@@ -105,6 +105,10 @@ _AGENT = re.compile(
 )
 
 
+#: Where Prometheus finds the gateway's /metrics unless GATEWAY_METRICS_PORT says otherwise.
+METRICS_PORT = 9188
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the gateway needs to run."""
@@ -120,6 +124,10 @@ class Settings:
     rasa_startup_seconds: float = 120.0
     host: str = "127.0.0.1"
     port: int = 8000
+    # Prometheus /metrics on a port of its own (bot/analytics/live.py); None: off.
+    # load_settings turns it on (GATEWAY_METRICS_PORT, default 9188; 0 is off).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
     # Stable across restarts, so a restarted worker takes its own leases and
     # claims back at once; unique per gateway process on a host.
     worker_id: str = field(default_factory=lambda: f"gw-{socket.gethostname()}")
@@ -328,6 +336,9 @@ def load_settings(
         rasa_startup_seconds=_seconds(env, "RASA_STARTUP_SECONDS", defaults.rasa_startup_seconds),
         host=env.get("GATEWAY_HOST", defaults.host) or defaults.host,
         port=int(env.number("GATEWAY_PORT", defaults.port)),
+        metrics_host=env.get("GATEWAY_METRICS_HOST", defaults.metrics_host)
+        or defaults.metrics_host,
+        metrics_port=int(env.number("GATEWAY_METRICS_PORT", METRICS_PORT)) or None,
         worker_id=env.get("GATEWAY_WORKER_ID")
         or f"{defaults.worker_id}-{int(env.number('GATEWAY_PORT', defaults.port))}",
         lease_seconds=env.number("GATEWAY_LEASE_SECONDS", defaults.lease_seconds),

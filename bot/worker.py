@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import DateTime, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.analytics import live
 from bot.channels.base import OutboundReply, Sender, SendError
 from bot.contract import Visibility
 from bot.router import ConversationRouter, Handled, PendingMessage, next_pending
@@ -573,6 +574,7 @@ class Outbox:
     def _failed(
         self, item: Outgoing, error: str, retry_after: float | None, permanent: bool = False
     ) -> None:
+        live.SEND_ERRORS.labels(item.channel).inc()
         now = self.clock()
         with self.sessions.begin() as session:
             current = session.get(OutboxItem, item.id)

@@ -163,7 +163,7 @@ def as_markdown(report: Report) -> str:
         "",
         "## Intents",
         "",
-        "| intent | turns | containment | fallback | \"no, that's not it\" |",
+        '| intent | turns | containment | fallback | "no, that\'s not it" |',
         "|---|---:|---:|---:|---:|",
         *(
             f"| {i['intent']} | {i['turns']} | {percent(i['containment'])} |"
