@@ -24,6 +24,7 @@ from bot.store.models import (
 from tests.gateway.conftest import (  # noqa: F401 (fixtures)
     database_url,
     fake_assistant,
+    fake_slack,
     postgres_server,
     postgres_template,
     start_gateway,
