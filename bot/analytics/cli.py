@@ -54,6 +54,8 @@ def parser() -> argparse.ArgumentParser:
     digest.add_argument("--day", type=date.fromisoformat, help="UTC; default: yesterday")
     digest.add_argument("--demo", action="store_true", help="the demo data, not the real")
     digest.add_argument("--print", action="store_true", help="print it, post nothing")
+    sql = commands.add_parser("sql", help="print the turns query as the store runs it")
+    sql.add_argument("--dialect", choices=["postgresql", "sqlite"], default="postgresql")
     demo = commands.add_parser("demo", help="seed the demo month (once; again with --again)")
     demo.add_argument("--again", action="store_true", help="replace the demo data")
     return main
@@ -62,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     """Runs the command; the exit status."""
     args = parser().parse_args(argv)
+    if args.command == "sql":
+        print(turns_sql(args.dialect))
+        return 0
     try:
         settings = load_settings()
     except ConfigError as error:
@@ -99,6 +104,21 @@ def _report(engine: Engine, args: argparse.Namespace) -> int:
         )
     sys.stdout.write(FORMATS[args.format](figures))
     return 0
+
+
+def turns_sql(dialect: str) -> str:
+    """The per-turn query of :func:`bot.analytics.metrics.turns` in ``dialect``'s SQL
+    (docs/analytics.md quotes it), with named parameters."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from bot.analytics.metrics import turns
+
+    window = Window(datetime(2026, 11, 1), datetime(2026, 11, 8))
+    compiled = turns(window, 0.35).compile(
+        dialect=(postgresql if dialect == "postgresql" else sqlite).dialect(),
+        compile_kwargs={"render_postcompile": True},
+    )
+    return str(compiled)
 
 
 def main() -> None:

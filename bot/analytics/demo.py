@@ -98,7 +98,8 @@ def _seed(connection: Connection, today: datetime) -> int:
         busy = 1.0 if day.weekday() < 5 else 0.7
         for _ in range(int(rng.randint(*PER_DAY) * busy)):
             channel, visibility = _pick(rng, [((c, v), w) for c, v, w in CHANNELS])
-            name = rng.choice(NAMES)
+            # Most customers write once a month; a few come back.
+            name = f"{rng.choice(NAMES)}{rng.randint(1, 300)}"
             key = (channel, name)
             if key not in customers:
                 customers[key] = _insert(

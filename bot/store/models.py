@@ -143,7 +143,12 @@ class Message(Base):  # type: ignore[misc,valid-type]
         Index("ix_messages_pending", "status", "conversation_id", "id"),
         Index("ix_messages_created_at", "created_at"),
         # A conversation's messages in order (analytics: what followed each turn).
-        Index("ix_messages_conversation_order", "conversation_id", "id"),
+        Index(
+            "ix_messages_conversation_order",
+            "conversation_id",
+            "id",
+            postgresql_include=["author", "direction", "intent", "confidence", "created_at"],
+        ),
     )
 
     id = Column(Integer, primary_key=True)
