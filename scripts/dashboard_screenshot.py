@@ -71,4 +71,6 @@ async def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs/images/dashboard.png"))
+    asyncio.run(
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs/images/dashboard.png")
+    )

@@ -11,6 +11,7 @@ replaces it); the same every time (a fixed random seed), ending yesterday.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -137,13 +138,11 @@ def _conversation(
     rng: random.Random, rows: _Rows, conversation: int, channel: str, at: datetime
 ) -> None:
     """One to three requests; each answered, denied, asked again or handed over."""
+    say = functools.partial(_message, rows, conversation, channel)
     for _ in range(rng.choice([1, 1, 1, 2, 2, 3])):
         intent, _weight, text, outcome = _pick(rng, [(t, t[1]) for t in TOPICS])
         confidence = round(rng.uniform(0.25, 0.99), 2)
-        _message(
-            rows,
-            conversation,
-            channel,
+        say(
             at,
             Author.CUSTOMER,
             text.format(n=rng.randint(100, 999)),
@@ -152,23 +151,17 @@ def _conversation(
         )
         at += timedelta(seconds=round(rng.uniform(0.4, 2.8), 1))
         if outcome.startswith("person"):
-            _message(
-                rows,
-                conversation,
-                channel,
+            say(
                 at,
                 Author.SYSTEM,
                 "A person from our team will reply here shortly.",
             )
             _ticket(rng, rows, conversation, outcome.split(":")[1], at)
             return
-        _message(rows, conversation, channel, at, Author.BOT, "Here is what I found.")
+        say(at, Author.BOT, "Here is what I found.")
         if outcome == "bot" and rng.random() < 0.12:  # "no, that's not it"
             at += timedelta(seconds=rng.randint(20, 120))
-            _message(
-                rows,
-                conversation,
-                channel,
+            say(
                 at,
                 Author.CUSTOMER,
                 "no that's not what I asked",
@@ -176,14 +169,12 @@ def _conversation(
                 0.9,
             )
             at += timedelta(seconds=1.2)
-            _message(
-                rows, conversation, channel, at, Author.BOT, "Sorry, could you say it another way?"
-            )
+            say(at, Author.BOT, "Sorry, could you say it another way?")
         if outcome == "bot" and rng.random() < 0.35:
             at += timedelta(seconds=rng.randint(30, 300))
-            _message(rows, conversation, channel, at, Author.CUSTOMER, "thanks!", "thank", 0.95)
+            say(at, Author.CUSTOMER, "thanks!", "thank", 0.95)
             at += timedelta(seconds=0.8)
-            _message(rows, conversation, channel, at, Author.BOT, "You're welcome!")
+            say(at, Author.BOT, "You're welcome!")
         at += timedelta(minutes=rng.randint(2, 90))
 
 

@@ -3,7 +3,7 @@ figures as a real headless Chromium renders them for the story in conftest.py.""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -15,7 +15,6 @@ from bot.settings import DeskSettings, Secret
 from tests.analytics.conftest import tell_the_story
 from tests.conftest import PROJECT_ROOT
 from tests.gateway.conftest import RunningGateway
-from tests.review.test_page import CHROMIUM, CHROMIUM_ARGS
 
 SCREENSHOTS = PROJECT_ROOT / "results" / "screenshots"
 ROUTES = [
@@ -88,18 +87,6 @@ async def test_an_agent_reads_the_figures_and_bad_queries_are_refused(
         page = await http.get(gateway.url + "/dashboard")
         assert page.status == 200
         assert "default-src 'none'" in page.headers["Content-Security-Policy"]
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[object]:
-    if CHROMIUM is None:
-        pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def test_the_page_shows_the_storys_figures(

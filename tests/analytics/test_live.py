@@ -94,7 +94,9 @@ async def test_turns_and_latency_counted_by_a_running_gateway(
             turns = ("care_turns_total", (("channel", "webchat"),))
             handed = now.get(handovers, 0) - before.get(handovers, 0)
             answered = now.get(turns, 0) - before.get(turns, 0)
-            return now if handed >= 1 and answered >= 2 else None
+            # The counter moves when the ticket is written, the gauge once it is committed.
+            queued = now.get(("care_queue_tickets", (("status", "open"),)), 0)
+            return now if handed >= 1 and answered >= 2 and queued >= 1 else None
 
         after = await eventually(counted)
         scraped = await http.get(url)
