@@ -51,9 +51,9 @@ def _day_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
 
 def percentiles(
     connection: Connection, values: Any, points: tuple[int, ...] = (50, 90)
-) -> list[float | None]:
-    """Nearest-rank percentiles, to a tenth of a second, of the one-column select ``values``
-    (None when it is empty).
+) -> tuple[int, list[float | None]]:
+    """How many values the one-column select ``values`` has, and their nearest-rank
+    percentiles to a tenth of a second (None when there are none).
 
     The p-th percentile is the value of rank ``ceil(n * p / 100)``. The store
     counts the values per tenth of a second (a hash aggregate: PostgreSQL's
@@ -77,4 +77,4 @@ def percentiles(
                 value = float(tenth) / 10
                 break
         found.append(value)
-    return found
+    return total, found
