@@ -142,10 +142,22 @@ def metrics_app(engine: Callable[[], Engine]) -> web.Application:
     return app
 
 
-async def serve_metrics(engine: Callable[[], Engine], host: str, port: int) -> web.AppRunner:
-    """Starts the metrics endpoint on ``host:port``; the caller cleans the runner up."""
+async def serve_metrics(engine: Callable[[], Engine], host: str, port: int) -> web.AppRunner | None:
+    """Starts the metrics endpoint on ``host:port``; the caller cleans the runner up.
+
+    A port already taken (a second gateway process on the host with the same
+    GATEWAY_METRICS_PORT) is logged, and the gateway runs without metrics:
+    customers come before monitoring.
+    """
     runner = web.AppRunner(metrics_app(engine), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        await runner.cleanup()
+        logger.error(
+            "metrics: cannot listen on %s:%s (%s); set GATEWAY_METRICS_PORT", host, port, error
+        )
+        return None
     logger.info("metrics: http://%s:%s/metrics", host, port)
     return runner

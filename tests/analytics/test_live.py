@@ -113,3 +113,16 @@ async def test_turns_and_latency_counted_by_a_running_gateway(
     # The gateway's own port has no /metrics: it stays on the private one.
     async with aiohttp.ClientSession() as http:
         assert (await http.get(gateway.url + "/metrics")).status == 404
+
+
+async def test_a_taken_metrics_port_leaves_the_gateway_running(
+    start_gateway: Callable[..., Awaitable[RunningGateway]], fake_assistant: tuple[object, str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        gateway = await start_gateway(rasa_url=fake_assistant[1], metrics_port=port)
+        assert gateway.parts.metrics is None
+        async with aiohttp.ClientSession() as http:
+            assert (await http.get(gateway.url + "/healthz")).status == 200
