@@ -4,6 +4,7 @@
 "use strict";
 (() => {
   const POLL_MS = 2000;
+  const WHO = { customer: "Customer:", bot: "Bot:", agent: "Agent:", system: "System:" };
   const csrf = document.querySelector('meta[name="csrf"]').content;
   const $ = (id) => document.getElementById(id);
   let current = null; // the open ticket's id
@@ -49,7 +50,7 @@
     try {
       const done = await api(`tickets/${current}/${operation}`, body || {});
       say(done.message, false);
-      await refresh();
+      refresh();
       return true;
     } catch (error) {
       say(error.message, true);
@@ -84,7 +85,7 @@
     $("none").hidden = true;
     $("card").hidden = false;
     $("title").textContent = `#${t.id} ${t.reason}`;
-    const owner = t.agent ? `${t.status} by ${t.agent}` : "waiting for an agent";
+    const owner = t.agent ? `${t.status.replace("_", " ")} by ${t.agent}` : "waiting for an agent";
     $("who").textContent = `${t.customer} · ${t.channel} (${t.visibility}) · ${t.priority} · ` +
       `waiting ${t.waited} · ${owner}` + (t.error ? ` · ${t.error}` : "");
     const priority = $("priority");
@@ -115,9 +116,12 @@
 
   function drawLog(data) {
     const entries = [
-      ...data.conversation.map((m) => ({ at: m.at, cls: m.author, text: m.text })),
+      ...data.conversation.map((m) => ({
+        at: m.at, cls: m.author, who: m.agent ? `Agent (${m.agent}):` : WHO[m.author] || `${m.author}:`,
+        text: m.text,
+      })),
       ...data.activity.map((a) => ({
-        at: a.at, cls: "activity", text: `${a.actor} ${a.action}${a.text ? ": " + a.text : ""}`,
+        at: a.at, cls: "activity", who: "Desk:", text: `${a.actor} ${a.action}${a.text ? ": " + a.text : ""}`,
       })),
     ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
     const signature = JSON.stringify(entries);
@@ -125,7 +129,11 @@
     shown = signature;
     const log = $("log");
     const atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-    log.replaceChildren(...entries.map((e) => el("p", e.text, e.cls)));
+    log.replaceChildren(...entries.map((e) => {
+      const line = el("p", undefined, e.cls);
+      line.append(el("span", e.who, "who"), document.createTextNode(e.text));
+      return line;
+    }));
     if (atEnd) log.scrollTop = log.scrollHeight;
   }
 
