@@ -2,7 +2,8 @@
 
 Accounts come from the configuration (``DESK_AGENTS=alice=HASH,bob=HASH``, see
 :class:`bot.settings.DeskSettings`); ``python -m bot.desk.agents hash`` asks
-for a password and prints its hash. The API, for the web desk and the
+for a password and prints its hash, ``python -m bot.desk.agents add NAME``
+writes it into ``.env`` too. The API, for the web desk and the
 dashboard alike::
 
     login = Login(settings.desk)                       # the accounts, the cookie key
@@ -34,6 +35,8 @@ import getpass
 import hashlib
 import hmac
 import logging
+import os
+import re
 import secrets
 import sys
 import time
@@ -41,11 +44,13 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from bot.brand import PROJECT_ROOT
 from bot.settings import DeskSettings
 
 logger = logging.getLogger(__name__)
@@ -344,23 +349,60 @@ def add_login_routes(
     app.middlewares.append(require_agent(protected))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bot.desk.agents hash``: asks for a password, prints its hash."""
-    args = sys.argv[1:] if argv is None else argv
-    if args != ["hash"]:
-        print("usage: python -m bot.desk.agents hash", file=sys.stderr)
-        return 2
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            print("The two passwords differ.", file=sys.stderr)
-            return 1
+def add_to_dotenv(path: Path, name: str, hashed: str) -> None:
+    """Adds (or replaces) ``name`` in the ``DESK_AGENTS`` line of a .env file."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    entry = f"{name}={hashed}"
+    for index, line in enumerate(lines):
+        key, sep, value = line.strip().partition("=")
+        if sep and key.strip() == "DESK_AGENTS":
+            others = [
+                e for e in value.split(",") if e.strip() and e.strip().partition("=")[0] != name
+            ]
+            lines[index] = "DESK_AGENTS=" + ",".join([*others, entry])
+            break
     else:
-        password = sys.stdin.readline().rstrip("\n")
+        lines.append(f"DESK_AGENTS={entry}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _read_password() -> str | None:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        print("The two passwords differ.", file=sys.stderr)
+        return None
+    return password
+
+
+USAGE = """usage: python -m bot.desk.agents hash       prints a password's hash for DESK_AGENTS
+       python -m bot.desk.agents add NAME   adds an agent to .env (or GATEWAY_DOTENV)"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``hash``: asks for a password, prints its hash; ``add NAME``: into .env as well."""
+    args = sys.argv[1:] if argv is None else argv
+    adding = len(args) == 2 and args[0] == "add"
+    if args != ["hash"] and not adding:
+        print(USAGE, file=sys.stderr)
+        return 2
+    if adding and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,31}", args[1]):
+        print("A name is lowercase letters, digits, '.', '_' or '-' (32 at most).", file=sys.stderr)
+        return 2
+    password = _read_password()
+    if password is None:
+        return 1
     if len(password) < 8:
         print("Use at least 8 characters.", file=sys.stderr)
         return 1
-    print(hash_password(password))
+    hashed = hash_password(password)
+    if not adding:
+        print(hashed)
+        return 0
+    dotenv = Path(os.environ.get("GATEWAY_DOTENV") or PROJECT_ROOT / ".env")
+    add_to_dotenv(dotenv, args[1], hashed)
+    print(f"{args[1]} can log in at /desk once the gateway (re)starts (added to {dotenv}).")
     return 0
 
 

@@ -24,6 +24,7 @@ agent is connected to what another process stored), and it passes any proxy.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -43,6 +44,8 @@ from bot.settings import DeskSettings
 from bot.store.models import AuditEvent, Message, Ticket
 from bot.store.records import utcnow
 from bot.text import clean_text
+
+logger = logging.getLogger(__name__)
 
 PAGE = Path(__file__).with_name("desk.html")
 SCRIPT = Path(__file__).with_name("desk.js")
@@ -337,6 +340,17 @@ def _card(view: TicketView, now: datetime) -> dict[str, Any]:
     }
 
 
+def start_up_notice(settings: DeskSettings | None, base_url: str) -> str:
+    """What ``make run`` says about the web desk: where it is, or how to turn it on."""
+    if settings is None:
+        return (
+            "Agents' web desk: off, no agents yet. Add one with\n"
+            "  .venv/bin/python -m bot.desk.agents add NAME\n"
+            "and start again; handovers wait in the store until then."
+        )
+    return f"Agents' web desk: {base_url}{PREFIX}  (agents: {', '.join(sorted(settings.agents))})"
+
+
 def add_web_desk(
     app: web.Application,
     settings: DeskSettings | None,
@@ -345,7 +359,9 @@ def add_web_desk(
 ) -> WebDesk | None:
     """The desk's routes and its login, when agents are configured (None: the desk is off)."""
     if settings is None:
+        logger.info("desk: the web desk is off (no DESK_AGENTS)")
         return None
+    logger.info("desk: the web desk at %s for %d agents", PREFIX, len(settings.agents))
     desk = WebDesk(care, wake)
     add_login_routes(app, Login(settings), protected=(PREFIX,))
     ticket = PREFIX + r"/api/tickets/{ticket:\d{1,18}}"
