@@ -8,6 +8,7 @@ dashboard alike::
 
     login = Login(settings.desk)                       # the accounts, the cookie key
     add_login_routes(app, login, protected=("/desk", "/dashboard"))
+    # (the gateway's web desk calls it for /desk; called again, it only guards more)
     ...
     agent = agent_of(request)          # the Agent behind a request (None: nobody)
     check_csrf(request)                # every state-changing request, raises 403
@@ -341,11 +342,15 @@ async def logout(request: web.Request) -> web.StreamResponse:
 def add_login_routes(
     app: web.Application, login_state: Login, protected: tuple[str, ...] = ("/desk",)
 ) -> None:
-    """The login and logout routes, and the middleware that guards ``protected``."""
-    app[LOGIN] = login_state
-    app.router.add_get(LOGIN_PATH, login_page)
-    app.router.add_post(LOGIN_PATH, login)
-    app.router.add_post(LOGOUT_PATH, logout)
+    """The login and logout routes, and the middleware that guards ``protected``.
+
+    Called again (another page for agents), it only guards more prefixes: the login
+    routes and the accounts stay those of the first call."""
+    if LOGIN not in app:
+        app[LOGIN] = login_state
+        app.router.add_get(LOGIN_PATH, login_page)
+        app.router.add_post(LOGIN_PATH, login)
+        app.router.add_post(LOGOUT_PATH, logout)
     app.middlewares.append(require_agent(protected))
 
 

@@ -44,7 +44,8 @@ async def secret_action(request: web.Request) -> web.Response:
 async def site() -> AsyncIterator[str]:
     app = web.Application()
     settings = DeskSettings({"alice": Secret(hash_password(PASSWORD))})
-    add_login_routes(app, Login(settings), protected=("/desk", "/dashboard"))
+    add_login_routes(app, Login(settings), protected=("/desk",))
+    add_login_routes(app, Login(settings), protected=("/dashboard",))  # another page, later
     app.router.add_get("/desk", secret_page)
     app.router.add_post("/desk/api/act", secret_action)
     app.router.add_get("/dashboard/data", secret_page)
