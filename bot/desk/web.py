@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import ConstrainedStr, conint, validator
@@ -46,6 +46,7 @@ from bot.store.records import utcnow
 from bot.text import clean_text
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAGE = Path(__file__).with_name("desk.html")
 SCRIPT = Path(__file__).with_name("desk.js")
@@ -156,10 +157,7 @@ class WebDesk:
 
     async def ticket(self, request: web.Request) -> web.Response:
         ticket_id = _ticket_id(request)
-        try:
-            view = await asyncio.to_thread(self.care.view, ticket_id)
-        except Refused as refusal:
-            raise Refusal(404, _plain(str(refusal))) from None
+        view = await _found(self.care.view, ticket_id)
         conversation, activity = await asyncio.to_thread(self._history, ticket_id)
         return web.json_response(
             {
@@ -210,11 +208,7 @@ class WebDesk:
         return conversation, activity
 
     async def relabel_choices(self, request: web.Request) -> web.Response:
-        ticket_id = _ticket_id(request)
-        try:
-            choices = await asyncio.to_thread(self.care.relabel_choices, ticket_id)
-        except Refused as refusal:
-            raise Refusal(404, _plain(str(refusal))) from None
+        choices = await _found(self.care.relabel_choices, _ticket_id(request))
         intents = await asyncio.to_thread(self.care.review.known_intents)
         return web.json_response(
             {
@@ -263,6 +257,14 @@ class WebDesk:
             return web.json_response({"error": _plain(why)}, status=409)
         self.wake()
         return web.json_response({"message": _plain(outcome.message)})
+
+
+async def _found(read: Callable[[int], T], ticket_id: int) -> T:
+    """What ``read`` finds for the ticket; 404 when there is no such ticket."""
+    try:
+        return await asyncio.to_thread(read, ticket_id)
+    except Refused as refusal:
+        raise Refusal(404, _plain(str(refusal))) from None
 
 
 def _thread(fn: Callable[..., Outcome], *args: Any) -> Callable[[], Awaitable[Outcome]]:

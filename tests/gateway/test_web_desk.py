@@ -41,6 +41,20 @@ class WebCustomer:
         return [m["text"] for m in (await response.json())["messages"]]
 
 
+async def handed_over(
+    start_gateway: Any, rasa_url: str, http: aiohttp.ClientSession, *said: str
+) -> tuple[Any, WebCustomer, Ticket]:
+    """A gateway with the web desk (no Slack), and a web chat customer who said each of
+    ``said`` (each answered), the last one asking for a person: their ticket."""
+    gateway = await start_gateway(rasa_url, desk=desk_settings())
+    customer = WebCustomer(gateway.url, http)
+    for count, text in enumerate(said, start=1):
+        await customer.say(text)
+        await eventually(lambda n=count: _answered(customer, n))  # type: ignore[misc]
+    ticket = await eventually(lambda: the_ticket(gateway))
+    return gateway, customer, ticket
+
+
 def the_ticket(gateway: Any) -> Ticket | None:
     with gateway.parts.sessions() as session:
         return session.scalars(select(Ticket).order_by(Ticket.id.desc())).first()
@@ -48,10 +62,7 @@ def the_ticket(gateway: Any) -> Ticket | None:
 
 async def test_every_desk_route_needs_a_login(fake_assistant, start_gateway, http) -> None:  # type: ignore[no-untyped-def]
     _assistant, rasa_url = fake_assistant
-    gateway = await start_gateway(rasa_url, desk=desk_settings())
-    customer = WebCustomer(gateway.url, http)
-    await customer.say("a human please")
-    ticket = await eventually(lambda: the_ticket(gateway))
+    gateway, _customer, ticket = await handed_over(start_gateway, rasa_url, http, "a human please")
     paths = []
     for resource in gateway.app.router.resources():
         info = resource.get_info()
@@ -86,11 +97,9 @@ async def test_a_web_agent_takes_a_handover_without_slack(
     fake_assistant, start_gateway, http
 ) -> None:  # type: ignore[no-untyped-def]
     assistant, rasa_url = fake_assistant
-    gateway = await start_gateway(rasa_url, desk=desk_settings())
-    customer = WebCustomer(gateway.url, http)
-    await customer.say("hello")
-    await eventually(customer.replies)
-    await customer.say("I want a human")
+    gateway, customer, _ticket = await handed_over(
+        start_gateway, rasa_url, http, "hello", "I want a human"
+    )
     async with WebAgent(gateway.url, "alice") as alice:
         queue = await eventually(lambda: _queue(alice))
         [summary] = queue
@@ -134,10 +143,7 @@ async def test_the_desk_refuses_what_is_not_the_agents_to_do(
     fake_assistant, start_gateway, http
 ) -> None:  # type: ignore[no-untyped-def]
     _assistant, rasa_url = fake_assistant
-    gateway = await start_gateway(rasa_url, desk=desk_settings())
-    customer = WebCustomer(gateway.url, http)
-    await customer.say("human please")
-    ticket = await eventually(lambda: the_ticket(gateway))
+    gateway, customer, ticket = await handed_over(start_gateway, rasa_url, http, "human please")
     async with WebAgent(gateway.url, "alice") as alice, WebAgent(gateway.url, "bob") as bob:
         assert (await alice.act(ticket.id, "claim"))[0] == 200
         status, answer = await bob.act(ticket.id, "claim")
@@ -186,12 +192,9 @@ async def test_the_desk_refuses_what_is_not_the_agents_to_do(
 
 async def test_correcting_the_bot_reaches_the_trainers(fake_assistant, start_gateway, http) -> None:  # type: ignore[no-untyped-def]
     _assistant, rasa_url = fake_assistant
-    gateway = await start_gateway(rasa_url, desk=desk_settings())
-    customer = WebCustomer(gateway.url, http)
-    await customer.say("unsure what to do")
-    await eventually(customer.replies)
-    await customer.say("a human please")
-    ticket = await eventually(lambda: the_ticket(gateway))
+    gateway, _customer, ticket = await handed_over(
+        start_gateway, rasa_url, http, "unsure what to do", "a human please"
+    )
     async with WebAgent(gateway.url, "alice") as alice:
         choices = await alice.get(f"tickets/{ticket.id}/relabel")
         first = choices["messages"][0]
@@ -244,6 +247,10 @@ async def test_slack_and_the_web_desk_share_tickets_and_one_owner(
 
 def _card_says(slack: FakeSlack, text: str) -> bool:
     return any(text in str(update.get("blocks")) for update in slack.called("chat.update"))
+
+
+async def _answered(customer: WebCustomer, count: int) -> bool:
+    return len(await customer.replies()) >= count
 
 
 async def _queue(agent: WebAgent) -> list[dict[str, Any]]:

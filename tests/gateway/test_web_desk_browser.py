@@ -10,31 +10,13 @@ results/screenshots/web_desk/ (gitignored).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
 
 from bot.brand import PROJECT_ROOT
 from tests.gateway.web_agent import PASSWORDS, desk_settings
-from tests.review.test_page import CHROMIUM, CHROMIUM_ARGS
 
 SHOTS = PROJECT_ROOT / "results" / "screenshots" / "web_desk"
 TIMEOUT_MS = 10_000
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[Any]:
-    if CHROMIUM is None:
-        import pytest
-
-        pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def _shot(page: Any, name: str, store: str) -> None:
