@@ -30,10 +30,8 @@ forgets the session id in this process.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import getpass
-import hashlib
 import hmac
 import logging
 import os
@@ -52,6 +50,7 @@ from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.brand import PROJECT_ROOT
+from bot.desk.passwords import hash_password, verify_password
 from bot.settings import DeskSettings
 
 logger = logging.getLogger(__name__)
@@ -65,12 +64,7 @@ LOGOUT_PATH = "/desk/logout"
 # then 429 until the oldest leaves it.
 FAILURES_ALLOWED = 5
 FAILURE_WINDOW = 300.0
-
-# hashlib.scrypt (OpenSSL's) rather than a new dependency: a memory-hard
-# function in the standard library, with parameters stored in the hash so
-# they can be raised later. 2**14 x 8 x 128 bytes = 16 MiB, about 50 ms here.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-SCRYPT_MEMORY = 64 * 1024 * 1024
+MAX_TRACKED = 10_000
 
 
 @dataclass(frozen=True)
@@ -79,40 +73,6 @@ class Agent:
 
     name: str
     csrf: str
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def hash_password(password: str) -> str:
-    """``scrypt:N:r:p:salt:hash``, what ``DESK_AGENTS`` holds."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MEMORY
-    )
-    return f"scrypt:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}:{_b64(salt)}:{_b64(digest)}"
-
-
-def verify_password(stored: str, password: str) -> bool:
-    """Whether ``password`` matches the stored hash (compared in constant time)."""
-    try:
-        _, n, r, p, salt, expected = stored.split(":")
-        digest = hashlib.scrypt(
-            password.encode(),
-            salt=_unb64(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=SCRYPT_MEMORY,
-        )
-        return hmac.compare_digest(digest, _unb64(expected))
-    except ValueError:
-        return False
 
 
 @functools.cache
@@ -143,6 +103,9 @@ class FailedLogins:
         return longest
 
     def failed(self, keys: list[str], now: float) -> None:
+        if len(self._seen) > MAX_TRACKED:  # many names or addresses: forget the old ones
+            for key in [k for k, times in self._seen.items() if now - times[-1] > self.window]:
+                del self._seen[key]
         for key in keys:
             self._seen[key].append(now)
 
@@ -158,7 +121,7 @@ class Login:
         self.serializer = URLSafeTimedSerializer(key or secrets.token_urlsafe(32), salt="desk")
         self.failures = FailedLogins()
         self.clock = clock
-        self._ended: set[str] = set()
+        self._ended: dict[str, float] = {}
 
     async def check(self, name: str, password: str) -> bool:
         """Whether the name and password are an account's; in a thread (scrypt is slow)."""
@@ -183,7 +146,10 @@ class Login:
     def end(self, cookie: str | None) -> None:
         data = self._load(cookie)
         if data is not None:
-            self._ended.add(str(data.get("sid")))
+            now = self.clock()
+            # Ended sessions are remembered until they would have expired anyway.
+            self._ended = {sid: until for sid, until in self._ended.items() if until > now}
+            self._ended[str(data.get("sid"))] = now + SESSION_HOURS * 3600
 
     def _load(self, cookie: str | None) -> dict[str, str] | None:
         if not cookie:
@@ -309,7 +275,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     token, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
     if not (_same_origin(request) and expected and hmac.compare_digest(token, expected)):
         raise web.HTTPForbidden(text="The login form is out of date or from another site.")
-    name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
+    name = str(form.get("name", "")).strip().lower()[:64]
+    password = str(form.get("password", ""))
     keys = [f"ip:{request.remote}", f"name:{name}"]
     wait = state.failures.wait(keys, state.clock())
     if wait > 0:

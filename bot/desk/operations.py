@@ -176,9 +176,7 @@ class CareDesk:
             conversation.agent_id = agent
             audit(session, agent, "claimed", now, conversation.id, ticket.id)
             self.refresh_card(session, ticket, now)
-            return Outcome(
-                f"You own ticket #{ticket_id}. Reply in its thread to answer the customer."
-            )
+            return Outcome(f"You own ticket #{ticket_id}: your replies go to the customer.")
 
     def reply(self, ticket_id: int, agent: str, text: str, event_id: str) -> Outcome:
         """Sends an agent's thread message to the customer, once per Slack event."""

@@ -19,9 +19,8 @@ from bot.desk.agents import (
     Login,
     add_login_routes,
     agent_of,
-    hash_password,
-    verify_password,
 )
+from bot.desk.passwords import hash_password, verify_password
 from bot.run import desk_notice
 from bot.settings import ConfigError, DeskSettings, Secret, load_settings
 from tests.conftest import PROJECT_ROOT, free_port

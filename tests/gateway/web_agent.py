@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.desk.agents import hash_password
+from bot.desk.passwords import hash_password
 from bot.settings import DeskSettings, Secret
 
 PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
