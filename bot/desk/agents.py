@@ -264,6 +264,7 @@ async def login_page(request: web.Request, error: str = "", status: int = 200) -
     )
     response = web.Response(text=page, content_type="text/html", status=status)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"  # no login form inside another site
     _cookie(response, request, LOGIN_COOKIE, token)
     return response
 

@@ -199,7 +199,9 @@ async def test_login_needs_its_form_token_and_this_site(site: str) -> None:
             allow_redirects=False,
         )
         assert no_form.status == 403
-        form = await (await http.get(f"{site}/desk/login")).text()
+        page = await http.get(f"{site}/desk/login")
+        assert page.headers["X-Frame-Options"] == "DENY"
+        form = await page.text()
         token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
         elsewhere = await http.post(
             f"{site}/desk/login",

@@ -45,6 +45,9 @@ class WebAgent:
         )
         page = await response.text()
         assert response.status == 200 and response.url.path == "/desk", page[:200]
+        # Only its own script, never inside another site's frame.
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
         found = re.search(r'<meta name="csrf" content="([^"]+)">', page)
         assert found, "the desk page carries the session's token"
         self.csrf = found.group(1)
