@@ -29,6 +29,8 @@ from bot.channels.base import Sender
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twitter import TwitterChannel
 from bot.channels.webchat import WebchatChannel
+from bot.desk.operations import CareDesk
+from bot.desk.web import add_web_desk
 from bot.edge import refusals
 from bot.intake import Intake
 from bot.router import Accepted, ConversationRouter, Desk
@@ -199,6 +201,12 @@ def create_app(
     app.on_startup.append(start)  # type: ignore[arg-type]
     app.on_cleanup.append(stop)  # type: ignore[arg-type]
     app.router.add_get("/healthz", health)
+    add_web_desk(
+        app,
+        settings.desk,
+        care=lambda: _care_desk(app[GATEWAY], brand),
+        wake=lambda: app[GATEWAY].outbox_wake(),
+    )
     add_dashboard(
         app, lambda: app[GATEWAY].engine, guard=agents_only, threshold=_fallback_threshold()
     )
@@ -246,12 +254,20 @@ def _to_channel(name: str, handler: str) -> Any:
 
 
 def _slack_desk(gateway: Gateway, brand: Brand) -> Desk:
-    from bot.desk.operations import CareDesk
     from bot.desk.slack import SlackDesk
 
     assert gateway.settings.slack is not None
     desk = CareDesk(gateway.sessions, gateway.router, gateway.assistant, brand)
     return SlackDesk(gateway.settings.slack, desk, gateway.outbox_wake, brand)
+
+
+def _care_desk(gateway: Gateway, brand: Brand) -> CareDesk:
+    """The web desk's operations: the Slack desk's when it runs (the same tickets, cards
+    kept up to date), else ones that queue nothing for Slack."""
+    care = getattr(gateway.channels.get("desk"), "desk", None)
+    if isinstance(care, CareDesk):
+        return care
+    return CareDesk(gateway.sessions, gateway.router, gateway.assistant, brand, desk_channel=None)
 
 
 async def _watch_assistant(assistant: Assistant) -> None:

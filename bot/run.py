@@ -174,6 +174,18 @@ def chat(rasa_port: int) -> None:
                 print(f"      [handover: {message['custom']['handover']['reason']}]")
 
 
+def desk_notice(gateway_port: int, environ: dict[str, str] | None = None) -> str:
+    """Where the agents' web desk is, or how to turn it on (the gateway read the same settings)."""
+    from bot.desk.web import start_up_notice
+    from bot.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(environ)
+    except ConfigError as error:
+        return f"Agents' web desk: off ({error})"
+    return start_up_notice(settings.desk, f"http://127.0.0.1:{gateway_port}")
+
+
 def wait_for_exit(started: list[Service]) -> None:
     """Blocks until Ctrl-C, or until a service dies (its log says why)."""
     while True:
@@ -213,6 +225,7 @@ def main() -> None:
             chat(args.rasa_port)
         else:
             print(f"\nChat with the bot: http://127.0.0.1:{args.gateway_port}/  (Ctrl-C to stop)")
+            print(desk_notice(args.gateway_port))
             wait_for_exit(started)
     except KeyboardInterrupt:
         print()

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.analytics.dashboard import add_dashboard, agents_only  # noqa: E402
 from bot.analytics.demo import seed_demo  # noqa: E402
-from bot.desk.agents import SESSION_COOKIE, Login, add_login_routes, hash_password  # noqa: E402
+from bot.desk.agents import SESSION_COOKIE, Login, add_login_routes  # noqa: E402
+from bot.desk.passwords import hash_password  # noqa: E402
 from bot.evaluation import shipped_threshold  # noqa: E402
 from bot.settings import DeskSettings, Secret  # noqa: E402
 from bot.store.db import make_engine, migrate  # noqa: E402

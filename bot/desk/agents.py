@@ -2,11 +2,13 @@
 
 Accounts come from the configuration (``DESK_AGENTS=alice=HASH,bob=HASH``, see
 :class:`bot.settings.DeskSettings`); ``python -m bot.desk.agents hash`` asks
-for a password and prints its hash. The API, for the web desk and the
+for a password and prints its hash, ``python -m bot.desk.agents add NAME``
+writes it into ``.env`` too. The API, for the web desk and the
 dashboard alike::
 
     login = Login(settings.desk)                       # the accounts, the cookie key
     add_login_routes(app, login, protected=("/desk", "/dashboard"))
+    # (the gateway's web desk calls it for /desk; called again, it only guards more)
     ...
     agent = agent_of(request)          # the Agent behind a request (None: nobody)
     check_csrf(request)                # every state-changing request, raises 403
@@ -28,12 +30,12 @@ forgets the session id in this process.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import getpass
-import hashlib
 import hmac
 import logging
+import os
+import re
 import secrets
 import sys
 import time
@@ -41,11 +43,14 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from bot.brand import PROJECT_ROOT
+from bot.desk.passwords import hash_password, verify_password
 from bot.settings import DeskSettings
 
 logger = logging.getLogger(__name__)
@@ -59,12 +64,7 @@ LOGOUT_PATH = "/desk/logout"
 # then 429 until the oldest leaves it.
 FAILURES_ALLOWED = 5
 FAILURE_WINDOW = 300.0
-
-# hashlib.scrypt (OpenSSL's) rather than a new dependency: a memory-hard
-# function in the standard library, with parameters stored in the hash so
-# they can be raised later. 2**14 x 8 x 128 bytes = 16 MiB, about 50 ms here.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-SCRYPT_MEMORY = 64 * 1024 * 1024
+MAX_TRACKED = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,40 +73,6 @@ class Agent:
 
     name: str
     csrf: str
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def hash_password(password: str) -> str:
-    """``scrypt:N:r:p:salt:hash``, what ``DESK_AGENTS`` holds."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=SCRYPT_MEMORY
-    )
-    return f"scrypt:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}:{_b64(salt)}:{_b64(digest)}"
-
-
-def verify_password(stored: str, password: str) -> bool:
-    """Whether ``password`` matches the stored hash (compared in constant time)."""
-    try:
-        _, n, r, p, salt, expected = stored.split(":")
-        digest = hashlib.scrypt(
-            password.encode(),
-            salt=_unb64(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=SCRYPT_MEMORY,
-        )
-        return hmac.compare_digest(digest, _unb64(expected))
-    except ValueError:
-        return False
 
 
 @functools.cache
@@ -137,6 +103,9 @@ class FailedLogins:
         return longest
 
     def failed(self, keys: list[str], now: float) -> None:
+        if len(self._seen) > MAX_TRACKED:  # many names or addresses: forget the old ones
+            for key in [k for k, times in self._seen.items() if now - times[-1] > self.window]:
+                del self._seen[key]
         for key in keys:
             self._seen[key].append(now)
 
@@ -152,7 +121,7 @@ class Login:
         self.serializer = URLSafeTimedSerializer(key or secrets.token_urlsafe(32), salt="desk")
         self.failures = FailedLogins()
         self.clock = clock
-        self._ended: set[str] = set()
+        self._ended: dict[str, float] = {}
 
     async def check(self, name: str, password: str) -> bool:
         """Whether the name and password are an account's; in a thread (scrypt is slow)."""
@@ -177,7 +146,10 @@ class Login:
     def end(self, cookie: str | None) -> None:
         data = self._load(cookie)
         if data is not None:
-            self._ended.add(str(data.get("sid")))
+            now = self.clock()
+            # Ended sessions are remembered until they would have expired anyway.
+            self._ended = {sid: until for sid, until in self._ended.items() if until > now}
+            self._ended[str(data.get("sid"))] = now + SESSION_HOURS * 3600
 
     def _load(self, cookie: str | None) -> dict[str, str] | None:
         if not cookie:
@@ -292,6 +264,7 @@ async def login_page(request: web.Request, error: str = "", status: int = 200) -
     )
     response = web.Response(text=page, content_type="text/html", status=status)
     response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"  # no login form inside another site
     _cookie(response, request, LOGIN_COOKIE, token)
     return response
 
@@ -303,7 +276,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     token, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
     if not (_same_origin(request) and expected and hmac.compare_digest(token, expected)):
         raise web.HTTPForbidden(text="The login form is out of date or from another site.")
-    name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
+    name = str(form.get("name", "")).strip().lower()[:64]
+    password = str(form.get("password", ""))
     keys = [f"ip:{request.remote}", f"name:{name}"]
     wait = state.failures.wait(keys, state.clock())
     if wait > 0:
@@ -336,31 +310,72 @@ async def logout(request: web.Request) -> web.StreamResponse:
 def add_login_routes(
     app: web.Application, login_state: Login, protected: tuple[str, ...] = ("/desk",)
 ) -> None:
-    """The login and logout routes, and the middleware that guards ``protected``."""
-    app[LOGIN] = login_state
-    app.router.add_get(LOGIN_PATH, login_page)
-    app.router.add_post(LOGIN_PATH, login)
-    app.router.add_post(LOGOUT_PATH, logout)
+    """The login and logout routes, and the middleware that guards ``protected``.
+
+    Called again (another page for agents), it only guards more prefixes: the login
+    routes and the accounts stay those of the first call."""
+    if LOGIN not in app:
+        app[LOGIN] = login_state
+        app.router.add_get(LOGIN_PATH, login_page)
+        app.router.add_post(LOGIN_PATH, login)
+        app.router.add_post(LOGOUT_PATH, logout)
     app.middlewares.append(require_agent(protected))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m bot.desk.agents hash``: asks for a password, prints its hash."""
-    args = sys.argv[1:] if argv is None else argv
-    if args != ["hash"]:
-        print("usage: python -m bot.desk.agents hash", file=sys.stderr)
-        return 2
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            print("The two passwords differ.", file=sys.stderr)
-            return 1
+def add_to_dotenv(path: Path, name: str, hashed: str) -> None:
+    """Adds (or replaces) ``name`` in the ``DESK_AGENTS`` line of a .env file."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    entry = f"{name}={hashed}"
+    for index, line in enumerate(lines):
+        key, sep, value = line.strip().partition("=")
+        if sep and key.strip() == "DESK_AGENTS":
+            others = [
+                e for e in value.split(",") if e.strip() and e.strip().partition("=")[0] != name
+            ]
+            lines[index] = "DESK_AGENTS=" + ",".join([*others, entry])
+            break
     else:
-        password = sys.stdin.readline().rstrip("\n")
+        lines.append(f"DESK_AGENTS={entry}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _read_password() -> str | None:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        print("The two passwords differ.", file=sys.stderr)
+        return None
+    return password
+
+
+USAGE = """usage: python -m bot.desk.agents hash       prints a password's hash for DESK_AGENTS
+       python -m bot.desk.agents add NAME   adds an agent to .env (or GATEWAY_DOTENV)"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``hash``: asks for a password, prints its hash; ``add NAME``: into .env as well."""
+    args = sys.argv[1:] if argv is None else argv
+    adding = len(args) == 2 and args[0] == "add"
+    if args != ["hash"] and not adding:
+        print(USAGE, file=sys.stderr)
+        return 2
+    if adding and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,31}", args[1]):
+        print("A name is lowercase letters, digits, '.', '_' or '-' (32 at most).", file=sys.stderr)
+        return 2
+    password = _read_password()
+    if password is None:
+        return 1
     if len(password) < 8:
         print("Use at least 8 characters.", file=sys.stderr)
         return 1
-    print(hash_password(password))
+    hashed = hash_password(password)
+    if not adding:
+        print(hashed)
+        return 0
+    dotenv = Path(os.environ.get("GATEWAY_DOTENV") or PROJECT_ROOT / ".env")
+    add_to_dotenv(dotenv, args[1], hashed)
+    print(f"{args[1]} can log in at /desk once the gateway (re)starts (added to {dotenv}).")
     return 0
 
 

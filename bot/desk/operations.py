@@ -65,8 +65,12 @@ class CareDesk:
         brand: Brand,
         clock: Callable[[], datetime] = utcnow,
         review: ReviewInbox | None = None,
+        desk_channel: str | None = DESK,
     ) -> None:
         self.sessions = sessions
+        # Where cards and thread messages are queued; None without Slack: the web
+        # desk (bot/desk/web.py) reads tickets, messages and notes from the store.
+        self.desk_channel = desk_channel
         self.router = router
         self.assistant = assistant
         self.brand = brand
@@ -95,12 +99,14 @@ class CareDesk:
     def _to_desk(
         self, session: Session, ticket: Ticket, key: str, payload: dict[str, Any], now: datetime
     ) -> None:
+        if self.desk_channel is None:
+            return
         conversation = ticket.conversation
         enqueue(
             session,
             key,
             conversation.id,
-            DESK,
+            self.desk_channel,
             {
                 "place": conversation.place,
                 "visibility": conversation.visibility,
@@ -170,9 +176,7 @@ class CareDesk:
             conversation.agent_id = agent
             audit(session, agent, "claimed", now, conversation.id, ticket.id)
             self.refresh_card(session, ticket, now)
-            return Outcome(
-                f"You own ticket #{ticket_id}. Reply in its thread to answer the customer."
-            )
+            return Outcome(f"You own ticket #{ticket_id}: your replies go to the customer.")
 
     def reply(self, ticket_id: int, agent: str, text: str, event_id: str) -> Outcome:
         """Sends an agent's thread message to the customer, once per Slack event."""

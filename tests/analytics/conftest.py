@@ -30,7 +30,6 @@ from tests.gateway.conftest import (  # noqa: F401 (fixtures)
     start_gateway,
     twitter_cert,
 )
-from tests.review.test_page import browser  # noqa: F401 (a fixture: headless Chromium)
 
 DAY = datetime(2026, 11, 2)
 THRESHOLD = 0.35

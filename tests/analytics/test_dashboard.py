@@ -10,11 +10,13 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import Engine
 
-from bot.desk.agents import LOGIN, SESSION_COOKIE, hash_password
+from bot.desk.agents import LOGIN, SESSION_COOKIE
+from bot.desk.passwords import hash_password
 from bot.settings import DeskSettings, Secret
 from tests.analytics.conftest import tell_the_story
 from tests.conftest import PROJECT_ROOT
 from tests.gateway.conftest import RunningGateway
+from tests.gateway.web_agent import WebAgent, desk_settings
 
 SCREENSHOTS = PROJECT_ROOT / "results" / "screenshots"
 ROUTES = [
@@ -143,3 +145,20 @@ async def test_the_page_shows_the_storys_figures(
     assert await page.text_content("#fans") == "nobody in this window"
     assert errors == []
     await context.close()
+
+
+async def test_an_agent_logged_in_at_the_desk_reads_the_dashboard(
+    engine: Engine, start_gateway: Start, fake_assistant: tuple[object, str]
+) -> None:
+    tell_the_story(engine)
+    gateway = await start_gateway(rasa_url=fake_assistant[1], desk=desk_settings())
+    async with WebAgent(gateway.url, "alice") as alice:
+        answer = await alice.http.get(
+            gateway.url + "/dashboard/api/report",
+            params={"since": "2026-11-02", "until": "2026-11-04"},
+        )
+        assert answer.status == 200
+        assert (await answer.json())["conversations"] == 5
+        await alice.http.post(gateway.url + "/desk/logout", headers={"X-CSRF-Token": alice.csrf})
+        after = await alice.http.get(gateway.url + "/dashboard/api/report")
+        assert after.status == 401

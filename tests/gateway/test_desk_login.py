@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -18,11 +19,12 @@ from bot.desk.agents import (
     Login,
     add_login_routes,
     agent_of,
-    hash_password,
-    verify_password,
 )
+from bot.desk.passwords import hash_password, verify_password
+from bot.run import desk_notice
 from bot.settings import ConfigError, DeskSettings, Secret, load_settings
-from tests.gateway.conftest import serve
+from tests.conftest import PROJECT_ROOT, free_port
+from tests.gateway.conftest import eventually, serve
 
 PASSWORD = "correct horse battery"
 
@@ -41,7 +43,8 @@ async def secret_action(request: web.Request) -> web.Response:
 async def site() -> AsyncIterator[str]:
     app = web.Application()
     settings = DeskSettings({"alice": Secret(hash_password(PASSWORD))})
-    add_login_routes(app, Login(settings), protected=("/desk", "/dashboard"))
+    add_login_routes(app, Login(settings), protected=("/desk",))
+    add_login_routes(app, Login(settings), protected=("/dashboard",))  # another page, later
     app.router.add_get("/desk", secret_page)
     app.router.add_post("/desk/api/act", secret_action)
     app.router.add_get("/dashboard/data", secret_page)
@@ -196,7 +199,9 @@ async def test_login_needs_its_form_token_and_this_site(site: str) -> None:
             allow_redirects=False,
         )
         assert no_form.status == 403
-        form = await (await http.get(f"{site}/desk/login")).text()
+        page = await http.get(f"{site}/desk/login")
+        assert page.headers["X-Frame-Options"] == "DENY"
+        form = await page.text()
         token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
         elsewhere = await http.post(
             f"{site}/desk/login",
@@ -229,3 +234,78 @@ async def test_after_login_only_a_path_on_this_site(site: str) -> None:
             allow_redirects=False,
         )
         assert response.status == 303 and response.headers["Location"] == "/desk"
+
+
+def test_add_puts_an_agent_into_the_env_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("# mine\nGATEWAY_PORT=8001\n", encoding="utf-8")
+    env = {**os.environ, "GATEWAY_DOTENV": str(dotenv)}
+    for name, password in [("alice", PASSWORD), ("bob", "bobs password"), ("alice", "new one!")]:
+        subprocess.run(
+            [sys.executable, "-m", "bot.desk.agents", "add", name],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        )
+    lines = dotenv.read_text(encoding="utf-8").splitlines()
+    assert lines[:2] == ["# mine", "GATEWAY_PORT=8001"] and len(lines) == 3
+    desk = load_settings({}, dotenv=dotenv).desk
+    assert desk is not None and sorted(desk.agents) == ["alice", "bob"]
+    assert verify_password(desk.agents["alice"].reveal(), "new one!")  # replaced, not added
+    refused = subprocess.run(
+        [sys.executable, "-m", "bot.desk.agents", "add", "Not A Name"],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert refused.returncode == 2 and "lowercase" in refused.stderr
+
+
+async def test_the_gateway_process_serves_the_desk_behind_its_login(
+    tmp_path, fake_assistant
+) -> None:  # type: ignore[no-untyped-def]
+    """What ``make run`` starts (``python -m bot.gateway``) with an agent in .env."""
+    _assistant, rasa_url = fake_assistant
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"DESK_AGENTS=alice={hash_password(PASSWORD)}\n", encoding="utf-8")
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_DOTENV": str(dotenv),
+        "CARE_DATABASE_URL": f"sqlite:///{tmp_path / 'care.db'}",
+        "RASA_URL": rasa_url,
+        "ACTION_SERVER_URL": rasa_url,
+        "GATEWAY_PORT": str(port),
+    }
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.gateway"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        async with client() as http:
+
+            async def up() -> bool:
+                try:
+                    return (await http.get(f"{url}/healthz")).status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await eventually(up, timeout=30)
+            assert (await http.get(f"{url}/desk/api/queue")).status == 401
+            assert await log_in(http, url) == 303
+            queue = await http.get(f"{url}/desk/api/queue")
+            assert queue.status == 200 and (await queue.json())["tickets"] == []
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert desk_notice(port, {"GATEWAY_DOTENV": str(dotenv)}) == (
+        f"Agents' web desk: {url}/desk  (agents: alice)"
+    )
+    assert "bot.desk.agents add NAME" in desk_notice(port, {"GATEWAY_DOTENV": ""})
