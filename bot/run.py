@@ -40,7 +40,7 @@ from bot.launch import (
     write_endpoints,
 )
 from bot.model import MODEL_PATH
-from bot.settings import read_dotenv
+from bot.settings import ConfigError, load_settings, read_dotenv
 
 
 def startup_bound(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -109,15 +109,34 @@ NO_DESK = (
     "a handover.\n  The bot will not offer customers a person; it tells them what they can "
     "do instead\n  (brand.yml, gateway_messages.no_desk). docs/desk.md says how to set one up."
 )
+# Where the gateway serves the web desk (bot/desk/web.py, PREFIX).
+WEB_DESK = "/desk"
 
 
 def warn_without_desk(gateway_port: int) -> None:
-    """Says so when the gateway has no desk: every handover would otherwise go unseen."""
+    """Says so when the gateway has no desk (neither Slack nor the web desk): every handover
+    would otherwise go unseen."""
     url = f"http://127.0.0.1:{gateway_port}/healthz"
     with urllib.request.urlopen(url, timeout=5) as response:
-        channels = json.load(response).get("channels") or []
-    if "desk" not in channels:
+        desks = json.load(response).get("desks") or []
+    if not desks:
         print(NO_DESK)
+
+
+def desk_notice(gateway_port: int, environ: dict[str, str] | None = None) -> str:
+    """Where the agents' web desk is, or how to turn it on (the gateway read the same settings)."""
+    try:
+        settings = load_settings(environ)
+    except ConfigError as error:
+        return f"Agents' web desk: off ({error})"
+    if settings.desk is None:
+        return (
+            "Agents' web desk: off, no agents yet. Add one with\n"
+            "  .venv/bin/python -m bot.desk.agents add NAME\n"
+            "and start again; handovers wait in the store until then."
+        )
+    agents = ", ".join(sorted(settings.desk.agents))
+    return f"Agents' web desk: http://127.0.0.1:{gateway_port}{WEB_DESK}  (agents: {agents})"
 
 
 def wait_for_exit(started: list[Service]) -> None:
@@ -164,6 +183,7 @@ def main() -> None:
             chat(args.rasa_port)
         else:
             print(f"\nChat with the bot: http://127.0.0.1:{args.gateway_port}/  (Ctrl-C to stop)")
+            print(desk_notice(args.gateway_port))
             wait_for_exit(started)
     except Stop as stop:
         print(f"\n{stop}: stopping...")

@@ -53,7 +53,8 @@ CHROMIUM_ARGS = [
 
 @pytest_asyncio.fixture
 async def browser() -> AsyncIterator[object]:
-    """Headless Chromium (Playwright driving Debian's chromium), or a skip naming it."""
+    """Debian's headless Chromium through Playwright (which never downloads a browser), or a
+    skip naming what to install."""
     if CHROMIUM is None:
         pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
     from playwright.async_api import async_playwright

@@ -138,7 +138,8 @@ class ConversationRouter:
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease_seconds)
         # Handovers and messages kept for agents also go to the desk's channel.
-        self._desk_channels = frozenset({desk.name}) if desk is not None else frozenset()
+        named = desk.name if desk is not None else None
+        self._desk_channels: frozenset[str] = frozenset({named} if named else ())
         # Messages this process is handling or has just handled. A message
         # carried from the accepting transaction is not read again before the
         # assistant sees it; when the poll got to it first (between that

@@ -78,7 +78,7 @@ class CareDesk:
         assistant: Assistant,
         brand: Brand,
         *,
-        channel: str,
+        channel: str | None,
         review: Trainers,
         markup: Markup | None = None,
         links: views.Links | None = None,
@@ -88,8 +88,9 @@ class CareDesk:
         self.assistant = assistant
         self.brand = brand
         self.clock = clock
-        # The channel the desk's own items (cards, thread messages) go out on.
-        self.channel = channel
+        # The channel the desk's own items (cards, thread messages) go out on; None
+        # without Slack: the web desk (bot/desk/web.py) reads tickets from the store.
+        self.name = channel
         # Agents' corrections of what the bot understood go to the trainers.
         self.review = review
         self.markup = markup or PlainMarkup()
@@ -117,12 +118,14 @@ class CareDesk:
     def _to_desk(
         self, session: Session, ticket: Ticket, key: str, payload: dict[str, Any], now: datetime
     ) -> None:
+        if self.name is None:
+            return
         conversation = ticket.conversation
         enqueue(
             session,
             key,
             conversation.id,
-            self.channel,
+            self.name,
             {
                 "place": conversation.place,
                 "visibility": conversation.visibility,
@@ -188,9 +191,7 @@ class CareDesk:
                     )
                 raise Refused(f"Ticket #{ticket_id} is {ticket.status.value}.")
             self._claimed(session, ticket, agent, now)
-            return Outcome(
-                f"You own ticket #{ticket_id}. Reply in its thread to answer the customer."
-            )
+            return Outcome(f"You own ticket #{ticket_id}: your replies go to the customer.")
 
     def _claimed(
         self, session: Session, ticket: Ticket, agent: str, now: datetime, **how: Any
@@ -205,7 +206,9 @@ class CareDesk:
         now = self.clock()
         try:
             with self.sessions.begin() as session:
-                session.add(ProcessedEvent(source=self.channel, event_id=event_id, created_at=now))
+                session.add(
+                    ProcessedEvent(source=self.name or "web", event_id=event_id, created_at=now)
+                )
                 session.flush()
                 ticket = self._ticket(session, ticket_id)
                 if ticket.status not in ACTIVE:

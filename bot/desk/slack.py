@@ -10,7 +10,9 @@ as a Bolt lazy listener: Rasa may take its 10 s timeout, Slack waits 3 s.
 
 Messages to Slack (cards, card updates, customer messages in threads, service
 level notices) go through the gateway's durable outbox like replies to
-customers do; this class is also that outbox's sender for Slack.
+customers do; this class is also that outbox's sender for Slack. Service levels
+are checked by the gateway's one loop over tickets (bot/gateway.py), whatever
+desks are on; a breach's notice comes here through the outbox.
 """
 
 from __future__ import annotations
@@ -46,7 +48,6 @@ MEMBERS_TTL = 60.0
 CANNOT_CHECK = (
     "Sorry, I can't check the care team's members right now; please try again in a minute."
 )
-SLA_INTERVAL = 30.0
 # Where "Hand back" leaves the assistant's id of the conversation for its lazy half.
 HANDED_BACK_TO = "northwind_handed_back_to"
 NOT_AN_AGENT = (
@@ -66,14 +67,12 @@ class SlackDesk:
         desk: CareDesk,
         wake: Callable[[], None],
         brand: Brand,
-        sla_interval: float = SLA_INTERVAL,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.desk = desk
         self.wake = wake
         self.brand = brand
-        self.sla_interval = sla_interval
         self.clock = clock
         self.client = AsyncWebClient(token=settings.bot_token.reveal(), base_url=settings.api_url)
         self.app = AsyncApp(
@@ -83,9 +82,7 @@ class SlackDesk:
             process_before_response=True,
             request_verification_enabled=settings.mode == "http",
         )
-        self.senders = {self.name: self}
         self._members: tuple[float, set[str]] = (0.0, set())
-        self._tasks: list[asyncio.Task[None]] = []
         self._socket: Any = None
         self.app.middleware(slack_requests.checked)  # Socket Mode envelopes, HTTP requests
         self._register()
@@ -111,7 +108,6 @@ class SlackDesk:
                 web_client=AsyncWebClient(base_url=self.settings.api_url),
             )
             await self._socket.connect_async()
-        self._tasks.append(asyncio.create_task(self._watch_service_levels()))
         logger.info(
             "desk: Slack (%s mode), channel %s",
             self.settings.mode,
@@ -119,9 +115,6 @@ class SlackDesk:
         )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
@@ -136,15 +129,6 @@ class SlackDesk:
         bolt_request = await slack_requests.bolt_request(request, secret, time.time())
         response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
-
-    async def _watch_service_levels(self) -> None:
-        while True:
-            await asyncio.sleep(self.sla_interval)
-            try:
-                if await asyncio.to_thread(self.desk.check_service_levels):
-                    self.wake()
-            except Exception:
-                logger.exception("desk: service level check failed")
 
     # ---------------------------------------------------- authorisation
     async def is_agent(self, user: str) -> bool:

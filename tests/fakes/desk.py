@@ -3,7 +3,8 @@
 The router promises a person only when someone can see the handover (a desk:
 Slack, or the web desk). Tests of handover mechanics that are not about a
 desk's platform run with this one: it records what it is shown, like a
-screen nobody needs to click. ``start_gateway(..., desk=False)`` has none.
+screen nobody needs to click. ``start_gateway(..., watching_desk=False)`` has none; a gateway with
+agents (the web desk) or Slack needs no stand-in.
 """
 
 from __future__ import annotations

@@ -263,8 +263,9 @@ async def start_gateway(
         telegram: TelegramSettings | None = None,
         twitter_port: int | None = None,
         desk_factory: Any = None,
-        desk: bool = True,
+        watching_desk: bool = True,
         brand: Brand | None = None,
+        service_level_interval: float | None = None,
         **changes: Any,
     ) -> RunningGateway:
         settings = Settings(
@@ -281,13 +282,22 @@ async def start_gateway(
         )
         settings = replace(settings, **changes)
         connector = connector_for(twitter_port, twitter_cert[0]) if twitter_port else None
-        if desk_factory is None and desk and settings.slack is None:
+        if desk_factory is None and watching_desk and not (settings.slack or settings.desk):
             desk_factory = _watching_desk  # someone sees the queue (tests/fakes/desk.py)
         # Routing tests compare exact replies: no wait notices unless a test asks for the
         # shipped brand's (tests/gateway/test_waiting.py).
         brand = brand or replace(load_brand(), care_team=None)
+        intervals = (
+            {}
+            if service_level_interval is None
+            else {"service_level_interval": service_level_interval}
+        )
         app = create_app(
-            settings, brand=brand, twitter_connector=connector, desk_factory=desk_factory
+            settings,
+            brand=brand,
+            twitter_connector=connector,
+            desk_factory=desk_factory,
+            **intervals,
         )
         runner, port = await serve(app)
         running = RunningGateway(f"http://127.0.0.1:{port}", app, runner)

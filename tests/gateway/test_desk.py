@@ -515,15 +515,14 @@ async def test_service_level_breaches_are_announced_in_thread_and_channel(
             markup=SlackMarkup(),
             links=parts.links,
         )
-        return SlackDesk(
-            slack_settings(slack_api), care, parts.outbox_wake, impatient, sla_interval=0.2
-        )
+        return SlackDesk(slack_settings(slack_api), care, parts.outbox_wake, impatient)
 
     gateway = await start_gateway(
         rasa_url,
         telegram=telegram_settings(api),
         desk_factory=factory,
         slack=slack_settings(slack_api),
+        service_level_interval=0.2,
     )
     desk = Desk(gateway, slack, telegram, http)
     ticket, thread = await desk.hand_over()

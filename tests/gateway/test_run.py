@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.run import START_SECONDS, STOP_SECONDS, services, startup_bound, write_endpoints
+from bot.launch import START_SECONDS, STOP_SECONDS, write_endpoints
+from bot.run import services, startup_bound
 from tests.conftest import PROJECT_ROOT, free_port
 from tests.gateway.bot_run import port_is_free, wait_for_the_page
 from tests.gateway.conftest import eventually

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.run import STOP_SECONDS
+from bot.launch import STOP_SECONDS
 from tests.conftest import free_port
 from tests.gateway.bot_run import (
     Run,

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from bot.brand import load_brand
-from bot.run import STOP_SECONDS
+from bot.launch import STOP_SECONDS
 from bot.store.models import Ticket
 from tests.conftest import free_port
 from tests.fakes.assistant import FakeAssistant

@@ -140,7 +140,7 @@ async def test_a_person_on_it_means_no_update(fake_assistant, start_gateway, htt
 
 async def test_with_no_desk_no_person_is_promised(fake_assistant, start_gateway, http) -> None:
     assistant, rasa_url = fake_assistant
-    gateway = await start_gateway(rasa_url, desk=False, brand=load_brand())
+    gateway = await start_gateway(rasa_url, watching_desk=False, brand=load_brand())
     no_desk = load_brand().message("no_desk")
     session = uuid.uuid4().hex[:16]
     await post(http, gateway.url, session, "I want a human")
