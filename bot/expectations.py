@@ -13,7 +13,7 @@ and the time now:
   sent at night is not "late" before the team is in.
 
 The wording is the brand's (``gateway_messages``); this module picks the
-message and fills in its values. ``bot/waiting.py`` applies it to the store.
+message and fills in its values. ``bot/conversation/waiting.py`` applies it to the store.
 """
 
 from __future__ import annotations

@@ -147,17 +147,7 @@ def create_app(
     # yet: routes are declared here and find their channel per request.
     for name, method, path, handler in ROUTES:
         app.router.add_route(method, path, _to_channel(name, handler))
-    _agents_login(app, settings)
     return app
-
-
-def _agents_login(app: web.Application, settings: Settings) -> None:
-    """The agents' login for the dashboard, unless the web desk has set it up already (one
-    login for every page for agents). Without accounts nobody gets into the dashboard."""
-    from bot.desk.agents import LOGIN, Login, add_login_routes
-
-    if settings.desk is not None and LOGIN not in app:
-        add_login_routes(app, Login(settings.desk), protected=("/dashboard",))
 
 
 def _fallback_threshold() -> float:

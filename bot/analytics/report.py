@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bot.analytics.metrics import Durations, Report
-from bot.contract import HandoverReason
+from bot.contract import reason_label
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -50,7 +50,7 @@ def as_dict(report: Report) -> dict[str, Any]:
             "reasons": [
                 {
                     "reason": r.reason,
-                    "label": _reason_label(r.reason),
+                    "label": reason_label(r.reason),
                     "tickets": r.tickets,
                     "rate": rate(r.tickets, report.conversations),
                 }
@@ -75,13 +75,6 @@ def as_dict(report: Report) -> dict[str, Any]:
         "fans": [asdict(p) for p in report.fans],
         "repeat_complainers": [asdict(p) for p in report.repeat_complainers],
     }
-
-
-def _reason_label(reason: str) -> str:
-    try:
-        return HandoverReason(reason).label
-    except ValueError:
-        return reason
 
 
 def as_csv(report: Report) -> str:

@@ -36,8 +36,9 @@ from aiohttp import web
 from pydantic import ConstrainedStr, conint, validator
 from sqlalchemy import select
 
+from bot.contract import reason_label
 from bot.desk.agents import Agent, Login, add_login_routes, agent_of
-from bot.desk.cards import HIDDEN_SLOTS, PRIORITIES, TicketView, reason_label, waited
+from bot.desk.cards import HIDDEN_SLOTS, PRIORITIES, TicketView, waited
 from bot.desk.operations import CareDesk, Outcome, Refused
 from bot.edge import Refusal, Strict, read_json, validated
 from bot.settings import DeskSettings
