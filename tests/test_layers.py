@@ -42,7 +42,15 @@ DESK = {"bot.desk"}
 ANALYTICS = {"bot.analytics"}
 GATEWAY = {"bot.gateway", "bot.assembly", "bot.inbox", "bot.outbox"}
 IN_RASA = {"bot.rasa_bridge", "bot.nlu"}
-TOOLS = {"bot.run", "bot.launch", "bot.model", "bot.evaluation", "bot.real_posts", "bot.review"}
+TOOLS = {
+    "bot.run",
+    "bot.launch",
+    "bot.model",
+    "bot.evaluation",
+    "bot.real_posts",
+    "bot.real_posts_report",
+    "bot.review",
+}
 ACTIONS = {"actions"}
 
 GATEWAY_SIDE = STORE | BOUNDARY | CORE | CHANNELS | DESK | ANALYTICS | GATEWAY
