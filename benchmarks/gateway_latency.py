@@ -47,8 +47,8 @@ from actions.airline import db as airline_db
 from actions.airline.clock import utc_now
 from actions.airline.seed import ensure_seeded
 from bot.brand import load_brand
+from bot.launch import Service, assistant_services, write_endpoints
 from bot.model import MODEL_PATH
-from bot.run import Service
 from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "42:benchmark-token-abcdefghijklmnop"
@@ -106,36 +106,8 @@ async def start_servers(workdir: Path, model: Path = MODEL_PATH) -> tuple[list[S
     ensure_seeded(engine, utc_now().date())
     engine.dispose()
     env = {"AIRLINE_DATABASE_URL": airline}
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text('action_endpoint:\n  url: "http://127.0.0.1:5155/webhook"\n')
-    python = sys.executable
-    services = [
-        Service(
-            "bench-actions",
-            [python, "-m", "rasa_sdk", "--actions", "actions", "--port", "5155"],
-            "http://127.0.0.1:5155/health",
-            env=env,
-        ),
-        Service(
-            "bench-rasa",
-            [
-                python,
-                "-m",
-                "rasa",
-                "run",
-                "--model",
-                str(model),
-                "--port",
-                "5105",
-                "--credentials",
-                "credentials.yml",
-                "--endpoints",
-                str(endpoints),
-            ],
-            "http://127.0.0.1:5105/webhooks/care/",
-            env=env,
-        ),
-    ]
+    endpoints = write_endpoints(5155, target=workdir / "endpoints.yml")
+    services = assistant_services(5105, 5155, endpoints, model=model, env=env, prefix="bench-")
     for service in services:
         service.start()
     for service in services:

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.router_transactions [--messages 300] [--rounds 3]
 
-The real router on a SQLite file (as the gateway runs it), with an assistant
+The real intake and router on a SQLite file (as the gateway runs it), with an assistant
 that answers at once, so that only the store is timed: for each message, how
 long ``accept`` (store it, lease its conversation) and ``handle`` (record the
 turn, queue and claim the reply, look for the next message) take, median over
@@ -31,9 +31,11 @@ from typing import Any
 
 import bot.store.db as store_db
 from bot.assistant import BotMessage, Turn
-from bot.channels.base import CustomerRef, InboundMessage
+from bot.brand import load_brand
 from bot.contract import Visibility
-from bot.router import ConversationRouter
+from bot.conversation.ingest import Intake
+from bot.conversation.turns import ConversationRouter
+from bot.messages import CustomerRef, InboundMessage
 from bot.store.db import make_engine, migrate, session_factory
 
 
@@ -56,7 +58,7 @@ def in_threads_only() -> Iterator[None]:
 
 
 async def time_messages(
-    router: ConversationRouter, label: str, messages: int
+    intake: Intake, router: ConversationRouter, label: str, messages: int
 ) -> tuple[float, float]:
     """Median ms of accept and of handle over ``messages`` new customer messages."""
     accepting, handling = [], []
@@ -71,7 +73,7 @@ async def time_messages(
             raw={"update_id": number},
         )
         started = time.perf_counter()
-        accepted = await router.accept([inbound], cursor=("telegram", "offset", str(number)))
+        accepted = await intake.store([inbound], cursor=("telegram", "offset", str(number)))
         accepting.append(time.perf_counter() - started)
         started = time.perf_counter()
         await router.handle(accepted.leased[0], look_ahead=True)
@@ -85,15 +87,17 @@ async def run(messages: int, rounds: int) -> None:
         engine = make_engine(f"sqlite:///{Path(directory) / 'care.db'}")
         migrate(engine)
         assistant: Any = InstantAssistant()  # the router needs only its turn()
-        router = ConversationRouter(session_factory(engine), assistant, worker_id="bench")
+        sessions = session_factory(engine)
+        intake = Intake(sessions, lambda accepted: None, worker_id="bench")
+        router = ConversationRouter(sessions, assistant, load_brand(), worker_id="bench")
         sys.setswitchinterval(0.0005)  # as the gateway sets it
-        await time_messages(router, "warm-up", 50)
+        await time_messages(intake, router, "warm-up", 50)
         print("| round | transactions | accept ms | handle ms | both ms |")
         print("|---|---|---|---|---|")
         for round_number in range(1, rounds + 1):
             with in_threads_only():
-                thread = await time_messages(router, f"thread-{round_number}", messages)
-            loop = await time_messages(router, f"loop-{round_number}", messages)
+                thread = await time_messages(intake, router, f"thread-{round_number}", messages)
+            loop = await time_messages(intake, router, f"loop-{round_number}", messages)
             for name, (accept, handle) in (("thread", thread), ("loop", loop)):
                 print(
                     f"| {round_number} | {name} | {accept:.2f} | {handle:.2f} "

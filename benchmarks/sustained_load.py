@@ -46,8 +46,8 @@ from benchmarks.gateway_latency import (
     start_gateway,
     start_servers,
 )
+from bot.launch import Service
 from bot.model import MODEL_PATH
-from bot.run import Service
 
 SLO_MS = 300.0
 # After a step this far over the objective, higher rates only queue up more.

@@ -11,62 +11,35 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
 
 from bot import logs
+from bot.analytics.dashboard import add_dashboard, agents_only
+from bot.analytics.live import serve_metrics
+from bot.assembly import DeskParts, Gateway, RunningDesk, assemble
 from bot.assistant import Assistant
 from bot.brand import Brand, load_brand
-from bot.channels.base import Sender
-from bot.channels.telegram import TelegramChannel
-from bot.channels.twitter import TwitterChannel
-from bot.channels.webchat import WebchatChannel
+from bot.conversation import waiting
+from bot.desk.operations import CareDesk
+from bot.desk.web import add_web_desk
 from bot.edge import refusals
-from bot.intake import Intake
-from bot.router import Accepted, ConversationRouter, Desk
 from bot.settings import ConfigError, Settings, load_settings
-from bot.store.db import make_engine, migrate, read_session_factory, session_factory
-from bot.worker import Inbox, Outbox, Pace
+from bot.store.db import make_engine, migrate
+
+__all__ = ["GATEWAY", "DeskParts", "Gateway", "RunningDesk", "create_app", "main"]
 
 logger = logging.getLogger(__name__)
 HEALTH_INTERVAL = 5.0
+# How often handed-over tickets are looked at: service-level breaches for the agents,
+# updates (or the bot back) for the customers waiting.
+SERVICE_LEVEL_INTERVAL = 30.0
 # While the assistant starts, messages wait for it: look often, so they go soon after.
 STARTING_INTERVAL = 0.25
-
-
-@dataclass
-class Gateway:
-    """The running parts, reachable from tests and from the desk."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker
-    http: aiohttp.ClientSession
-    assistant: Assistant
-    router: ConversationRouter
-    inbox: Inbox
-    outbox: Outbox
-    channels: dict[str, Any] = field(default_factory=dict)
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-    def outbox_wake(self) -> None:
-        """Something was queued for sending."""
-        self.outbox.wake()
-
-    def wake(self, accepted: Accepted | None = None) -> None:
-        """Messages were stored: start on the conversations they leased to us; look for
-        the others (a conversation another worker held may be free by now)."""
-        if accepted is not None:
-            self.inbox.take(accepted.leased)
-        if accepted is None or accepted.unleased:
-            self.inbox.wake()
-
 
 GATEWAY = web.AppKey("gateway", Gateway)
 
@@ -76,9 +49,14 @@ def create_app(
     *,
     brand: Brand | None = None,
     twitter_connector: aiohttp.BaseConnector | None = None,
-    desk_factory: Any = None,
+    desk_factory: Callable[[DeskParts], RunningDesk] | None = None,
+    service_level_interval: float = SERVICE_LEVEL_INTERVAL,
 ) -> web.Application:
-    """The gateway as an aiohttp application; everything starts with the app."""
+    """The gateway as an aiohttp application; everything starts with the app.
+
+    ``desk_factory`` builds the agents' desk (default: Slack, when configured);
+    the web desk (``DESK_AGENTS``) works on the same tickets, with Slack or alone.
+    """
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[refusals])
     brand = brand or load_brand()
 
@@ -94,72 +72,36 @@ def create_app(
         sys.setswitchinterval(0.0005)
         engine = make_engine(settings.database_url)
         await asyncio.to_thread(migrate, engine)
-        sessions = session_factory(engine)
-        reads = read_session_factory(engine)
-        http = aiohttp.ClientSession()
-        assistant = Assistant(
-            settings.rasa_url,
-            http,
-            settings.rasa_timeout,
-            settings.action_server_url,
-            concurrency=settings.rasa_concurrency,
-            startup_seconds=settings.rasa_startup_seconds,
-        )
-        router = ConversationRouter(
-            sessions,
-            assistant,
-            brand=brand,
-            worker_id=settings.worker_id,
-            lease_seconds=settings.lease_seconds,
-            reads=reads,
-        )
-        inbox = Inbox(router, sessions, settings.worker_id, settings.lease_seconds)
-        gateway = Gateway(
-            settings,
-            engine,
-            sessions,
-            http,
-            assistant,
-            router,
-            inbox,
-            outbox=Outbox(sessions, {}, settings.worker_id),
-        )
-        intake = Intake(router, sessions, gateway.wake)
-        channels: dict[str, Any] = {"webchat": WebchatChannel(intake, reads)}
-        paces: dict[str, Pace] = {}
-        if settings.telegram is not None:
-            channels["telegram"] = TelegramChannel(settings.telegram, intake, brand)
-            paces["telegram"] = Pace(settings.telegram.per_chat_interval)
-        if settings.twitter is not None:
-            channels["twitter"] = TwitterChannel(
-                settings.twitter, intake, brand, connector=twitter_connector
-            )
-        senders: dict[str, Sender] = dict(channels)
-        factory = desk_factory or (_slack_desk if settings.slack is not None else None)
-        if factory is not None:
-            desk: Desk = factory(gateway, brand)
-            router.desk = desk
-            senders.update(getattr(desk, "senders", {}))
-            channels["desk"] = desk
-        gateway.outbox = Outbox(sessions, senders, settings.worker_id, paces=paces, reads=reads)
-        inbox.on_handled = gateway.outbox.kick
-        gateway.channels = channels
+        gateway = assemble(settings, brand, engine, twitter_connector, desk_factory)
         app[GATEWAY] = gateway
         try:
-            for channel in channels.values():
-                if hasattr(channel, "start"):
-                    await channel.start()
+            for channel in gateway.channels.values():
+                await channel.start()
         except BaseException:
             # A channel refused to start (a credential refused): aiohttp skips the
             # clean-up of an app that did not start, so close what is open here.
             await stop(app)
             raise
+        if settings.metrics_port:
+            gateway.metrics = await serve_metrics(
+                lambda: engine, settings.metrics_host, settings.metrics_port
+            )
         gateway.tasks = [
-            asyncio.create_task(inbox.run(), name="inbox"),
+            asyncio.create_task(gateway.inbox.run(), name="inbox"),
             asyncio.create_task(gateway.outbox.run(), name="outbox"),
-            asyncio.create_task(_watch_assistant(assistant), name="health"),
+            asyncio.create_task(_watch_assistant(gateway.assistant), name="health"),
+            asyncio.create_task(
+                _watch_service_levels(gateway, brand, service_level_interval), name="waiting"
+            ),
         ]
-        logger.info("gateway: channels %s; assistant %s", ", ".join(channels), settings.rasa_url)
+        if gateway.router.desk is None:
+            logger.warning(
+                "gateway: no agents' desk (Slack or web desk) is configured: no one can take "
+                "a handover, so the bot offers no person and says what customers can do"
+            )
+        logger.info(
+            "gateway: channels %s; assistant %s", ", ".join(gateway.channels), settings.rasa_url
+        )
 
     async def stop(app: web.Application) -> None:
         gateway = app.get(GATEWAY)
@@ -171,9 +113,10 @@ def create_app(
         await gateway.inbox.idle()
         await gateway.outbox.idle()
         for channel in gateway.channels.values():
-            if hasattr(channel, "stop"):
-                with contextlib.suppress(Exception):
-                    await channel.stop()
+            with contextlib.suppress(Exception):
+                await channel.stop()
+        if gateway.metrics is not None:
+            await gateway.metrics.cleanup()
         await gateway.http.close()
         gateway.engine.dispose()
 
@@ -184,17 +127,33 @@ def create_app(
                 "status": "ok",
                 "assistant": gateway.assistant.available,
                 "channels": list(gateway.channels),
+                "desks": gateway.desks,
             }
         )
 
     app.on_startup.append(start)  # type: ignore[arg-type]
     app.on_cleanup.append(stop)  # type: ignore[arg-type]
     app.router.add_get("/healthz", health)
+    add_web_desk(
+        app,
+        settings.desk,
+        care=lambda: _care_of(app[GATEWAY]),
+        wake=lambda: app[GATEWAY].outbox.wake(),
+    )
+    add_dashboard(
+        app, lambda: app[GATEWAY].engine, guard=agents_only, threshold=_fallback_threshold()
+    )
     # The router is frozen before start-up, when the channels do not exist
     # yet: routes are declared here and find their channel per request.
     for name, method, path, handler in ROUTES:
         app.router.add_route(method, path, _to_channel(name, handler))
     return app
+
+
+def _fallback_threshold() -> float:
+    from bot.evaluation import shipped_threshold
+
+    return shipped_threshold()
 
 
 # (channel, HTTP method, path, method of the channel object)
@@ -217,13 +176,33 @@ def _to_channel(name: str, handler: str) -> Any:
     return route
 
 
-def _slack_desk(gateway: Gateway, brand: Brand) -> Desk:
-    from bot.desk.operations import CareDesk
-    from bot.desk.slack import SlackDesk
+def _care_of(gateway: Gateway) -> CareDesk:
+    """The web desk's operations: the Slack desk's when it runs (the same tickets, cards
+    kept up to date), else ones that queue nothing for Slack (built with the gateway)."""
+    assert gateway.care is not None  # the web desk is on only with agents: see _assemble
+    return gateway.care
 
-    assert gateway.settings.slack is not None
-    desk = CareDesk(gateway.sessions, gateway.router, gateway.assistant, brand)
-    return SlackDesk(gateway.settings.slack, desk, gateway.outbox_wake, brand)
+
+async def _watch_service_levels(gateway: Gateway, brand: Brand, interval: float) -> None:
+    """The one loop over handed-over tickets, whatever desks are on: agents are told of
+    service-level breaches (bot/desk/operations.py), customers waiting get their update
+    or the bot back (bot/conversation/waiting.py)."""
+    while True:
+        await asyncio.sleep(interval)
+        queued = 0
+        if gateway.care is not None:
+            try:
+                queued += len(await asyncio.to_thread(gateway.care.check_service_levels))
+            except Exception:
+                logger.exception("gateway: the service level check failed")
+        try:
+            queued += await asyncio.to_thread(
+                waiting.follow_up_waiting, gateway.sessions, brand, gateway.router.clock()
+            )
+        except Exception:
+            logger.exception("gateway: following up waiting customers failed")
+        if queued:
+            gateway.outbox.wake()
 
 
 async def _watch_assistant(assistant: Assistant) -> None:

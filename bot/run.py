@@ -4,7 +4,9 @@
 seeding) starts the processes, waits until each answers, and prints the web
 chat's address; the channels configured in ``.env`` (Telegram, Twitter/X,
 Slack) run too. ``--terminal`` chats in the terminal instead, showing what the
-bot understood. Ctrl-C stops everything.
+bot understood. Ctrl-C stops everything, and so do SIGTERM (systemd,
+``docker stop``) and SIGHUP (a closed terminal): every child is gone within
+:data:`STOP_SECONDS`.
 
 ``--rasa-port``, ``--actions-port`` and ``--gateway-port`` move the three
 servers. Rasa finds the action server through its endpoints file, which names
@@ -18,127 +20,55 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-
 from bot.brand import PROJECT_ROOT
-from bot.model import MODEL_PATH, rasa_env
-
-LOG_DIR = PROJECT_ROOT / "var" / "log"
-RUN_DIR = PROJECT_ROOT / "var" / "run"
-ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
-
-
-@dataclass
-class Service:
-    """A process to start, and the URL that answers once it is ready."""
-
-    name: str
-    command: list[str]
-    ready_url: str
-    env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log = open(LOG_DIR / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=PROJECT_ROOT,
-            env={**rasa_env(), **self.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout: float = 240.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise SystemExit(
-                    f"{self.name} exited (code {self.process.returncode}); "
-                    f"see {LOG_DIR / (self.name + '.log')}"
-                )
-            try:
-                with urllib.request.urlopen(self.ready_url, timeout=2):
-                    return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.5)
-        raise SystemExit(f"{self.name} did not start within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+from bot.launch import (
+    LOG_DIR,
+    START_SECONDS,
+    Service,
+    Stop,
+    StopSignals,
+    assistant_services,
+    stop_all,
+    write_endpoints,
+)
+from bot.model import MODEL_PATH
+from bot.settings import ConfigError, load_settings, read_dotenv
 
 
-def write_endpoints(
-    actions_port: int, source: Path = ENDPOINTS, target: Path = RUN_DIR / "endpoints.yml"
-) -> Path:
-    """A copy of ``source`` whose action endpoint is the action server on ``actions_port``."""
-    endpoints = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    action = endpoints.get("action_endpoint") or {}
-    endpoints["action_endpoint"] = {**action, "url": f"http://127.0.0.1:{actions_port}/webhook"}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(
-        "# Written by bot/run.py from endpoints.yml for this run; changes here are lost.\n"
-        + yaml.safe_dump(endpoints, sort_keys=False),
-        encoding="utf-8",
-    )
-    return target
+def startup_bound(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """``RASA_STARTUP_SECONDS`` for the gateway: :data:`START_SECONDS`, unless the
+    environment or the gateway's .env file sets it."""
+    dotenv = environ.get("GATEWAY_DOTENV", str(PROJECT_ROOT / ".env"))
+    configured = {**(read_dotenv(Path(dotenv)) if dotenv.strip() else {}), **environ}
+    if configured.get("RASA_STARTUP_SECONDS", "").strip():
+        return {}
+    return {"RASA_STARTUP_SECONDS": str(START_SECONDS)}
 
 
 def services(
-    rasa_port: int, actions_port: int, gateway_port: int, endpoints: Path
+    rasa_port: int, actions_port: int, gateway_port: int, endpoints: Path, model: Path = MODEL_PATH
 ) -> list[Service]:
     """The action server, the Rasa server with the trained model (``endpoints`` names the
     action server, see :func:`write_endpoints`), and the gateway."""
-    python = sys.executable
     return [
-        Service(
-            "actions",
-            [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-            f"http://127.0.0.1:{actions_port}/health",
-        ),
-        Service(
-            "rasa",
-            [
-                python,
-                "-m",
-                "rasa",
-                "run",
-                "--model",
-                str(MODEL_PATH),
-                "--port",
-                str(rasa_port),
-                "--credentials",
-                "credentials.yml",
-                "--endpoints",
-                str(endpoints),
-            ],
-            f"http://127.0.0.1:{rasa_port}/webhooks/care/",
-        ),
+        *assistant_services(rasa_port, actions_port, endpoints, model=model),
         Service(
             "gateway",
-            [python, "-m", "bot.gateway"],
+            [sys.executable, "-m", "bot.gateway"],
             f"http://127.0.0.1:{gateway_port}/healthz",
             env={
                 "GATEWAY_PORT": str(gateway_port),
                 "RASA_URL": f"http://127.0.0.1:{rasa_port}",
                 "ACTION_SERVER_URL": f"http://127.0.0.1:{actions_port}",
+                **startup_bound(),
             },
         ),
     ]
@@ -174,6 +104,41 @@ def chat(rasa_port: int) -> None:
                 print(f"      [handover: {message['custom']['handover']['reason']}]")
 
 
+NO_DESK = (
+    "\nWARNING: no agents' desk is configured (Slack, or the web desk): no one can take "
+    "a handover.\n  The bot will not offer customers a person; it tells them what they can "
+    "do instead\n  (brand.yml, gateway_messages.no_desk). docs/desk.md says how to set one up."
+)
+# Where the gateway serves the web desk (bot/desk/web.py, PREFIX).
+WEB_DESK = "/desk"
+
+
+def warn_without_desk(gateway_port: int) -> None:
+    """Says so when the gateway has no desk (neither Slack nor the web desk): every handover
+    would otherwise go unseen."""
+    url = f"http://127.0.0.1:{gateway_port}/healthz"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        desks = json.load(response).get("desks") or []
+    if not desks:
+        print(NO_DESK)
+
+
+def desk_notice(gateway_port: int, environ: dict[str, str] | None = None) -> str:
+    """Where the agents' web desk is, or how to turn it on (the gateway read the same settings)."""
+    try:
+        settings = load_settings(environ)
+    except ConfigError as error:
+        return f"Agents' web desk: off ({error})"
+    if settings.desk is None:
+        return (
+            "Agents' web desk: off, no agents yet. Add one with\n"
+            "  .venv/bin/python -m bot.desk.agents add NAME\n"
+            "and start again; handovers wait in the store until then."
+        )
+    agents = ", ".join(sorted(settings.desk.agents))
+    return f"Agents' web desk: http://127.0.0.1:{gateway_port}{WEB_DESK}  (agents: {agents})"
+
+
 def wait_for_exit(started: list[Service]) -> None:
     """Blocks until Ctrl-C, or until a service dies (its log says why)."""
     while True:
@@ -194,17 +159,22 @@ def main() -> None:
     parser.add_argument("--actions-port", type=int, default=5055)
     parser.add_argument("--gateway-port", type=int, default=8000)
     parser.add_argument("--terminal", action="store_true", help="chat in the terminal")
+    parser.add_argument("--model", type=Path, default=MODEL_PATH, help="the trained model")
     args = parser.parse_args()
-    if not Path(MODEL_PATH).exists():
+    if not args.model.exists():
         raise SystemExit("No trained model: run `make model` first")
     endpoints = write_endpoints(args.actions_port)
-    started = services(args.rasa_port, args.actions_port, args.gateway_port, endpoints)
+    started = services(args.rasa_port, args.actions_port, args.gateway_port, endpoints, args.model)
+    stop_signals = StopSignals()
+    stop_signals.install()
     try:
         for service in started:
             print(f"starting {service.name}... (log: {LOG_DIR / (service.name + '.log')})")
-            service.start()
+            with stop_signals.held():
+                service.start()
         for service in started:
             service.wait_ready()
+        warn_without_desk(args.gateway_port)
         print(
             f"Rasa server: http://127.0.0.1:{args.rasa_port}  action server: "
             f"http://127.0.0.1:{args.actions_port}"
@@ -213,12 +183,12 @@ def main() -> None:
             chat(args.rasa_port)
         else:
             print(f"\nChat with the bot: http://127.0.0.1:{args.gateway_port}/  (Ctrl-C to stop)")
+            print(desk_notice(args.gateway_port))
             wait_for_exit(started)
-    except KeyboardInterrupt:
-        print()
+    except Stop as stop:
+        print(f"\n{stop}: stopping...")
     finally:
-        for service in reversed(started):
-            service.stop()
+        stop_all(started)
 
 
 if __name__ == "__main__":

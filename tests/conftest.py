@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Noon UTC on the day the tests run: 06:00 in Chicago, before most of the
@@ -35,6 +37,34 @@ def airline_db(tmp_path: Path) -> Iterator[str]:
     db._factory = None
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a closed network: no background calls to Google's services.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[object]:
+    """Debian's headless Chromium through Playwright (which never downloads a browser), or a
+    skip naming what to install."""
+    if CHROMIUM is None:
+        pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
 def pytest_report_header() -> str:
     return f"project: {PROJECT_ROOT}; python: {os.sys.version.split()[0]}"
 
@@ -46,23 +76,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, process, timeout: float = 180.0) -> None:  # type: ignore[no-untyped-def]
-    """Waits until ``url`` answers, failing early if ``process`` dies."""
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
 class Assistant:
@@ -81,12 +94,10 @@ class Assistant:
 @pytest.fixture(scope="session")
 def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
     """Starts the action server and the Rasa server (needs `make model` first)."""
-    import subprocess
-    import sys
-
     from actions.airline import db
     from actions.airline.seed import ensure_seeded
-    from bot.model import MODEL_PATH, rasa_env
+    from bot.launch import assistant_services, write_endpoints
+    from bot.model import MODEL_PATH
 
     if not MODEL_PATH.exists():
         pytest.fail(f"{MODEL_PATH} is missing: run `make model` (or `make test`, which trains it)")
@@ -95,55 +106,20 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
     engine = db.make_engine(airline_url)
     ensure_seeded(engine, TEST_NOW.date())
     engine.dispose()
-    env = {**rasa_env(), "AIRLINE_DATABASE_URL": airline_url, "AIRLINE_NOW": TEST_NOW.isoformat()}
+    env = {"AIRLINE_DATABASE_URL": airline_url, "AIRLINE_NOW": TEST_NOW.isoformat()}
     actions_port, rasa_port = free_port(), free_port()
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
-    logs = {name: open(workdir / f"{name}.log", "w") for name in ("actions", "rasa")}  # noqa: SIM115
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=logs["actions"],
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rasa",
-                "run",
-                "--model",
-                str(MODEL_PATH),
-                "--endpoints",
-                str(endpoints),
-                "--credentials",
-                str(PROJECT_ROOT / "credentials.yml"),
-                "--port",
-                str(rasa_port),
-                "--interface",
-                "127.0.0.1",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=logs["rasa"],
-            stderr=subprocess.STDOUT,
-        ),
-    ]
+    endpoints = write_endpoints(actions_port, target=workdir / "endpoints.yml")
+    services = assistant_services(
+        rasa_port, actions_port, endpoints, env=env, log_dir=workdir, interface="127.0.0.1"
+    )
     try:
-        wait_for_http(f"http://127.0.0.1:{actions_port}/health", processes[0])
-        wait_for_http(f"http://127.0.0.1:{rasa_port}/webhooks/care/", processes[1])
+        for service in services:
+            service.start()
+        for service in services:
+            service.wait_ready(timeout=180.0)
         yield Assistant(
             f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", airline_url
         )
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for log in logs.values():
-            log.close()
+        for service in services:
+            service.stop()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.brand import PROJECT_ROOT
+from bot.store import sqlite
 
 DEFAULT_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'airline.db'}"
 
@@ -22,22 +22,7 @@ def database_url() -> str:
 
 def make_engine(url: str) -> Engine:
     """Creates an engine; SQLite files get WAL so readers don't block the seeder."""
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    engine = create_engine(url, future=True, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+    return sqlite.engine_for(url, busy_timeout_ms=5000, pool_pre_ping=True)
 
 
 def configure(url: str | None = None) -> sessionmaker:

@@ -6,7 +6,7 @@ before the next ``getUpdates`` call confirms them to Telegram, so a gateway
 killed at any moment loses nothing and a redelivered update is recognised by
 its ``update_id``. Each update is read on its own, in polling and webhook mode
 alike (:meth:`TelegramChannel.read`): checked against strict models first, and
-one that cannot be read is set aside with its raw payload (bot/intake.py).
+one that cannot be read is set aside with its raw payload (bot/conversation/ingest.py).
 
 Private chats are private conversations; in groups the bot answers only
 messages that mention it or reply to it, one conversation per member, in
@@ -32,18 +32,20 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, Tele
 
 from bot.brand import Brand
 from bot.channels import telegram_update
-from bot.channels.base import (
+from bot.channels.telegram_request import AiohttpRequest
+from bot.contract import Visibility
+from bot.conversation.ingest import Intake, StoreUnavailable
+from bot.edge import read_json
+from bot.messages import (
+    CANNOT_TELL,
     CustomerRef,
     InboundMessage,
     OutboundReply,
     SendError,
+    SentLookup,
     Unreadable,
     display,
 )
-from bot.channels.telegram_request import AiohttpRequest
-from bot.contract import Visibility
-from bot.edge import read_json
-from bot.intake import Intake, StoreUnavailable
 from bot.settings import ConfigError, TelegramSettings
 from bot.text import clean_text
 
@@ -186,7 +188,7 @@ class TelegramChannel:
         while True:
             try:
                 if read_cursor:
-                    stored = await asyncio.to_thread(self.intake.cursor, NAME, "offset")
+                    stored = await self.intake.cursor(NAME, "offset")
                     offset, read_cursor = (int(stored) if stored else None), False
                 offset = await self._poll_once(offset)
                 failures = 0
@@ -358,9 +360,9 @@ class TelegramChannel:
         # A Telegram message id counts within its chat: only with the chat is it unique.
         return f"{sent.chat_id}:{sent.message_id}"
 
-    async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
+    async def find_sent(self, reply: OutboundReply, after: datetime) -> SentLookup:
         """The Bot API cannot list a bot's sent messages: unknown."""
-        return False
+        return CANNOT_TELL
 
 
 def _has_id(raw: Any) -> bool:

@@ -16,15 +16,17 @@ import asyncio
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+#: PTB's "not given" marker's type, reached through its public API (the class itself
+#: lives in a private module).
+_NOT_GIVEN = type(BaseRequest.DEFAULT_NONE)
 
-def _or_default(value: ODVInput[float], default: float | None) -> float | None:
+
+def _or_default(value: Any, default: float | None) -> float | None:
     """A per-call timeout, or this transport's own when the call left it to us."""
-    return default if isinstance(value, DefaultValue) else value
+    return default if isinstance(value, _NOT_GIVEN) else value
 
 
 class AiohttpRequest(BaseRequest):
@@ -72,10 +74,10 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Makes one call; PTB turns the status and body into a result or an error."""
         if self._session is None or self._session.closed:

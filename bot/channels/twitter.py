@@ -32,22 +32,25 @@ from tweepy.asynchronous import AsyncClient
 
 from bot.brand import Brand
 from bot.channels import twitter_items
-from bot.channels.base import (
+from bot.channels.twitter_limits import Budget, split_for_tweets
+from bot.contract import Visibility
+from bot.conversation.ingest import Intake
+from bot.messages import (
+    CANNOT_TELL,
+    NOT_SENT,
     InboundMessage,
     OutboundReply,
     SendError,
+    SentLookup,
     Unreadable,
+    found,
 )
-from bot.contract import Visibility
-from bot.intake import Intake
 from bot.settings import TwitterSettings
 from bot.text import clean_text, tweet_words
 
 logger = logging.getLogger(__name__)
 
 NAME = "twitter"
-WINDOW_SECONDS = 15 * 60
-TWEET_LIMIT = 280
 _LEADING_MENTIONS = re.compile(r"^(?:@\w{1,15}\s+)*")
 _MENTION = re.compile(r"@\w{1,15}")
 _URL = re.compile(r"https?://\S+")
@@ -59,50 +62,6 @@ TWEET_FIELDS = [
     "referenced_tweets",
 ]
 DM_FIELDS = ["id", "text", "event_type", "dm_conversation_id", "created_at", "sender_id"]
-
-
-def split_for_tweets(text: str, limit: int = TWEET_LIMIT) -> list[str]:
-    """Splits text into tweet-sized parts at sentence or word boundaries."""
-    parts: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        cut = max(
-            rest.rfind(". ", 0, limit - 1),
-            rest.rfind("! ", 0, limit - 1),
-            rest.rfind("? ", 0, limit - 1),
-        )
-        cut = cut + 1 if cut > limit // 3 else rest.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        parts.append(rest[:cut].strip())
-        rest = rest[cut:].strip()
-    if rest:
-        parts.append(rest)
-    return parts
-
-
-class Budget:
-    """Spreads a request budget per 15-minute window evenly over time."""
-
-    def __init__(
-        self, requests_per_window: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.interval = WINDOW_SECONDS / max(1, requests_per_window)
-        self.clock = clock
-        self._next = 0.0
-        self._blocked_until = 0.0
-
-    def block_until(self, moment: float) -> None:
-        """The platform said no more requests before ``moment`` (monotonic clock)."""
-        self._blocked_until = max(self._blocked_until, moment)
-
-    async def take(self) -> None:
-        """Waits for the next request slot."""
-        now = self.clock()
-        start = max(now, self._next, self._blocked_until)
-        self._next = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
 
 
 class TwitterChannel:
@@ -192,7 +151,7 @@ class TwitterChannel:
     # ------------------------------------------------------------ mentions
     async def poll_mentions(self) -> int:
         """Reads new mentions; returns how many were stored."""
-        since = self.intake.cursor(NAME, "mentions_since")
+        since = await self.intake.cursor(NAME, "mentions_since")
         params: dict[str, Any] = {
             "id": self.user_id,
             "max_results": 100,
@@ -287,7 +246,7 @@ class TwitterChannel:
     # ----------------------------------------------------------------- DMs
     async def poll_dms(self) -> int:
         """Reads DM events newer than the last seen one; returns how many were stored."""
-        last = self.intake.cursor(NAME, "dm_last_id")
+        last = await self.intake.cursor(NAME, "dm_last_id")
         params: dict[str, Any] = {
             "dm_event_fields": DM_FIELDS,
             "event_types": "MessageCreate",
@@ -379,7 +338,7 @@ class TwitterChannel:
         except (tweepy_errors.TweepyException, aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise SendError(f"{type(error).__name__}: {error}", maybe_sent=True) from error
 
-    async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
+    async def find_sent(self, reply: OutboundReply, after: datetime) -> SentLookup:
         """Looks for the reply among the brand's recent tweets or the customer's DM thread."""
         try:
             if reply.visibility == Visibility.PRIVATE:
@@ -394,8 +353,8 @@ class TwitterChannel:
                         str(event.get("sender_id")) == self.user_id
                         and event.get("text") == reply.text
                     ):
-                        return str(event["id"])
-                return None
+                        return found(str(event["id"]))
+                return NOT_SENT
             first = split_for_tweets(self._public_text(reply))[0]
             page = await self.client.get_users_tweets(
                 id=self.user_id,
@@ -411,10 +370,10 @@ class TwitterChannel:
                     if r.get("type") == "replied_to"
                 ]
                 if tweet.get("text") == first and reply.reply_to_platform_id in replied:
-                    return str(tweet["id"])
-            return None
+                    return found(str(tweet["id"]))
+            return NOT_SENT
         except (tweepy_errors.TweepyException, aiohttp.ClientError, asyncio.TimeoutError):
-            return False
+            return CANNOT_TELL
 
 
 def _is_id(value: Any) -> TypeGuard[str]:

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConstrainedStr, StrictStr, ValidationError
 
-from bot.channels.base import CustomerRef, display
 from bot.edge import Strict, short_reason
+from bot.messages import CustomerRef, display
 
 
 class XId(ConstrainedStr):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.contract import HandoverReason
+from bot.contract import reason_label
 
 PRIORITIES = ["urgent", "high", "normal", "low"]
 PRIORITY_ICONS = {"urgent": "🔴", "high": "🟠", "normal": "🟢", "low": "⚪"}
@@ -51,13 +51,6 @@ def waited(since: datetime, now: datetime) -> str:
     if hours < 48:
         return f"{hours} h {rest} min" if rest else f"{hours} h"
     return f"{hours // 24} d"
-
-
-def reason_label(reason: str) -> str:
-    try:
-        return HandoverReason(reason).label
-    except ValueError:
-        return reason
 
 
 def _who(view: TicketView) -> str:
@@ -321,3 +314,24 @@ def relabel_modal(
             },
         ],
     }
+
+
+def queue_text(views: list[TicketView], now: datetime) -> str:
+    """The answer to ``/care-queue``: one line per open ticket."""
+    lines = [
+        f"#{v.ticket_id} {v.priority} · {reason_label(v.reason)} · {v.channel} · "
+        f"waiting {waited(v.created_at, now)} · "
+        + (f"<@{v.agent_id}>" if v.agent_id else "unclaimed")
+        for v in views
+    ]
+    return "Open tickets:\n" + "\n".join(lines) if lines else "The queue is empty. 🎉"
+
+
+class SlackMarkup:
+    """How Slack's mrkdwn writes a person and a code word (:class:`bot.desk.ports.Markup`)."""
+
+    def mention(self, user: str) -> str:
+        return f"<@{user}>"
+
+    def code(self, word: str) -> str:
+        return f"`{word}`"

@@ -2,8 +2,18 @@
 
 Every operation is one transaction that checks the ticket's state, changes
 it, queues what must be sent (to the customer, or to the desk), and writes
-the audit trail. The Slack layer (bot/desk/slack.py) only translates clicks
-and thread messages into these calls.
+the audit trail. Who owns the conversation changes only through
+bot/conversation/ownership.py. The Slack layer (bot/desk/slack.py) only
+translates clicks and thread messages into these calls, and supplies what is
+its own: the channel name its items go out on, and how a person or a code
+word is written (:class:`Markup`). Links to a customer's post come from the
+channels (``links``); corrections go to the trainers through the small
+:class:`Trainers` interface (the review inbox, built lazily by the gateway:
+the live gateway never reads training files to start).
+
+A little over 400 lines: :class:`CareDesk` is the one API the agents' desks
+(Slack, the web desk) are written against, and its operations read best
+side by side; the views and service levels live in their own modules.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -21,14 +31,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.assistant import Assistant, AssistantUnavailable
 from bot.brand import Brand
+from bot.conversation import ownership
+from bot.conversation.replies import send_text
+from bot.desk import views
 from bot.desk.cards import PRIORITIES, TicketView, UnderstoodMessage
-from bot.review.inbox import ReviewError, ReviewInbox
-from bot.router import ConversationRouter
+from bot.desk.ports import Markup, PlainMarkup, Trainers
+from bot.desk.service_levels import breach
 from bot.store.models import (
     Author,
-    Conversation,
     Message,
-    Owner,
     Priority,
     ProcessedEvent,
     Ticket,
@@ -38,8 +49,7 @@ from bot.store.records import audit, enqueue, utcnow
 
 logger = logging.getLogger(__name__)
 
-DESK = "slack"
-ACTIVE = (TicketStatus.OPEN, TicketStatus.CLAIMED)
+ACTIVE = views.ACTIVE
 RELABEL_CHOICES = 5
 
 
@@ -54,25 +64,38 @@ class Outcome:
     message: str
 
 
+def handed_back(ticket_id: int) -> str:
+    """What the agent is told once a ticket is back with the bot."""
+    return f"Ticket #{ticket_id} is back with the bot."
+
+
 class CareDesk:
     """The agents' side of the conversation ownership."""
 
     def __init__(
         self,
         sessions: sessionmaker,
-        router: ConversationRouter,
         assistant: Assistant,
         brand: Brand,
+        *,
+        channel: str | None,
+        review: Trainers,
+        markup: Markup | None = None,
+        links: views.Links | None = None,
         clock: Callable[[], datetime] = utcnow,
-        review: ReviewInbox | None = None,
     ) -> None:
         self.sessions = sessions
-        self.router = router
         self.assistant = assistant
         self.brand = brand
         self.clock = clock
+        # The channel the desk's own items (cards, thread messages) go out on; None
+        # without Slack: the web desk (bot/desk/web.py) reads tickets from the store.
+        self.name = channel
         # Agents' corrections of what the bot understood go to the trainers.
-        self.review = review or ReviewInbox(sessions, clock=clock)
+        self.review = review
+        self.markup = markup or PlainMarkup()
+        # Per channel: (customer's handle, post id) -> a link to the post, if any.
+        self.links = dict(links or {})
 
     # ------------------------------------------------------ router hooks
     def ticket_opened(self, session: Session, ticket: Ticket, now: datetime) -> None:
@@ -95,12 +118,14 @@ class CareDesk:
     def _to_desk(
         self, session: Session, ticket: Ticket, key: str, payload: dict[str, Any], now: datetime
     ) -> None:
+        if self.name is None:
+            return
         conversation = ticket.conversation
         enqueue(
             session,
             key,
             conversation.id,
-            DESK,
+            self.name,
             {
                 "place": conversation.place,
                 "visibility": conversation.visibility,
@@ -162,24 +187,28 @@ class CareDesk:
                     return Outcome(f"Ticket #{ticket_id} is already yours.")
                 if ticket.status == TicketStatus.CLAIMED:
                     raise Refused(
-                        f"Ticket #{ticket_id} is already claimed by <@{ticket.agent_id}>."
+                        f"Ticket #{ticket_id} is already claimed by {self._who(ticket.agent_id)}."
                     )
                 raise Refused(f"Ticket #{ticket_id} is {ticket.status.value}.")
-            conversation = ticket.conversation
-            conversation.owner = Owner.AGENT
-            conversation.agent_id = agent
-            audit(session, agent, "claimed", now, conversation.id, ticket.id)
-            self.refresh_card(session, ticket, now)
-            return Outcome(
-                f"You own ticket #{ticket_id}. Reply in its thread to answer the customer."
-            )
+            self._claimed(session, ticket, agent, now)
+            return Outcome(f"You own ticket #{ticket_id}: your replies go to the customer.")
+
+    def _claimed(
+        self, session: Session, ticket: Ticket, agent: str, now: datetime, **how: Any
+    ) -> None:
+        """The ticket is ``agent``'s now: so is its conversation (and the card says so)."""
+        ownership.to_agent(ticket.conversation, agent)
+        audit(session, agent, "claimed", now, ticket.conversation_id, ticket.id, **how)
+        self.refresh_card(session, ticket, now)
 
     def reply(self, ticket_id: int, agent: str, text: str, event_id: str) -> Outcome:
         """Sends an agent's thread message to the customer, once per Slack event."""
         now = self.clock()
         try:
             with self.sessions.begin() as session:
-                session.add(ProcessedEvent(source=DESK, event_id=event_id, created_at=now))
+                session.add(
+                    ProcessedEvent(source=self.name or "web", event_id=event_id, created_at=now)
+                )
                 session.flush()
                 ticket = self._ticket(session, ticket_id)
                 if ticket.status not in ACTIVE:
@@ -193,24 +222,13 @@ class CareDesk:
                         agent,
                         now,
                     )
-                    ticket.conversation.owner = Owner.AGENT
-                    ticket.conversation.agent_id = agent
-                    audit(
-                        session,
-                        agent,
-                        "claimed",
-                        now,
-                        ticket.conversation_id,
-                        ticket.id,
-                        by="reply",
-                    )
-                    self.refresh_card(session, ticket, now)
+                    self._claimed(session, ticket, agent, now, by="reply")
                 elif ticket.agent_id != agent:
                     raise Refused(
-                        f"Ticket #{ticket_id} belongs to <@{ticket.agent_id}>: your message was "
-                        "not sent to the customer."
+                        f"Ticket #{ticket_id} belongs to {self._who(ticket.agent_id)}: "
+                        "your message was not sent to the customer."
                     )
-                self.router.send_text(
+                send_text(
                     session,
                     ticket.conversation,
                     f"agent:{event_id}",
@@ -240,7 +258,7 @@ class CareDesk:
                 f"note:{ticket_id}:{now.timestamp()}:{agent}",
                 {
                     "kind": "thread",
-                    "text": f"🔒 Internal note by <@{agent}>: {text}",
+                    "text": f"🔒 Internal note by {self._who(agent)}: {text}",
                     "author": "note",
                 },
                 now,
@@ -251,20 +269,7 @@ class CareDesk:
         """The ticket's customer messages that the bot classified, oldest first."""
         with self.sessions() as session:
             ticket = self._ticket(session, ticket_id)
-            messages = session.scalars(
-                select(Message)
-                .where(
-                    Message.conversation_id == ticket.conversation_id,
-                    Message.author == Author.CUSTOMER,
-                    Message.intent.is_not(None),
-                )
-                .order_by(Message.id.desc())
-                .limit(RELABEL_CHOICES)
-            ).all()
-            return [
-                UnderstoodMessage(int(m.id), m.text, m.intent, m.confidence)
-                for m in reversed(messages)
-            ]
+            return views.understood(session, ticket.conversation_id, RELABEL_CHOICES)
 
     def relabel(self, ticket_id: int, agent: str, message_id: int, intent: str) -> Outcome:
         """An agent says the bot misread a customer message; it goes to the trainers' inbox."""
@@ -274,9 +279,10 @@ class CareDesk:
             raise Refused("That message is not one of this ticket's customer messages.")
         try:
             self.review.add_relabel(message_id, intent, agent)
-        except ReviewError as refused:
+        except ValueError as refused:  # the review inbox's ReviewError
             raise Refused(str(refused)) from None
         now = self.clock()
+        code = self.markup.code
         with self.sessions.begin() as session:
             ticket = self._ticket(session, ticket_id)
             said = " ".join(chosen.text.split())[:80]
@@ -286,8 +292,8 @@ class CareDesk:
                 f"relabel:{ticket_id}:{message_id}:{intent}:{agent}",
                 {
                     "kind": "thread",
-                    "text": f"🏷️ <@{agent}>: “{said}” was `{intent}`, "
-                    f"not `{chosen.intent}` (sent to the trainers' review inbox)",
+                    "text": f"🏷️ {self._who(agent)}: “{said}” was {code(intent)}, "
+                    f"not {code(chosen.intent or '')} (sent to the trainers' review inbox)",
                     "author": "note",
                 },
                 now,
@@ -331,39 +337,51 @@ class CareDesk:
                     f"Ticket #{ticket_id} is already {ticket.status.value.replace('_', ' ')}."
                 )
             if ticket.status == TicketStatus.CLAIMED and ticket.agent_id != agent:
-                raise Refused(f"Ticket #{ticket_id} belongs to <@{ticket.agent_id}>.")
+                raise Refused(f"Ticket #{ticket_id} belongs to {self._who(ticket.agent_id)}.")
             ticket.status, ticket.agent_id, ticket.resolved_at = status, agent, now
             conversation = ticket.conversation
             if status == TicketStatus.HANDED_BACK:
-                conversation.owner, conversation.agent_id = Owner.BOT, None
+                ownership.to_bot(conversation)
             else:
-                conversation.owner = (
-                    Owner.QUEUE if conversation.owner == Owner.QUEUE else Owner.AGENT
-                )
+                ownership.ticket_resolved(conversation)
             audit(session, agent, status.value, now, conversation.id, ticket.id)
             self.refresh_card(session, ticket, now)
             return conversation.rasa_sender_id
 
     async def hand_back(self, ticket_id: int, agent: str) -> Outcome:
-        """The bot takes over again, and knows it: Rasa clears the handover and greets."""
-        sender = await asyncio.to_thread(self._close, ticket_id, agent, TicketStatus.HANDED_BACK)
-        message = f"Ticket #{ticket_id} is back with the bot."
+        """The bot takes over again, and knows it: Rasa clears the handover and greets.
+
+        Both steps in one call; a desk that must answer quickly (Slack: 3 s) calls
+        :meth:`give_back` before its acknowledgement and :meth:`greet_again` after.
+        """
+        sender = await asyncio.to_thread(self.give_back, ticket_id, agent)
+        unavailable = await self.greet_again(ticket_id, sender)
+        return Outcome(f"{handed_back(ticket_id)} {unavailable or ''}".strip())
+
+    def give_back(self, ticket_id: int, agent: str) -> str:
+        """The ticket closes and the conversation is the bot's (one short transaction);
+        returns the conversation's id at the assistant."""
+        return self._close(ticket_id, agent, TicketStatus.HANDED_BACK)
+
+    async def greet_again(self, ticket_id: int, sender: str) -> str | None:
+        """Rasa clears the handover and greets the customer; returns what to tell the
+        agent when it could not (the bot then answers the customer's next message)."""
         try:
             greeting = await self.assistant.handback(sender)
         except AssistantUnavailable as error:
             logger.warning("hand back: the assistant did not answer: %s", error)
-            return Outcome(message + " (The bot was unavailable and will answer the next message.)")
+            return "(The bot was unavailable and will answer the next message.)"
         await asyncio.to_thread(
             self._send_greeting, ticket_id, [m.text for m in greeting if m.text]
         )
-        return Outcome(message)
+        return None
 
     def _send_greeting(self, ticket_id: int, texts: list[str | None]) -> None:
         now = self.clock()
         with self.sessions.begin() as session:
             ticket = self._ticket(session, ticket_id)
             for index, text in enumerate(texts):
-                self.router.send_text(
+                send_text(
                     session,
                     ticket.conversation,
                     f"handback:{ticket_id}:{index}",
@@ -382,53 +400,7 @@ class CareDesk:
             return self._view(session, ticket)
 
     def _view(self, session: Session, ticket: Ticket) -> TicketView:
-        conversation: Conversation = ticket.conversation
-        customer = conversation.customer
-        earlier = session.scalars(
-            select(Ticket)
-            .join(Conversation, Conversation.id == Ticket.conversation_id)
-            .where(
-                Conversation.customer_id == customer.id,
-                Ticket.id != ticket.id,
-                Ticket.created_at <= ticket.created_at,
-            )
-            .order_by(Ticket.id.desc())
-            .limit(5)
-        ).all()
-        recent = session.scalars(
-            select(Message)
-            .where(Message.conversation_id == conversation.id)
-            .order_by(Message.id.desc())
-            .limit(8)
-        ).all()
-        transcript = [
-            {"author": m.author.value, "text": m.text, "kind": m.kind} for m in reversed(recent)
-        ]
-        understood = list(ticket.context.get("understood") or [])
-        handover = ticket.context.get("handover") or {}
-        request = tuple(str(i) for i in (handover.get("topic"), handover.get("also")) if i)
-        return TicketView(
-            ticket_id=ticket.id,
-            reason=ticket.reason,
-            status=ticket.status.value,
-            priority=ticket.priority.value,
-            agent_id=ticket.agent_id,
-            created_at=ticket.created_at,
-            channel=conversation.channel,
-            visibility=conversation.visibility,
-            customer_handle=customer.handle,
-            customer_name=customer.display_name,
-            customer_platform_id=customer.platform_user_id,
-            link=_link(conversation, customer.handle),
-            transcript=transcript,
-            understood=understood,
-            slots=dict(ticket.context.get("slots") or {}),
-            earlier_tickets=[
-                {"id": t.id, "reason": t.reason, "status": t.status.value} for t in earlier
-            ],
-            error=ticket.context.get("error"),
-            request=request,
-        )
+        return views.ticket_view(session, ticket, self.links)
 
     def queue(self) -> list[TicketView]:
         """Open and claimed tickets, most urgent and oldest first."""
@@ -451,7 +423,7 @@ class CareDesk:
         with self.sessions.begin() as session:
             for ticket in session.scalars(select(Ticket).where(Ticket.status.in_(ACTIVE))).all():
                 targets = self.brand.service_levels.get(ticket.priority.value) or {}
-                notice = self._breach(ticket, targets, now)
+                notice = breach(ticket, targets, now)
                 if notice is None:
                     continue
                 mark, text = notice
@@ -475,48 +447,5 @@ class CareDesk:
                 breached.append(ticket.id)
         return breached
 
-    @staticmethod
-    def _breach(ticket: Ticket, targets: dict[str, int], now: datetime) -> tuple[str, str] | None:
-        priority = ticket.priority.value
-        if ticket.first_response_at is None:
-            limit = timedelta(minutes=targets.get("first", 120))
-            if now - ticket.created_at > limit and ticket.sla_breached != "first":
-                return "first", (
-                    f"⏰ Ticket #{ticket.id} ({priority}) has waited "
-                    f"{_minutes(now - ticket.created_at)} "
-                    f"for a first response (target {targets.get('first')} min)."
-                )
-            return None
-        waiting_since = ticket.last_customer_at
-        if waiting_since is None or (
-            ticket.last_agent_at and ticket.last_agent_at >= waiting_since
-        ):
-            return None
-        mark = f"next:{waiting_since.isoformat(timespec='seconds')}"
-        limit = timedelta(minutes=targets.get("next", 60))
-        if now - waiting_since > limit and ticket.sla_breached != mark:
-            return mark, (
-                f"⏰ Ticket #{ticket.id} ({priority}): the customer has waited "
-                f"{_minutes(now - waiting_since)} for a reply (target {targets.get('next')} min)."
-            )
-        return None
-
-
-def _minutes(delta: timedelta) -> str:
-    return f"{int(delta.total_seconds() // 60)} min"
-
-
-def _link(conversation: Conversation, handle: str | None) -> str | None:
-    """A link to the customer's original post, where the platform has one."""
-    if conversation.channel == "twitter" and conversation.reply_to_platform_id and handle:
-        return f"https://twitter.com/{handle}/status/{conversation.reply_to_platform_id}"
-    return None
-
-
-def conversation_messages(session: Session, conversation_id: int) -> list[Message]:
-    """All messages of a conversation, oldest first (for tests and exports)."""
-    return list(
-        session.scalars(
-            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
-        ).all()
-    )
+    def _who(self, agent: str | None) -> str:
+        return self.markup.mention(agent or "")

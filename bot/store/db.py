@@ -8,18 +8,19 @@ migrations (``bot/store/migrations``), applied at start-up.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
+
+from bot.store import sqlite
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -27,11 +28,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 def make_engine(url: str, **options: Any) -> Engine:
     """An engine for ``url``; SQLite files get WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
         options.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
-        if path and path != ":memory:":
+        if sqlite.is_file(url):
             # Keep connections open: opening one (and its pragmas) costs more
             # than the short transactions the gateway runs.
             options.setdefault("poolclass", QueuePool)
@@ -40,11 +38,18 @@ def make_engine(url: str, **options: Any) -> Engine:
     else:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_size", 10)
-    engine = create_engine(url, future=True, **options)
+    engine = sqlite.engine_for(
+        url, busy_timeout_ms=BUSY_TIMEOUT_MS, synchronous="NORMAL", **options
+    )
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        # Transactions begin where _serialise_sqlite_writes says, not in the driver.
+        event.listen(engine, "connect", _no_driver_transactions, insert=True)
         _serialise_sqlite_writes(engine)
     return engine
+
+
+def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
 
 
 def _serialise_sqlite_writes(engine: Engine) -> None:
@@ -165,16 +170,6 @@ async def run_transaction(sessions: sessionmaker, work: Callable[..., T], *args:
 
 READ_ONLY = "care_read_only"
 _HOLDS_LOCK = "care_holds_write_lock"
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cursor.close()
 
 
 def session_factory(engine: Engine) -> sessionmaker:

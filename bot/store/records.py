@@ -17,7 +17,6 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from bot.channels.base import CustomerRef
 from bot.store.models import (
     AuditEvent,
     Conversation,
@@ -70,25 +69,32 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def customer_id_for(connection: Connection, channel: str, ref: CustomerRef, now: datetime) -> int:
+def customer_id_for(
+    connection: Connection,
+    channel: str,
+    platform_user_id: str,
+    now: datetime,
+    handle: str | None = None,
+    display_name: str | None = None,
+) -> int:
     """The id of the customer with this platform id, created (or their handle refreshed)."""
     found = connection.execute(
-        _CUSTOMER, {"b_channel": channel, "b_user": ref.platform_user_id}
+        _CUSTOMER, {"b_channel": channel, "b_user": platform_user_id}
     ).first()
     if found is None:
         created = connection.execute(
             _INSERT_CUSTOMER,
             {
                 "channel": channel,
-                "platform_user_id": ref.platform_user_id,
-                "handle": ref.handle,
-                "display_name": ref.display_name,
+                "platform_user_id": platform_user_id,
+                "handle": handle,
+                "display_name": display_name,
                 "created_at": now,
             },
         )
         return int(created.inserted_primary_key[0])
-    if ref.handle and found.handle != ref.handle:
-        connection.execute(_CUSTOMER_HANDLE, {"b_id": found.id, "b_handle": ref.handle})
+    if handle and found.handle != handle:
+        connection.execute(_CUSTOMER_HANDLE, {"b_id": found.id, "b_handle": handle})
     return int(found.id)
 
 

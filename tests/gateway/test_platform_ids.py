@@ -124,12 +124,18 @@ async def test_x_ids_and_names_of_the_longest_kind_fit(
         }
     )
     gateway = await start_gateway(rasa_url, twitter_port=port)
+    inbound = select(Message.platform_message_id).where(Message.direction == "in")
+
+    def stored() -> set[str]:
+        with gateway.parts.sessions() as db:
+            return set(db.scalars(inbound))
+
     await eventually(lambda: twitter.replies_to(tweet))
     assert twitter.replies_to(tweet) == ["echo: is NW405 on time?"]
+    # The DMs are read after the mentions: the tweet's reply may come first.
+    await eventually(lambda: len(stored()) == 2)
+    assert stored() == {f"tweet:{tweet}", f"dm:{ID_64}"}
     with gateway.parts.sessions() as db:
-        inbound = select(Message.platform_message_id).where(Message.direction == "in")
-        stored = set(db.scalars(inbound))
-        assert stored == {f"tweet:{tweet}", f"dm:{ID_64}"}
         assert f"dm:{ID_64}-{sender}" in set(db.scalars(select(Conversation.place)))
 
 

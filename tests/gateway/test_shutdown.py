@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 
-from bot.worker import woken_or_timeout
+from bot.wake import woken_or_timeout
 
 
 async def _wait_for_style(wake: asyncio.Event, timeout: float) -> None:

@@ -106,20 +106,6 @@ def store_message(sessions: sessionmaker) -> StoreMessage:
     return store
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Flags for a closed network: no background calls to Google's services.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest_asyncio.fixture
 async def server(inbox: ReviewInbox) -> AsyncIterator[str]:
     runner = web.AppRunner(create_app(inbox, "trainer-1"))
@@ -129,15 +115,3 @@ async def server(inbox: ReviewInbox) -> AsyncIterator[str]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[object]:
-    if CHROMIUM is None:
-        pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()

@@ -1,26 +1,22 @@
-"""The gateway's two loops: handle stored customer messages, send queued replies.
+"""The gateway's outbox: queued replies sent through the channels' senders.
 
-Both are safe to run in several processes at once and to kill at any moment:
+Safe to run in several processes at once and to kill at any moment: each item
+is claimed before it is sent and marked sent right after. Items of one
+conversation go out in order; a failed send is retried with back-off, or when
+the platform says (429 ``retry_after``, rate-limit reset). An item left
+"sending" by a killed worker is checked against the platform where it can tell
+(Twitter), else sent again and the possible duplicate recorded in the audit
+trail.
 
-* **Inbox**: a worker takes a lease on a conversation before handling its
-  messages, and handles them one at a time, oldest first. Different
-  conversations run in parallel. A killed worker's lease expires and another
-  (or the restarted one) carries on from the first message not yet done.
-* **Outbox**: each item is claimed before it is sent and marked sent right
-  after. Items of one conversation go out in order; a failed send is retried
-  with back-off, or when the platform says (429 ``retry_after``, rate-limit
-  reset). An item left "sending" by a killed worker is checked against the
-  platform where it can tell (Twitter), else sent again and the possible
-  duplicate recorded in the audit trail.
+On the hot path the outbox does not look at the store on its own: the
+transaction that records a turn claims its replies, which come to their lane
+with their content (``Outbox.kick``) and, when nothing is unsent before them,
+go out without another query; marking one sent claims the next in the same
+transaction. A lane that gets new items while it is ending looks once more
+before it ends (``_again``).
 
-On the hot path neither loop looks at the store on its own: accepting a
-message leases its conversation and hands the message over (``Inbox.take``);
-the transaction that records a turn claims its replies and finds the
-conversation's next message; the replies go to their lane with their content
-(``Outbox.kick``) and, when nothing is unsent before them, out without another
-query; marking one sent claims the next in the same transaction. A task that
-gets new work while it is ending looks once more before it ends (``_again``),
-so nothing handed over in that moment waits for the next poll, or forever.
+This module is a little over 400 lines: the lanes, the sends and the store
+work of one item's life (claim, sent, failed, settled) read best together.
 """
 
 from __future__ import annotations
@@ -29,26 +25,21 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, bindparam, func, or_, select, update
+from sqlalchemy import DateTime, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.base import OutboundReply, Sender, SendError
+from bot.analytics import counters
 from bot.contract import Visibility
-from bot.router import ConversationRouter, Handled, PendingMessage, next_pending
+from bot.conversation.turns import Handled
+from bot.messages import OutboundReply, Sender, SendError, SentLookup
+from bot.pace import Pace
 from bot.store.db import run_transaction
-from bot.store.models import (
-    Conversation,
-    Direction,
-    InboundStatus,
-    Message,
-    OutboxItem,
-    OutboxStatus,
-)
+from bot.store.models import OutboxItem, OutboxStatus
 from bot.store.records import MESSAGES, OUTBOX, Outgoing, audit, utcnow
+from bot.wake import woken_or_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -56,241 +47,6 @@ logger = logging.getLogger(__name__)
 RECOVERY_INTERVAL = 5.0
 # Marks the last error of an item whose send may have reached the platform.
 MAYBE_SENT = "[maybe sent] "
-
-
-class Inbox:
-    """Hands each conversation's pending messages to the router, in order."""
-
-    def __init__(
-        self,
-        router: ConversationRouter,
-        sessions: sessionmaker,
-        worker_id: str,
-        lease_seconds: float = 15.0,
-        concurrency: int = 64,
-        poll_interval: float = 1.0,
-        clock: Callable[[], datetime] = utcnow,
-        on_handled: Callable[[int, Handled], None] | None = None,
-        attempts: int = 3,
-        retry_seconds: float = 5.0,
-    ) -> None:
-        self.router = router
-        # Told which conversation queued what for which channels: the outbox sends now.
-        self.on_handled = on_handled
-        self.sessions = sessions
-        self.worker_id = worker_id
-        self.lease = timedelta(seconds=lease_seconds)
-        self.poll_interval = poll_interval
-        self.clock = clock
-        self._slots = asyncio.Semaphore(concurrency)
-        self._wake = asyncio.Event()
-        self._running: dict[int, asyncio.Task[None]] = {}
-        # Conversations that got a message while being handled here: their task
-        # looks again before it ends (it may have looked just before the message).
-        self._again: set[int] = set()
-        self._retry_after: dict[int, float] = {}
-        # A message whose handling fails (a bug, the store failing) is tried again
-        # ``retry_seconds`` later, ``attempts`` times in all; then a person gets it,
-        # so one bad message cannot hold its conversation up for good.
-        self.attempts = attempts
-        self.retry_seconds = retry_seconds
-        self._failures: dict[int, int] = {}
-        # The router finds each conversation's next message in the transaction that
-        # finishes the one before, when it leases for this worker.
-        self._look_ahead = router.worker_id == worker_id
-
-    def wake(self) -> None:
-        """New messages were stored: look now rather than at the next poll."""
-        self._wake.set()
-
-    def take(self, leased: list[PendingMessage]) -> None:
-        """Starts on conversations already leased to this worker (by accepting their messages)."""
-        for pending in leased:
-            self._start(pending.conversation_id, pending)
-
-    def _start(self, conversation_id: int, first: int | PendingMessage) -> None:
-        if conversation_id in self._running:
-            self._again.add(conversation_id)
-        else:
-            task = asyncio.create_task(self._drain(conversation_id, first))
-            self._running[conversation_id] = task
-
-    async def run(self) -> None:
-        """Runs until cancelled."""
-        renewed = time.monotonic()
-        while True:
-            if self._running and time.monotonic() - renewed > self.lease.total_seconds() / 3:
-                # A conversation in hand may wait long (for Rasa, behind others): keep
-                # its lease, or another worker would take it and ask Rasa again.
-                renewed = time.monotonic()
-                try:
-                    await asyncio.to_thread(self._renew, list(self._running))
-                except Exception:
-                    logger.exception("inbox: renewing leases failed")
-            try:
-                # Read and pruned here, on the loop, which is the dict's only writer.
-                now = time.monotonic()
-                self._retry_after = {c: t for c, t in self._retry_after.items() if t > now}
-                busy = [*self._running, *self._retry_after]
-                claimed = await asyncio.to_thread(self._claim, 200, busy)
-            except Exception:
-                logger.exception("inbox: claiming conversations failed")
-                claimed = []
-            for conversation_id, first_message in claimed:
-                self._start(conversation_id, first_message)
-            await woken_or_timeout(self._wake, self.poll_interval)
-            self._wake.clear()
-
-    async def idle(self) -> None:
-        """Waits until no conversation is being handled (for tests and shutdown)."""
-        while self._running:
-            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
-
-    def _renew(self, conversation_ids: list[int]) -> None:
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Conversation)
-                .where(
-                    Conversation.id.in_(conversation_ids),
-                    Conversation.lease_owner == self.worker_id,
-                )
-                .values(lease_expires_at=self.clock() + self.lease)
-            )
-
-    def _claim(self, limit: int = 200, busy: Sequence[int] = ()) -> list[tuple[int, int]]:
-        """Leases conversations with pending messages, except ``busy`` ones (handled here, or
-        waiting to retry); returns each with its oldest message."""
-        now = self.clock()
-        free = or_(
-            Conversation.lease_owner.is_(None),
-            Conversation.lease_expires_at < now,
-            Conversation.lease_owner == self.worker_id,
-        )
-        with self.sessions.begin() as session:
-            candidates = session.execute(
-                select(Message.conversation_id, func.min(Message.id))
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .where(
-                    Message.direction == Direction.IN,
-                    Message.status == InboundStatus.PENDING,
-                    free,
-                    Message.conversation_id.notin_(list(busy)),
-                )
-                .group_by(Message.conversation_id)
-                .order_by(Message.conversation_id)
-                .limit(limit)
-            ).all()
-            claimed = []
-            for conversation_id, first_message in candidates:
-                result = session.execute(
-                    update(Conversation)
-                    .where(Conversation.id == conversation_id, free)
-                    .values(lease_owner=self.worker_id, lease_expires_at=now + self.lease)
-                )
-                if result.rowcount == 1:
-                    claimed.append((conversation_id, first_message))
-            return claimed
-
-    def _next(self, conversation_id: int) -> PendingMessage | None:
-        """The oldest pending message, renewing the lease; when there is none, or the lease
-        was lost, None (and the lease is released in the same transaction)."""
-        lease_until = self.clock() + self.lease
-        with self.sessions.begin() as session:
-            return next_pending(session.connection(), conversation_id, self.worker_id, lease_until)
-
-    async def _handle(self, conversation_id: int, message: int | PendingMessage) -> Handled | None:
-        """The router's handling of ``message``; None when it failed and waits for a retry."""
-        key = message.message_id if isinstance(message, PendingMessage) else message
-        try:
-            handled = await self.router.handle(message, look_ahead=self._look_ahead)
-            if self._failures:
-                self._failures.pop(key, None)
-            return handled
-        except Exception as error:
-            failures = self._failures.get(key, 0) + 1
-            logger.exception(
-                "inbox: handling message %s failed (%d of %d)", key, failures, self.attempts
-            )
-            reason = f"{type(error).__name__}: {error}"[:300]
-        given_up = None
-        if failures >= self.attempts:
-            try:
-                given_up = await self.router.give_up(message, reason)
-            except Exception:
-                logger.exception("inbox: handing message %s to a person failed", key)
-        if given_up is not None:
-            self._failures.pop(key, None)
-            return given_up
-        # Leave it pending, let the lease expire, and come back a little later.
-        if len(self._failures) >= 10_000:  # messages finished elsewhere since: forget the oldest
-            del self._failures[next(iter(self._failures))]
-        self._failures[key] = failures
-        self._retry_after[conversation_id] = time.monotonic() + self.retry_seconds
-        return None
-
-    async def _drain(self, conversation_id: int, first: int | PendingMessage) -> None:
-        message: int | PendingMessage | None = first
-        try:
-            async with self._slots:
-                while message is not None:
-                    handled = await self._handle(conversation_id, message)
-                    if handled is None:
-                        return
-                    if self.on_handled is not None and handled.channels:
-                        self.on_handled(conversation_id, handled)
-                    if handled.looked_ahead:
-                        message = handled.next
-                    else:
-                        message = await asyncio.to_thread(self._next, conversation_id)
-                    if message is None and conversation_id in self._again:
-                        # A message arrived (and was leased to us) after we looked.
-                        self._again.discard(conversation_id)
-                        message = await asyncio.to_thread(self._next, conversation_id)
-        except Exception:
-            logger.exception("inbox: conversation %s", conversation_id)
-        finally:
-            # No await since the last look: a message accepted from now on finds the
-            # conversation not running and starts a new task.
-            self._running.pop(conversation_id, None)
-            self._again.discard(conversation_id)
-
-
-@dataclass
-class Pace:
-    """A token bucket per place: ``burst`` messages at once, then one per ``interval``."""
-
-    interval: float
-    burst: int = 3
-    clock: Callable[[], float] = time.monotonic
-
-    def __post_init__(self) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def delay(self, key: str) -> float:
-        """Takes a token for ``key``; returns how long to wait before using it."""
-        if self.interval <= 0:
-            return 0.0
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) / self.interval)
-        wait = 0.0 if tokens >= 1 else (1 - tokens) * self.interval
-        self._buckets[key] = (tokens - 1, now)
-        return wait
-
-
-async def woken_or_timeout(wake: asyncio.Event, timeout: float) -> None:
-    """Waits until ``wake`` is set or ``timeout`` seconds pass.
-
-    Not ``asyncio.wait_for(wake.wait(), timeout)``: on Python 3.10 it loses a
-    cancellation that arrives as the event is set (bpo-42130), and a loop
-    that lost its cancel never stops; a gateway shutting down then waits for
-    it forever. ``asyncio.wait`` always lets the cancellation through.
-    """
-    waiter = asyncio.ensure_future(wake.wait())
-    try:
-        await asyncio.wait({waiter}, timeout=timeout)
-    finally:
-        waiter.cancel()
 
 
 def reply_of(item: Outgoing | OutboxItem) -> OutboundReply:
@@ -370,6 +126,7 @@ class Outbox:
         paces: Mapping[str, Pace] | None = None,
         clock: Callable[[], datetime] = utcnow,
         reads: sessionmaker | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.sessions = sessions
         self.reads = reads or sessions
@@ -383,7 +140,8 @@ class Outbox:
         # Claims this worker made before this moment were made by a process that is
         # gone (a restart with the same worker id): their outcome is unknown.
         self._started = clock()
-        self._wake = asyncio.Event()
+        # Set when something was queued (by anyone holding the event: the desk).
+        self._wake = wake or asyncio.Event()
         # One lane per conversation and channel: a conversation's replies to the
         # customer keep their order, and a slow desk never holds them up.
         self._running: dict[Lane, asyncio.Task[None]] = {}
@@ -524,10 +282,10 @@ class Outbox:
         reply = reply_of(item)
         if (item.last_error or "").startswith(MAYBE_SENT):
             found = await sender.find_sent(reply, after=item.created_at - timedelta(seconds=5))
-            if isinstance(found, str):
+            if found.platform_id is not None:
                 await asyncio.to_thread(self._settle, item.id, found)
                 return _Sent.DONE
-            if found is False:
+            if not found.can_tell:
                 await asyncio.to_thread(self._note_resend, item)
         pace = self.paces.get(item.channel)
         if pace is not None:
@@ -573,6 +331,7 @@ class Outbox:
     def _failed(
         self, item: Outgoing, error: str, retry_after: float | None, permanent: bool = False
     ) -> None:
+        counters.SEND_ERRORS.labels(item.channel).inc()
         now = self.clock()
         with self.sessions.begin() as session:
             current = session.get(OutboxItem, item.id)
@@ -650,15 +409,15 @@ class Outbox:
                 error=(item.last_error or "")[:300],
             )
 
-    def _settle(self, item_id: int, found: str | bool | None) -> None:
+    def _settle(self, item_id: int, found: SentLookup) -> None:
         now = self.clock()
         with self.sessions.begin() as session:
             item = session.get(OutboxItem, item_id)
             if item.status != OutboxStatus.SENDING:
                 return
-            if isinstance(found, str):
+            if found.platform_id is not None:
                 item.status = OutboxStatus.SENT
-                item.platform_message_id = found
+                item.platform_message_id = found.platform_id
                 item.sent_at = now
                 audit(
                     session,
@@ -672,7 +431,7 @@ class Outbox:
             item.status = OutboxStatus.PENDING
             item.next_attempt_at = now
             item.claimed_by = None
-            if found is False:
+            if not found.can_tell:
                 # The platform cannot tell whether the first attempt arrived.
                 audit(
                     session,
@@ -682,9 +441,3 @@ class Outbox:
                     item.conversation_id,
                     outbox_id=item.id,
                 )
-
-
-def is_sent(session: Session, key: str) -> bool:
-    """Whether the outbox item ``key`` went out (used by tests and the desk)."""
-    status = session.scalar(select(OutboxItem.status).where(OutboxItem.idempotency_key == key))
-    return status == OutboxStatus.SENT

@@ -1,8 +1,10 @@
 """The plain objects at the boundary between channels and the conversation core.
 
-The core never imports a platform SDK: adapters build :class:`InboundMessage`
-from a platform payload (keeping the payload beside it) and send
-:class:`OutboundReply` with their platform's client.
+The core never imports a platform SDK, a channel or the desk: adapters build
+:class:`InboundMessage` from a platform payload (keeping the payload beside it)
+and send :class:`OutboundReply` with their platform's client. What the gateway
+asks of a channel is the :class:`Channel` protocol, and of anything that sends
+queued items (a channel, the agents' desk) the :class:`Sender` protocol.
 """
 
 from __future__ import annotations
@@ -106,6 +108,42 @@ class Sender(Protocol):
         Raises :class:`SendError` when the platform refuses or cannot be reached.
         """
 
-    async def find_sent(self, reply: OutboundReply, after: datetime) -> str | bool | None:
-        """After a crash in mid-send: the id of ``reply`` if the platform has it,
-        None if it certainly does not, or False if the platform cannot tell."""
+    async def find_sent(self, reply: OutboundReply, after: datetime) -> SentLookup:
+        """After a crash in mid-send: whether the platform has ``reply`` (see
+        :class:`SentLookup`)."""
+
+
+@dataclass(frozen=True)
+class SentLookup:
+    """What a platform says about a reply that may have reached it before a crash.
+
+    ``platform_id``: the reply is there, with this id. Otherwise ``can_tell``
+    says whether the platform certainly does not have it (send again quietly)
+    or cannot tell (send again, and record the possible duplicate).
+    """
+
+    platform_id: str | None = None
+    can_tell: bool = True
+
+
+#: The platform certainly does not have the reply.
+NOT_SENT = SentLookup()
+#: The platform cannot tell whether it has the reply.
+CANNOT_TELL = SentLookup(can_tell=False)
+
+
+def found(platform_id: str) -> SentLookup:
+    """The platform has the reply, with id ``platform_id``."""
+    return SentLookup(platform_id=platform_id)
+
+
+class Channel(Sender, Protocol):
+    """A platform adapter as the gateway runs it: started with the app, stopped with it,
+    and the outbox's sender for its platform."""
+
+    async def start(self) -> None:
+        """Starts reading the platform (a poll task, a webhook registration); may raise
+        :class:`bot.settings.ConfigError` when the platform refuses a credential."""
+
+    async def stop(self) -> None:
+        """Stops reading and closes the platform's client."""
