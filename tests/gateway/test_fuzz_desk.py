@@ -47,6 +47,7 @@ from tests.gateway.test_fuzz import (
     fuzz,
     mutated,
     request,
+    say_on_web,
     stack,
     still_answers,
 )
@@ -252,16 +253,7 @@ async def test_the_desk_without_a_session_never_answers_200(stack: Stack) -> Non
 
 async def _a_ticket(stack: Stack, session: str) -> int:
     """A web chat customer asks for a person: the desk's ticket (a real id to fuzz)."""
-    said = {"session": uuid.uuid4().hex, "id": uuid.uuid4().hex, "text": "a human please"}
-    posted = await asyncio.to_thread(
-        request,
-        stack.port,
-        "POST",
-        "/webchat/api/messages",
-        json.dumps(said).encode(),
-        {"Content-Type": "application/json"},
-    )
-    assert posted.status == 202
+    await say_on_web(stack, uuid.uuid4().hex, "a human please")
 
     def queued() -> list[int]:
         answer = request(
