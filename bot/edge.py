@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -104,6 +105,25 @@ def parse_json(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
 async def read_json(request: web.Request, max_depth: int = MAX_DEPTH) -> Any:
     """The request's body as JSON (413 from aiohttp over the size limit)."""
     return parse_json(await request.read(), max_depth)
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """A browser form's fields (URL-encoded, strict UTF-8), the last of a repeated one.
+
+    aiohttp's ``request.post()`` answers 500 to a multipart body without its
+    boundary, to an unknown charset and to bytes that are not UTF-8; our forms
+    are never multipart. Another body (or none: a logout sends its token in a
+    header) has no fields, as with aiohttp's reader."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return {}
+    try:
+        text = (await request.read()).decode("ascii")  # a URL-encoded form is ASCII
+        pairs = urllib.parse.parse_qsl(
+            text, keep_blank_values=True, encoding="utf-8", errors="strict"
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise Refusal(400, "the form is not URL-encoded UTF-8") from None
+    return dict(pairs)
 
 
 def validated(model: type[M], data: Any, status: int = 400) -> M:

@@ -39,6 +39,9 @@ CHANNELS = ("telegram", "twitter", "webchat")
 #: The longest window a request may ask for (a year and a day: a leap year's worth).
 LONGEST = timedelta(days=367)
 DEFAULT_DAYS = 30
+#: The days a window may name: far from the ends of the calendar, where the report's
+#: day arithmetic (the default window, the follow-up time after ``until``) overflows.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; "
@@ -124,9 +127,13 @@ def _day(text: str | None, name: str, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name}: a date, YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        # Day arithmetic near year 1 or 9999 overflows (OverflowError: a 500).
+        raise web.HTTPBadRequest(text=f"{name}: a date from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def _figures(store: Engine, window: Window, threshold: float, chosen: bool) -> dict[str, object]:

@@ -48,9 +48,11 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from pydantic import StrictStr, ValidationError
 
 from bot.brand import PROJECT_ROOT
 from bot.desk.passwords import hash_password, verify_password
+from bot.edge import Strict, read_form
 from bot.settings import DeskSettings
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,14 @@ class Agent:
 
     name: str
     csrf: str
+
+
+class Session(Strict):
+    """What a session cookie carries (signed: only its shape can be wrong, never its origin)."""
+
+    agent: StrictStr
+    sid: StrictStr
+    csrf: StrictStr
 
 
 @functools.cache
@@ -139,9 +149,9 @@ class Login:
     def agent(self, cookie: str | None) -> Agent | None:
         """The agent a session cookie belongs to, if it is valid, current and theirs."""
         data = self._load(cookie)
-        if data is None or data.get("agent") not in self.accounts or data.get("sid") in self._ended:
+        if data is None or data.agent not in self.accounts or data.sid in self._ended:
             return None
-        return Agent(str(data["agent"]), str(data["csrf"]))
+        return Agent(data.agent, data.csrf)
 
     def end(self, cookie: str | None) -> None:
         data = self._load(cookie)
@@ -149,16 +159,17 @@ class Login:
             now = self.clock()
             # Ended sessions are remembered until they would have expired anyway.
             self._ended = {sid: until for sid, until in self._ended.items() if until > now}
-            self._ended[str(data.get("sid"))] = now + SESSION_HOURS * 3600
+            self._ended[data.sid] = now + SESSION_HOURS * 3600
 
-    def _load(self, cookie: str | None) -> dict[str, str] | None:
+    def _load(self, cookie: str | None) -> Session | None:
         if not cookie:
             return None
         try:
             data = self.serializer.loads(cookie, salt="session", max_age=SESSION_HOURS * 3600)
-        except BadSignature:
+            return Session.parse_obj(data)
+        except (BadSignature, ValidationError):
+            # Signed by us but not a session (an older version's cookie): nobody.
             return None
-        return data if isinstance(data, dict) else None
 
 
 LOGIN = web.AppKey("desk_login", Login)
@@ -272,9 +283,11 @@ async def login_page(request: web.Request, error: str = "", status: int = 200) -
 async def login(request: web.Request) -> web.StreamResponse:
     """Checks the form; a session cookie and a redirect, or the form again."""
     state = request.app[LOGIN]
-    form = await request.post()
+    form = await read_form(request)
     token, expected = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
-    if not (_same_origin(request) and expected and hmac.compare_digest(token, expected)):
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    matches = hmac.compare_digest(token.encode(), expected.encode())
+    if not (_same_origin(request) and expected and matches):
         raise web.HTTPForbidden(text="The login form is out of date or from another site.")
     name = str(form.get("name", "")).strip().lower()[:64]
     password = str(form.get("password", ""))
@@ -299,7 +312,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     """Ends the session (its token must match: nobody else can log an agent out)."""
     agent = agent_of(request)
     if agent is not None:
-        form = await request.post()
+        form = await read_form(request)
         check_csrf(request, agent, str(form.get("csrf", "")))
         request.app[LOGIN].end(request.cookies.get(SESSION_COOKIE))
     response = web.HTTPSeeOther(LOGIN_PATH)

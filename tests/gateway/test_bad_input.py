@@ -5,7 +5,10 @@ lone surrogates or NUL, JSON nested 1,000 levels deep, numbers past 64 bits,
 wrong JSON types, Slack actions with a ticket value that is not a number or
 names no ticket, a slash command without ``user_id``, an unsigned Slack body
 that is not JSON, a timestamp header that is not a number. Each runs on
-SQLite and on PostgreSQL, and ends with a good message still answered.
+SQLite and on PostgreSQL, and ends with a good message still answered. The
+fuzz battery found more at the agents' web desk and the dashboard: login forms
+aiohttp's reader could not read, signed cookies that are not a session, dates
+at the ends of the calendar.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
-from bot.settings import Secret
+from bot.desk.agents import LOGIN_COOKIE, SESSION_COOKIE
+from bot.settings import DeskSettings, Secret
 from bot.store.models import AuditEvent, Message
 from tests.fakes.slack import form_body
 from tests.gateway.conftest import (
@@ -34,6 +39,7 @@ from tests.gateway.conftest import (
     slack_settings,
     telegram_settings,
 )
+from tests.gateway.web_agent import WebAgent, desk_settings
 
 WEBHOOK_SECRET = "s3cret-Token_1"
 DEEP = b"[" * 1000 + b"]" * 1000
@@ -441,3 +447,60 @@ async def test_a_signed_note_on_a_ticket_that_does_not_exist_is_refused_politely
     status, _ = await _to_slack(http, gateway, form_body(modal).encode())
     assert status == 200
     assert slack.called("chat.postEphemeral")[-1]["text"] == "There is no ticket #1."
+
+
+# ------------------------------------------------- the web desk and the dashboard
+
+DESK_KEY = "bad-input-desk-session-key-0123456789"
+
+
+@pytest.fixture
+async def web_desk(fake_assistant, start_gateway):  # type: ignore[no-untyped-def]
+    _assistant, rasa_url = fake_assistant
+    agents = desk_settings().agents
+    return await start_gateway(rasa_url, desk=DeskSettings(agents, Secret(DESK_KEY)))
+
+
+async def test_login_forms_aiohttp_could_not_read_are_refused(web_desk, http) -> None:
+    url = f"{web_desk.url}/desk/login"
+    async with http.get(url) as form:
+        token = form.cookies[LOGIN_COOKIE].value
+    cookie = {"Cookie": f"{LOGIN_COOKIE}={token}", "Origin": web_desk.url}
+    for body, content_type in [
+        (b"", "multipart/form-data"),  # no boundary
+        (b"garbage", "multipart/form-data; boundary=x"),  # no starting boundary
+        (b"csrf=a&name=alice", "application/x-www-form-urlencoded; charset=no-such"),
+        (b"csrf=%ff&name=alice", "application/x-www-form-urlencoded"),  # not UTF-8
+        ("csrf=é&name=alice".encode(), "application/x-www-form-urlencoded"),  # not ASCII
+        (b"csrf=%C3%A9&name=alice", "application/x-www-form-urlencoded"),  # a non-ASCII token
+    ]:
+        status, _ = await _post(http, url, body, content_type, **cookie)
+        assert status in (400, 403, 415), (body, content_type, status)
+    async with WebAgent(web_desk.url, "alice") as agent:  # the form itself still works
+        assert (await agent.get("queue"))["tickets"] == []
+    await _still_answers(http, web_desk)
+
+
+async def test_a_signed_cookie_that_is_not_a_session_is_nobody(web_desk, http) -> None:
+    signer = URLSafeTimedSerializer(DESK_KEY, salt="desk")  # as bot/desk/agents.py signs
+    for content in [{"agent": "alice"}, {"agent": "alice", "sid": "s"}, {"agent": ["alice"]}, []]:
+        cookie = signer.dumps(content, salt="session")
+        async with http.get(
+            f"{web_desk.url}/desk/api/queue", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}
+        ) as response:
+            assert response.status == 401, content
+    await _still_answers(http, web_desk)
+
+
+async def test_dashboard_dates_at_the_ends_of_the_calendar_are_refused(web_desk, http) -> None:
+    async with WebAgent(web_desk.url, "alice") as agent:
+        for query in [
+            {"until": "0001-01-01"},
+            {"since": "9999-12-30", "until": "9999-12-31"},
+            {"since": "1999-12-31"},
+        ]:
+            async with agent.http.get(f"{web_desk.url}/dashboard/api/report", params=query) as r:
+                assert r.status == 400, (query, r.status)
+        async with agent.http.get(f"{web_desk.url}/dashboard/api/report") as r:
+            assert r.status == 200
+    await _still_answers(http, web_desk)

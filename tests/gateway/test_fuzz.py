@@ -18,12 +18,18 @@ Every answer must be below 500. After each battery the process must still
 run, must have logged no traceback, and a good web chat message and a good
 Telegram update must each be answered, exactly once.
 
+The agents' web desk and the dashboard have 4 more, against the same process
+(tests/gateway/test_fuzz_desk.py).
+
 Time: ``GATEWAY_FUZZ_SECONDS`` (default 60) is the whole battery's budget,
-shared by its 4 batteries on the 2 stores, so about 7.5 seconds of requests each
-in CI. A longer hunt: ``GATEWAY_FUZZ_SECONDS=1800 .venv/bin/python -m pytest
-tests/gateway/test_fuzz.py``. Hypothesis keeps no example database
-(``database=None``): every run draws afresh, and nothing is written into the
-repository.
+shared by its 8 batteries (4 here, 4 in test_fuzz_desk.py) on the 2 stores, so
+about 3.75 seconds of requests each in CI. A longer hunt::
+
+    GATEWAY_FUZZ_SECONDS=1800 .venv/bin/python -m pytest \
+        tests/gateway/test_fuzz.py tests/gateway/test_fuzz_desk.py
+
+Hypothesis keeps no example database (``database=None``): every run draws
+afresh, and nothing is written into the repository.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +70,16 @@ from tests.gateway.conftest import (
     TELEGRAM_TOKEN,
     eventually,
 )
+from tests.gateway.web_agent import agent_hashes
 
 pytestmark = pytest.mark.slow
 
 BUDGET = float(os.environ.get("GATEWAY_FUZZ_SECONDS", "60"))
-KINDS, STORES = 4, 2
+# 4 kinds here, 4 against the agents' web desk and the dashboard (tests/gateway/test_fuzz_desk.py)
+KINDS, STORES = 8, 2
 SECONDS = BUDGET / (KINDS * STORES)
 WEBHOOK_SECRET = "fuzz-webhook-Secret_1"
+DESK_SECRET = "fuzz-desk-session-secret-0123456789"
 EXAMPLES_PER_RUN = 25
 
 
@@ -119,6 +129,9 @@ async def stack(
         "SLACK_MODE": "http",
         "SLACK_SIGNING_SECRET": SLACK_SECRET,
         "SLACK_API_URL": slack_api,
+        # The agents' web desk and the dashboard behind its login (tests/gateway/test_fuzz_desk.py)
+        "DESK_AGENTS": ",".join(f"{name}={hashed}" for name, hashed in agent_hashes().items()),
+        "DESK_SESSION_SECRET": DESK_SECRET,
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -157,6 +170,7 @@ def _status(port: int, method: str, path: str) -> int | None:
 class Answer:
     status: int
     body: bytes
+    cookies: dict[str, str]
 
 
 def request(
@@ -175,7 +189,10 @@ def request(
         connection.putheader("Content-Length", str(len(body or b"")))
         connection.endheaders(body)
         response = connection.getresponse()
-        return Answer(response.status, response.read())
+        cookies = SimpleCookie()
+        for line in response.headers.get_all("Set-Cookie") or []:
+            cookies.load(line)
+        return Answer(response.status, response.read(), {k: m.value for k, m in cookies.items()})
     finally:
         connection.close()
 
@@ -200,13 +217,8 @@ FUZZ = settings(
 )
 
 
-async def still_answers(stack: Stack) -> None:
-    """Alive, no traceback logged, and a good message on each channel answered once."""
-    assert stack.alive(), stack.log.read_text()[-3000:]
-    logged = stack.log.read_text(errors="replace")
-    assert "Traceback" not in logged, logged[logged.find("Traceback") - 500 :][:4000]
-    assert "Error handling request" not in logged, logged[-3000:]
-    session, text = uuid.uuid4().hex, f"is NW{uuid.uuid4().int % 9000 + 1} on time?"
+async def say_on_web(stack: Stack, session: str, text: str) -> None:
+    """A good web chat message, as the page sends it (accepted: 202)."""
     posted = await asyncio.to_thread(
         request,
         stack.port,
@@ -216,6 +228,16 @@ async def still_answers(stack: Stack) -> None:
         {"Content-Type": "application/json"},
     )
     assert posted.status == 202
+
+
+async def still_answers(stack: Stack) -> None:
+    """Alive, no traceback logged, and a good message on each channel answered once."""
+    assert stack.alive(), stack.log.read_text()[-3000:]
+    logged = stack.log.read_text(errors="replace")
+    assert "Traceback" not in logged, logged[logged.find("Traceback") - 500 :][:4000]
+    assert "Error handling request" not in logged, logged[-3000:]
+    session, text = uuid.uuid4().hex, f"is NW{uuid.uuid4().int % 9000 + 1} on time?"
+    await say_on_web(stack, session, text)
 
     def web_replies() -> list[str]:
         answer = request(stack.port, "GET", f"/webchat/api/messages?session={session}")

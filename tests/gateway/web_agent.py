@@ -15,13 +15,13 @@ PASSWORDS = {"alice": "alice-password-1", "bob": "bob-password-22"}
 
 
 @cache
-def _hashes() -> dict[str, str]:
+def agent_hashes() -> dict[str, str]:
     return {name: hash_password(password) for name, password in PASSWORDS.items()}
 
 
 def desk_settings() -> DeskSettings:
     """The web desk on, with the accounts in :data:`PASSWORDS`."""
-    return DeskSettings({name: Secret(hashed) for name, hashed in _hashes().items()})
+    return DeskSettings({name: Secret(hashed) for name, hashed in agent_hashes().items()})
 
 
 class WebAgent:
