@@ -139,3 +139,42 @@ def assistant_services(
         ),
         Service(f"{prefix}rasa", rasa, f"http://127.0.0.1:{rasa_port}/webhooks/care/", **common),  # type: ignore[arg-type]
     ]
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (a process manager, ``kill``) stops like Ctrl-C: the caller's ``finally``
+    stops every service it started."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def run_until_stopped(services: list[Service], banner: str) -> None:
+    """Starts ``services`` in order, waits until each answers, prints ``banner``, and runs
+    until Ctrl-C, SIGTERM, or one of them dies; then stops them all, last first."""
+    stop_on_sigterm()
+    started: list[Service] = []
+    try:
+        for service in services:
+            print(f"starting {service.name}... (log: {service.log})", flush=True)
+            service.start()
+            started.append(service)
+        for service in services:
+            service.wait_ready()
+        print(banner, flush=True)
+        while True:
+            for service in started:
+                assert service.process is not None
+                if service.process.poll() is not None:
+                    raise SystemExit(
+                        f"{service.name} stopped (code {service.process.returncode}); "
+                        f"see {service.log}"
+                    )
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopping...", flush=True)
+    finally:
+        for service in reversed(started):
+            service.stop()

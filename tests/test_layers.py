@@ -31,7 +31,16 @@ CHANNELS = {"bot.channels"}
 DESK = {"bot.desk"}
 GATEWAY = {"bot.gateway", "bot.inbox", "bot.outbox"}
 IN_RASA = {"bot.rasa_bridge", "bot.nlu"}
-TOOLS = {"bot.run", "bot.launch", "bot.model", "bot.evaluation", "bot.real_posts", "bot.review"}
+TOOLS = {
+    "bot.run",
+    "bot.launch",
+    "bot.scaleout",
+    "bot.balancer",
+    "bot.model",
+    "bot.evaluation",
+    "bot.real_posts",
+    "bot.review",
+}
 ACTIONS = {"actions"}
 
 GATEWAY_SIDE = STORE | BOUNDARY | CORE | CHANNELS | DESK | GATEWAY
