@@ -247,3 +247,27 @@ def run(scale: int, base_port: int) -> None:
         f"\nChat with the bot: http://127.0.0.1:{topology.gateway_port(0)}/ (any gateway "
         "port works; Ctrl-C or SIGTERM stops everything)",
     )
+
+
+def main() -> None:
+    """``python -m bot.scaleout --migrate``: brings ``CARE_DATABASE_URL``'s schema up to date,
+    once, before the gateway workers start (deploy/: the compose file's ``migrate``
+    service, the Kubernetes Job)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--migrate", action="store_true", required=True)
+    parser.parse_args()
+    url = os.environ.get("CARE_DATABASE_URL")
+    if not url:
+        raise SystemExit("set CARE_DATABASE_URL to the care store to migrate")
+    engine = make_engine(url)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    print(f"migrated {make_url(url).render_as_string(hide_password=True)}")
+
+
+if __name__ == "__main__":
+    main()
