@@ -227,10 +227,18 @@ class Assistant:
             async with self.session.post(url, json=body, timeout=self.timeout) as response:
                 status = response.status
                 data = await response.json() if status < 400 else None
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
-            # No answer at all: Rasa is down (or too slow) for everyone.
+        except (aiohttp.ClientConnectorError, asyncio.TimeoutError) as error:
+            # No connection, or no answer in time: Rasa is down (or too slow) for everyone.
             reason = f"{type(error).__name__}: {error}"[:200]
             self._mark_down(reason)
+            raise AssistantUnavailable(reason) from error
+        except aiohttp.ClientConnectionError as error:
+            # Connected, then cut mid-turn: the Rasa that had this turn went away. Behind
+            # one URL with several replicas (docs/scaling.md) the next turn reaches a live
+            # one, so this counts against this conversation only, like a 5xx; a lone Rasa
+            # that died refuses the next connection, and is marked down then.
+            reason = f"{type(error).__name__}: {error}"[:200]
+            self._failed(sender, reason)
             raise AssistantUnavailable(reason) from error
         except (aiohttp.ClientError, ValueError) as error:  # an answer that is not JSON
             reason = f"{type(error).__name__}: {error}"[:200]

@@ -27,6 +27,7 @@ import pytest_asyncio
 from aiohttp import web
 from sqlalchemy import create_engine, func, select, text
 
+from bot.assistant import Assistant, AssistantUnavailable
 from bot.balancer import Balancer
 from bot.launch import Service
 from bot.scaleout import Topology, gateways
@@ -303,3 +304,32 @@ def _held_by(store: str, worker_id: str) -> set[int]:
         ).all()
     engine.dispose()
     return {int(row.id) for row in rows}
+
+
+async def test_a_replica_dying_mid_turn_fails_that_turn_only(replicas: Replicas) -> None:
+    """One replica cut mid-turn behind the one URL: that conversation's turn fails, the
+    assistant stays available, and the next turn reaches the live replica."""
+
+    async def dies(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()  # what a replica killed mid-turn looks like
+        await asyncio.sleep(1)
+        return web.json_response({})
+
+    dying = web.Application()
+    dying.router.add_post("/webhooks/care/webhook", dies)
+    runner, port = await serve(dying)
+    await replicas.runners[1].cleanup()  # the second replica is gone already
+    balancer = Balancer([("127.0.0.1", port), replicas.balancer.upstreams[0]])
+    url = f"http://127.0.0.1:{await balancer.start()}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            assistant = Assistant(url, http, timeout=5)
+            with pytest.raises(AssistantUnavailable):
+                await assistant.turn("webchat-1", "hello", "1", {})
+            assert assistant.available
+            turn = await assistant.turn("webchat-2", "hello", "2", {})
+            assert turn.texts[0].text == "echo: hello"
+    finally:
+        await balancer.close()
+        await runner.cleanup()
