@@ -83,9 +83,18 @@ class Balancer:
             if upstream is None:
                 return
             up_reader, up_writer = upstream
+            pipes = {
+                asyncio.ensure_future(_copy(reader, up_writer)),
+                asyncio.ensure_future(_copy(up_reader, writer)),
+            }
             try:
-                await asyncio.gather(_copy(reader, up_writer), _copy(up_reader, writer))
+                # Either side closing ends both: a client's idle keep-alive connection to
+                # a replica that died closes at once, so its pool drops it before reuse.
+                await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                for pipe in pipes:
+                    pipe.cancel()
+                await asyncio.gather(*pipes, return_exceptions=True)
                 up_writer.close()
         finally:
             self._pipes.discard(task)
@@ -97,9 +106,6 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-    with contextlib.suppress(OSError):
-        if writer.can_write_eof():
-            writer.write_eof()
 
 
 def _address(text: str) -> tuple[str, int]:

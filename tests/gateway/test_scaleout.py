@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import os
 import signal
+import socket
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -112,17 +113,37 @@ def shared_store(postgres_server: str, postgres_template: str) -> Iterator[str]:
     admin.dispose()
 
 
+def free_topology(scale: int) -> Topology:
+    """A topology whose ports are all free now (ports come from a base, bot/scaleout.py)."""
+    for _ in range(50):
+        topology = Topology(scale, free_port() % 20000 + 20000)
+        ports = [topology.rasa_port] + [
+            port(i)
+            for i in range(scale)
+            for port in (topology.gateway_port, topology.replica_port, topology.actions_port)
+        ]
+        if all(_free(port) for port in ports):
+            return topology
+    raise AssertionError("no free range of ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _workers(store: str, rasa_url: str, log_dir: Path) -> list[Service]:
-    base = free_port()
-    while free_port() in (base + 1,):  # rare: the next port is taken
-        base = free_port()
     env = {
         "GATEWAY_DOTENV": "",
         "ACTION_SERVER_URL": rasa_url,
         "GATEWAY_LEASE_SECONDS": str(LEASE_SECONDS),
         "RASA_STARTUP_SECONDS": "0",
     }
-    return gateways(Topology(2, base), store, env, log_dir, rasa_url=rasa_url)
+    return gateways(free_topology(2), store, env, log_dir, rasa_url=rasa_url)
 
 
 async def _customers(

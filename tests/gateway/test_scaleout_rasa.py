@@ -28,11 +28,10 @@ from sqlalchemy import create_engine, func, select, text
 from bot.balancer import Balancer
 from bot.launch import Service
 from bot.model import MODEL_PATH
-from bot.scaleout import SharedStores, Topology, services
+from bot.scaleout import SharedStores, services
 from bot.store.models import Conversation, Owner
-from tests.conftest import free_port
 from tests.gateway.conftest import eventually
-from tests.gateway.test_scaleout import _pending
+from tests.gateway.test_scaleout import _pending, free_topology
 
 pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -99,8 +98,7 @@ async def test_real_replicas_with_the_redis_lock_store_survive_redis_and_a_repli
     proxy_port = await proxy.start()
     stores = replace(stores, redis_port=proxy_port)
     await asyncio.to_thread(stores.prepare)
-    base = free_port()
-    topology = Topology(2, base)
+    topology = free_topology(2)
     everything = services(
         topology,
         stores,
