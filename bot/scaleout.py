@@ -20,6 +20,7 @@ The servers are the same processes as one-machine ``python -m bot.run``
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from bot.launch import (
     run_until_stopped,
     write_endpoints,
 )
+from bot.model import rasa_env
 from bot.store.db import make_engine, migrate
 
 SCALEOUT_ENDPOINTS = PROJECT_ROOT / "endpoints.scaleout.yml"
@@ -147,6 +149,27 @@ class SharedStores:
             migrate(engine)
         finally:
             engine.dispose()
+        self._tracker_tables()
+
+    def _tracker_tables(self) -> None:
+        """Rasa's tracker table, made by Rasa's own store class once, in a short-lived
+        process (importing Rasa here would keep TensorFlow in the launcher): replicas
+        starting together would each create it, and all but one fail."""
+        env = self.rasa_env()
+        script = (
+            "import os; from rasa.core.tracker_store import SQLTrackerStore as S; e = os.environ; "
+            "S(None, dialect='postgresql', host=e['TRACKER_DB_HOST'], "
+            "port=e['TRACKER_DB_PORT'], db=e['TRACKER_DB_NAME'], "
+            "username=e['TRACKER_DB_USER'], password=e['TRACKER_DB_PASSWORD'], "
+            "login_db=e['TRACKER_DB_LOGIN_DB'])"
+        )
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**rasa_env(), **env},
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
 
 
 def services(
