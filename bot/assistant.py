@@ -224,9 +224,14 @@ class Assistant:
         sender = str(body.get("sender"))
         url = f"{self.rasa_url}/webhooks/care/{path}"
         try:
-            async with self.session.post(url, json=body, timeout=self.timeout) as response:
-                status = response.status
-                data = await response.json() if status < 400 else None
+            try:
+                status, data = await self._send(url, body)
+            except aiohttp.ServerDisconnectedError:
+                # Cut before any answer: most often a kept-alive connection to a replica
+                # that just died (docs/scaling.md). Once more, on a new connection: at
+                # worst Rasa sees the message twice, the customer still gets one answer
+                # (as when a gateway dies mid-turn, bot/inbox.py).
+                status, data = await self._send(url, body)
         except (aiohttp.ClientConnectorError, asyncio.TimeoutError) as error:
             # No connection, or no answer in time: Rasa is down (or too slow) for everyone.
             reason = f"{type(error).__name__}: {error}"[:200]
@@ -255,6 +260,11 @@ class Assistant:
             self._failed(sender, "an answer that is not a turn")
             raise AssistantUnavailable("Rasa answered something that is not a turn")
         return data
+
+    async def _send(self, url: str, body: dict[str, Any]) -> tuple[int, Any]:
+        async with self.session.post(url, json=body, timeout=self.timeout) as response:
+            status = response.status
+            return status, (await response.json() if status < 400 else None)
 
     async def turn(self, sender: str, text: str, message_id: str, metadata: dict[str, Any]) -> Turn:
         """Sends one customer message; returns the assistant's answer.

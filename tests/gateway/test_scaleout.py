@@ -327,11 +327,16 @@ def _held_by(store: str, worker_id: str) -> set[int]:
     return {int(row.id) for row in rows}
 
 
-async def test_a_replica_dying_mid_turn_fails_that_turn_only(replicas: Replicas) -> None:
-    """One replica cut mid-turn behind the one URL: that conversation's turn fails, the
-    assistant stays available, and the next turn reaches the live replica."""
+async def test_a_replica_dying_mid_turn_costs_one_retry_and_never_the_assistant(
+    replicas: Replicas,
+) -> None:
+    """A replica cut mid-turn behind the one URL: the gateway asks once more, which reaches
+    the live replica; when the retry is cut too, that conversation's turn fails, and the
+    assistant stays available for the others."""
+    cut: list[str] = []
 
     async def dies(request: web.Request) -> web.Response:
+        cut.append((await request.json())["sender"])
         assert request.transport is not None
         request.transport.close()  # what a replica killed mid-turn looks like
         await asyncio.sleep(1)
@@ -341,16 +346,21 @@ async def test_a_replica_dying_mid_turn_fails_that_turn_only(replicas: Replicas)
     dying.router.add_post("/webhooks/care/webhook", dies)
     runner, port = await serve(dying)
     await replicas.runners[1].cleanup()  # the second replica is gone already
-    balancer = Balancer([("127.0.0.1", port), replicas.balancer.upstreams[0]])
-    url = f"http://127.0.0.1:{await balancer.start()}"
+    live = replicas.balancer.upstreams[0]
+    both = Balancer([("127.0.0.1", port), live])
+    only_dying = Balancer([("127.0.0.1", port)])
     try:
         async with aiohttp.ClientSession() as http:
-            assistant = Assistant(url, http, timeout=5)
-            with pytest.raises(AssistantUnavailable):
-                await assistant.turn("webchat-1", "hello", "1", {})
-            assert assistant.available
-            turn = await assistant.turn("webchat-2", "hello", "2", {})
+            assistant = Assistant(f"http://127.0.0.1:{await both.start()}", http, timeout=5)
+            turn = await assistant.turn("webchat-1", "hello", "1", {})
             assert turn.texts[0].text == "echo: hello"
+            assert cut == ["webchat-1"] and replicas.fakes[0].texts() == ["hello"]
+            alone = Assistant(f"http://127.0.0.1:{await only_dying.start()}", http, timeout=5)
+            with pytest.raises(AssistantUnavailable):
+                await alone.turn("webchat-2", "hi", "2", {})
+            assert cut[1:] == ["webchat-2", "webchat-2"]  # asked twice, then given up
+            assert alone.available
     finally:
-        await balancer.close()
+        await both.close()
+        await only_dying.close()
         await runner.cleanup()
