@@ -231,7 +231,7 @@ class Assistant:
                 # that just died (docs/scaling.md). Once more, on a new connection: at
                 # worst Rasa sees the message twice, the customer still gets one answer
                 # (as when a gateway dies mid-turn, bot/inbox.py).
-                status, data = await self._send(url, body)
+                status, data = await self._send(url, body, fresh=True)
         except (aiohttp.ClientConnectorError, asyncio.TimeoutError) as error:
             # No connection, or no answer in time: Rasa is down (or too slow) for everyone.
             reason = f"{type(error).__name__}: {error}"[:200]
@@ -261,8 +261,19 @@ class Assistant:
             raise AssistantUnavailable("Rasa answered something that is not a turn")
         return data
 
-    async def _send(self, url: str, body: dict[str, Any]) -> tuple[int, Any]:
-        async with self.session.post(url, json=body, timeout=self.timeout) as response:
+    async def _send(self, url: str, body: dict[str, Any], fresh: bool = False) -> tuple[int, Any]:
+        """Status and JSON body; ``fresh``: on a connection of its own, not from the pool
+        (whose other kept-alive connections may lead to the same dead replica)."""
+        if fresh:
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                return await self._send_with(session, url, body)
+        return await self._send_with(self.session, url, body)
+
+    async def _send_with(
+        self, session: aiohttp.ClientSession, url: str, body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        async with session.post(url, json=body, timeout=self.timeout) as response:
             status = response.status
             return status, (await response.json() if status < 400 else None)
 
