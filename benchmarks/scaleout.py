@@ -113,16 +113,23 @@ async def replicas_run(n: int, count: int, messages: int, workdir: Path, postgre
         urls = [s.ready_url.removesuffix("/healthz") for s in everything if "gateway" in s.name]
         await customers(urls, 2, 1)  # warm-up: each replica's first turn loads lazily
         await until_handled(stores.care_url)
+        trackers = stores.care_url.rsplit("/", 1)[0] + f"/{stores.tracker_db}"
+        writes = [_pg_stats(postgres, stores.care_url), _pg_stats(postgres, trackers)]
         before = {s.name: cpu_seconds(s.process.pid) for s in everything if s.process}
         started = time.monotonic()
         sent = await customers(urls, count, messages)
         await until_handled(stores.care_url)
         elapsed = time.monotonic() - started
-        shares = {
-            s.name: (cpu_seconds(s.process.pid) - before[s.name]) / elapsed
-            for s in everything
-            if s.process
-        }
+        after = {s.name: cpu_seconds(s.process.pid) for s in everything if s.process}
+        written = [
+            (now[0] - was[0], now[1] - was[1])
+            for was, now in zip(
+                writes,
+                [_pg_stats(postgres, stores.care_url), _pg_stats(postgres, trackers)],
+                strict=True,
+            )
+        ]
+        shares = {name: (after[name] - before[name]) / elapsed for name in before}
     finally:
         for service in reversed(everything):
             service.stop()
@@ -130,6 +137,8 @@ async def replicas_run(n: int, count: int, messages: int, workdir: Path, postgre
     print(f"\n{n} replica(s): {sent} turns in {elapsed:.1f} s = {sent / elapsed:.2f} turns/s")
     for name, share in shares.items():
         print(f"  {name:14s} {share * 100:5.0f} % of a core")
+    for label, (rows, commits) in zip(("care store", "trackers"), written, strict=True):
+        print(f"  {label}: {rows / sent:.1f} row writes, {commits / sent:.1f} commits per turn")
 
 
 async def store_run(label: str, url: str, workdir: Path, postgres: str) -> None:
