@@ -26,8 +26,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select
 
+from benchmarks.scaleout import pending
 from bot.assistant import Assistant, AssistantUnavailable
 from bot.balancer import Balancer
 from bot.launch import Service
@@ -35,7 +36,7 @@ from bot.scaleout import Topology, gateways
 from bot.store.models import Conversation, Direction, InboundStatus, Message
 from tests.conftest import free_port
 from tests.fakes.assistant import FakeAssistant
-from tests.gateway.conftest import eventually, serve
+from tests.gateway.conftest import _store, eventually, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -100,17 +101,10 @@ async def replicas() -> AsyncIterator[Replicas]:
         await runner.cleanup()
 
 
-@pytest.fixture
-def shared_store(postgres_server: str, postgres_template: str) -> Iterator[str]:
+@pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh PostgreSQL care store with the schema (both workers use it)."""
-    name = f"care_scale_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_server, future=True, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
-    yield postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from _store(request, tmp_path, migrated=True)
 
 
 def free_topology(scale: int) -> Topology:
@@ -202,21 +196,9 @@ def _replies(store: str) -> dict[str, list[str]]:
     return replies
 
 
-def _pending(store: str) -> int:
-    engine = create_engine(store, future=True)
-    with engine.connect() as db:
-        count = db.scalar(
-            select(func.count())
-            .select_from(Message)
-            .where(Message.direction == Direction.IN, Message.status != InboundStatus.DONE)
-        )
-    engine.dispose()
-    return int(count or 0)
-
-
 def _check(store: str, sent: dict[str, list[str]], replicas: Replicas) -> dict[str, int]:
     """The four guarantees; returns what is worth reporting."""
-    assert _pending(store) == 0  # 0 lost: every accepted message was handled
+    assert pending(store) == 0  # 0 lost: every accepted message was handled
     replies = _replies(store)
     by_person = 0
     for session, texts in sent.items():
@@ -255,7 +237,7 @@ async def test_fifty_customers_two_workers_two_replicas(
         urls = [w.ready_url.removesuffix("/healthz") for w in workers]
         started = time.monotonic()
         sent = await _customers(urls)
-        await eventually(lambda: _pending(shared_store) == 0, timeout=120, interval=0.5)
+        await eventually(lambda: pending(shared_store) == 0, timeout=120, interval=0.5)
         elapsed = time.monotonic() - started
     finally:
         for worker in workers:
@@ -297,7 +279,7 @@ async def test_kill_a_worker_and_a_replica_mid_run(
         _start(workers)
         urls = [w.ready_url.removesuffix("/healthz") for w in workers]
         sent = await _customers(urls, during=kill)
-        await eventually(lambda: _pending(shared_store) == 0, timeout=120, interval=0.5)
+        await eventually(lambda: pending(shared_store) == 0, timeout=120, interval=0.5)
     finally:
         for worker in workers:
             worker.stop()

@@ -25,13 +25,14 @@ import aiohttp
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from benchmarks.scaleout import pending
 from bot.balancer import Balancer
 from bot.launch import Service
 from bot.model import MODEL_PATH
 from bot.scaleout import SharedStores, services
 from bot.store.models import Conversation, Owner
 from tests.gateway.conftest import eventually
-from tests.gateway.test_scaleout import _pending, free_topology
+from tests.gateway.test_scaleout import free_topology
 
 pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -134,20 +135,20 @@ async def test_real_replicas_with_the_redis_lock_store_survive_redis_and_a_repli
                 await asyncio.gather(*(customer(n, s) for n, s in enumerate(sessions)))
 
             await say(range(0, 2))
-            await eventually(lambda: _pending(stores.care_url) == 0, timeout=120, interval=0.5)
+            await eventually(lambda: pending(stores.care_url) == 0, timeout=120, interval=0.5)
             # A Rasa replica dies with -9 mid-run; the balancer sends new turns to the other.
             replica = next(s for s in started if s.name == "1-rasa")
             assert replica.process is not None
             os.killpg(replica.process.pid, signal.SIGKILL)
             await say(range(2, 4))
-            await eventually(lambda: _pending(stores.care_url) == 0, timeout=120, interval=0.5)
+            await eventually(lambda: pending(stores.care_url) == 0, timeout=120, interval=0.5)
             with_the_bot["after the replica died"] = CUSTOMERS - _handed_over(stores.care_url)
             # Redis goes away while customers write, and comes back 5 s later.
             await proxy.cut()
             await say(range(4, 6))
             await asyncio.sleep(5)
             proxy.restore()
-        await eventually(lambda: _pending(stores.care_url) == 0, timeout=240, interval=1.0)
+        await eventually(lambda: pending(stores.care_url) == 0, timeout=240, interval=1.0)
     finally:
         for service in reversed(started):
             service.stop()
