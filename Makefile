@@ -23,8 +23,11 @@ setup:
 model: setup
 	@$(PY) -m bot.model
 
+# The airline's flights and bookings, and a demo month of conversations for the
+# dashboard (marked as demo, never mixed with real ones: docs/analytics.md).
 seed: setup
 	@$(PY) -m actions.airline.seed
+	@$(PY) -m bot.analytics demo
 
 validate: setup
 	$(VENV)/bin/rasa data validate

@@ -14,7 +14,7 @@ from actions.airline import repository
 from actions.airline.clock import utc_now
 from actions.airline.models import BaggageReport, BagStatus, Booking
 from actions.bookings import validate_booking_ref
-from actions.common import airline_session, local_time
+from actions.common import airline_session, city_time
 from actions.flights import first_valid
 from actions.wording import Reply
 from bot.brand import load_brand
@@ -120,8 +120,8 @@ def tell_status(reply: Reply, report: BaggageReport) -> None:
     """Says where the bag on ``report`` is."""
     eta = ""
     if report.delivery_eta is not None:
-        tz = report.booking.segments[-1].flight.destination_airport.timezone
-        eta = local_time(report.delivery_eta, tz)
+        arrival = report.booking.segments[-1].flight.destination_airport
+        eta = city_time(report.delivery_eta, arrival.city, arrival.timezone)
     reply.say(
         f"bag_{report.status.value}",
         reference=report.reference,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -10,14 +11,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.airline import repository
-from actions.airline.clock import utc_now
+from actions.airline.clock import local_date, utc_now
 from actions.airline.models import Booking, Fare, FlightStatus
 from actions.common import (
     airline_session,
+    city_time,
     day_phrase,
     duration,
     latest_intent_among,
-    local_time,
     money,
 )
 from actions.flights import COMPENSATION_DELAY_MINUTES, display_number, first_valid
@@ -69,15 +70,17 @@ class ValidateBookingForm(FormValidationAction):
         return validate_booking_ref(slot_value, Reply(dispatcher, tracker))
 
 
-def itinerary(booking: Booking, today: Any) -> str:
-    """ "NW 881 Chicago to London today at 18:30, seat 23C; ..." """
+def itinerary(booking: Booking, now: datetime) -> str:
+    """ "NW 881 Chicago to London today at 18:30 Chicago time, seat 23C; ..." """
     legs = []
     for segment in booking.segments:
         flight = segment.flight
+        origin = flight.origin_airport
         leg = (
-            f"{display_number(flight.number)} {flight.origin_airport.city} to "
-            f"{flight.destination_airport.city} {day_phrase(flight.service_date, today)} at "
-            f"{local_time(flight.scheduled_departure, flight.origin_airport.timezone)}"
+            f"{display_number(flight.number)} {origin.city} to "
+            f"{flight.destination_airport.city} "
+            f"{day_phrase(flight.service_date, local_date(now, origin.timezone))} at "
+            f"{city_time(flight.scheduled_departure, origin.city, origin.timezone)}"
         )
         legs.append(leg + (f", seat {segment.seat}" if segment.seat else ""))
     return "; ".join(legs)
@@ -95,7 +98,7 @@ class ActionBookingLookup(Action):
         reply = Reply(dispatcher, tracker)
         ref = first_valid(tracker.get_slot("booking_ref"), values.booking_ref)
         asked = latest_intent_among(tracker, BOOKING_INTENTS) or "booking_change"
-        today = utc_now().date()
+        now = utc_now()
         with airline_session() as session:
             booking = repository.find_booking(session, ref) if ref else None
             if booking is None:
@@ -105,7 +108,7 @@ class ActionBookingLookup(Action):
                 "booking_summary",
                 first_name=booking.first_name,
                 booking_ref=booking.record_locator,
-                itinerary=itinerary(booking, today),
+                itinerary=itinerary(booking, now),
                 fare=booking.fare.value.title(),
             )
             if asked == "refund_request":

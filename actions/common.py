@@ -92,6 +92,15 @@ def local_time(moment: datetime, timezone_name: str) -> str:
     return aware.strftime("%H:%M")
 
 
+def city_time(moment: datetime, city: str, timezone_name: str) -> str:
+    """A UTC moment as a customer can read it without guessing the zone: "14:35 Boston time".
+
+    A bare "14:35" in a reply to a customer in another zone (or on another
+    continent, for a long-haul flight) reads as their own clock time.
+    """
+    return f"{local_time(moment, timezone_name)} {city} time"
+
+
 def day_phrase(day: date, today: date) -> str:
     """How a person would name a travel day relative to today."""
     offset = (day - today).days

@@ -12,10 +12,11 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.airline import repository
-from actions.airline.clock import utc_now
+from actions.airline.clock import local_date, utc_now
 from actions.airline.models import Flight, Phase
 from actions.common import (
     airline_session,
+    city_time,
     day_phrase,
     duration,
     latest_intent_among,
@@ -109,11 +110,11 @@ class ActionFlightLookup(Action):
             reply.say("ask_flight_number")
             return events
         with airline_session() as session:
-            flight = repository.find_flight(session, number, day, today)
+            flight = repository.find_flight(session, number, day, now)
             if flight is None:
                 self._not_found(reply, number, day, today, brand.carrier_code)
                 return events
-            offered = self._report(reply, session, flight, asked, today, now, not refund)
+            offered = self._report(reply, session, flight, asked, now, not refund)
         if offered:
             events.append(SlotSet("pending_offer", "rebooking"))
         if refund:
@@ -137,17 +138,16 @@ class ActionFlightLookup(Action):
         session: Session,
         flight: Flight,
         asked: str,
-        today: date,
         now: datetime,
         offer: bool = True,
     ) -> bool:
         """Sends the status; returns whether a rebooking was offered (never without
         ``offer``: a customer who wants their money back is not offered another flight)."""
-        details = flight_details(flight, today)
+        details = flight_details(flight, now)
         phase = flight.phase(now)
         if phase == Phase.CANCELLED:
             reply.say("flight_cancelled", **details)
-            return offer and self._offer_rebooking(reply, session, flight)
+            return offer and self._offer_rebooking(reply, session, flight, now)
         if phase == Phase.DELAYED:
             reply.say("flight_delayed", **details)
             if asked == "flight_delayed":
@@ -155,7 +155,7 @@ class ActionFlightLookup(Action):
             if flight.delay_minutes >= COMPENSATION_DELAY_MINUTES:
                 reply.say("delay_compensation")
             if offer and flight.delay_minutes >= REBOOKING_DELAY_MINUTES:
-                return self._offer_rebooking(reply, session, flight)
+                return self._offer_rebooking(reply, session, flight, now)
             return False
         response = {
             Phase.ON_TIME: "flight_on_time",
@@ -167,16 +167,13 @@ class ActionFlightLookup(Action):
         return False
 
     @staticmethod
-    def _offer_rebooking(reply: Reply, session: Session, flight: Flight) -> bool:
-        options = repository.rebooking_options(session, flight)
+    def _offer_rebooking(reply: Reply, session: Session, flight: Flight, now: datetime) -> bool:
+        options = repository.rebooking_options(session, flight, now)
         if not options:
             reply.say("no_rebooking_options")
         else:
-            today = flight.service_date
             listed = "; ".join(
-                f"{display_number(o.number)} {day_phrase(o.service_date, today)} at "
-                f"{local_time(o.estimated_departure, o.origin_airport.timezone)}"
-                for o in options
+                f"{display_number(o.number)} {departure_phrase(o, now)}" for o in options
             )
             reply.say("rebooking_options", options=listed)
         reply.say("offer_rebooking")
@@ -192,17 +189,27 @@ def refund_path(reply: Reply, tracker: Tracker) -> list[EventType]:
     return [FollowupAction("booking_form")]
 
 
-def flight_details(flight: Flight, today: date) -> dict[str, str]:
-    """The values the flight responses in domain.yml can use."""
+def departure_phrase(flight: Flight, now: datetime) -> str:
+    """ "today at 17:45 Boston time": the day as people at the origin name it at ``now``."""
+    origin = flight.origin_airport
+    today = local_date(now, origin.timezone)
+    moment = city_time(flight.estimated_departure, origin.city, origin.timezone)
+    return f"{day_phrase(flight.service_date, today)} at {moment}"
+
+
+def flight_details(flight: Flight, now: datetime) -> dict[str, str]:
+    """The values the flight responses in actions/responses.yml can use; every time
+    carries its city ("18:30 Chicago time"), every day is named as at the origin."""
     origin, destination = flight.origin_airport, flight.destination_airport
     return {
         "flight": display_number(flight.number),
         "origin": origin.city,
         "destination": destination.city,
-        "day": day_phrase(flight.service_date, today),
-        "departure": local_time(flight.estimated_departure, origin.timezone),
+        "day": day_phrase(flight.service_date, local_date(now, origin.timezone)),
+        "departure": city_time(flight.estimated_departure, origin.city, origin.timezone),
+        # Said right after the new departure time, whose city it shares.
         "scheduled": local_time(flight.scheduled_departure, origin.timezone),
-        "arrival": local_time(flight.estimated_arrival, destination.timezone),
+        "arrival": city_time(flight.estimated_arrival, destination.city, destination.timezone),
         "gate": flight.gate or "to be announced",
         "delay": duration(flight.delay_minutes),
         "reason": flight.disruption_reason or "operational reasons",

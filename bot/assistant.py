@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.analytics import counters
 from bot.contract import HANDOVER_KEY, INVITE_PRIVATE_KEY, VISIBILITY_KEY, Visibility
 
 logger = logging.getLogger(__name__)
@@ -284,10 +285,11 @@ class Assistant:
         custom action failed (the action server is down or broken): Rasa logs
         that and carries on silently, and we treat it as unavailable.
         """
-        data = await self._post(
-            "webhook",
-            {"sender": sender, "message": text, "message_id": message_id, "metadata": metadata},
-        )
+        with counters.RASA_SECONDS.time():
+            data = await self._post(
+                "webhook",
+                {"sender": sender, "message": text, "message_id": message_id, "metadata": metadata},
+            )
         try:
             turn = Turn.from_json(data)
         except (ValueError, TypeError) as error:
@@ -298,6 +300,7 @@ class Assistant:
             self._failed(sender, "the assistant answered nothing (action server?)")
             raise AssistantUnavailable("the assistant answered nothing")
         self._answered()
+        counters.TURNS.labels(counters.channel_of(sender)).inc()
         return turn
 
     async def handback(self, sender: str) -> list[BotMessage]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from bot.expectations import CareTeam
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,6 +31,9 @@ class Brand:
     # answers) or "invite_private" (a short human reply inviting a DM). It never
     # asks a customer to rephrase in public.
     unsure_in_public: str = "handover"
+    # When the care team works and how fast its queue moves: what a handed-over
+    # customer is told about the wait (bot/expectations.py). None: nothing said.
+    care_team: CareTeam | None = None
 
     def message(self, name: str, **values: str) -> str:
         """One of the gateway's own messages, filled in."""
@@ -53,6 +58,7 @@ def load_brand(path: str | None = None) -> Brand:
             for priority, targets in (raw.get("service_levels") or {}).items()
         },
         unsure_in_public=_choice(raw, "unsure_in_public", ("handover", "invite_private")),
+        care_team=CareTeam.from_raw(raw["care_team"]) if raw.get("care_team") else None,
     )
 
 

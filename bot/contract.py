@@ -57,6 +57,14 @@ class HandoverReason(str, enum.Enum):
         return _LABELS[self]
 
 
+def reason_label(reason: str) -> str:
+    """The label of a stored reason; a reason this version does not know, as it is."""
+    try:
+        return HandoverReason(reason).label
+    except ValueError:
+        return reason
+
+
 _LABELS = {
     HandoverReason.REQUESTED: "Customer asked for a person",
     HandoverReason.COMPLAINT: "Complaint",

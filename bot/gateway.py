@@ -13,81 +13,35 @@ import logging
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
 
 from bot import logs
+from bot.analytics.dashboard import add_dashboard, agents_only
+from bot.analytics.live import serve_metrics
+from bot.assembly import DeskParts, Gateway, RunningDesk, assemble
 from bot.assistant import Assistant
 from bot.brand import Brand, load_brand
-from bot.channels import twitter_limits
-from bot.channels.telegram import TelegramChannel
-from bot.channels.twitter import TwitterChannel
-from bot.channels.webchat import WebchatChannel
-from bot.conversation.handover import Desk
-from bot.conversation.ingest import Accepted, Intake
-from bot.conversation.turns import ConversationRouter
-from bot.desk.ports import Trainers
-from bot.desk.views import Links
+from bot.conversation import waiting
+from bot.desk.operations import CareDesk
+from bot.desk.web import add_web_desk
 from bot.edge import refusals
-from bot.inbox import Inbox
-from bot.messages import Channel, Sender
-from bot.outbox import Outbox
-from bot.pace import Pace
 from bot.settings import ConfigError, Settings, load_settings
-from bot.store.db import make_engine, migrate, read_session_factory, session_factory
+from bot.store.db import make_engine, migrate
+
+__all__ = ["GATEWAY", "DeskParts", "Gateway", "RunningDesk", "create_app", "main"]
 
 logger = logging.getLogger(__name__)
 HEALTH_INTERVAL = 5.0
+# How often handed-over tickets are looked at: service-level breaches for the agents,
+# updates (or the bot back) for the customers waiting.
+SERVICE_LEVEL_INTERVAL = 30.0
 # While the assistant starts, messages wait for it: look often, so they go soon after.
 STARTING_INTERVAL = 0.25
 
-
-class RunningDesk(Desk, Channel, Protocol):
-    """An agents' desk as the gateway runs it: told by the core, started with the app,
-    and the sender of its own queued items (bot/desk/slack.py)."""
-
-
-@dataclass(frozen=True)
-class DeskParts:
-    """What a desk is built from (see ``desk_factory`` in :func:`create_app`)."""
-
-    settings: Settings
-    sessions: sessionmaker
-    assistant: Assistant
-    brand: Brand
-    #: Tells the outbox that the desk queued something.
-    outbox_wake: Callable[[], None]
-    #: Links to customers' posts, per channel (bot/desk/views.py).
-    links: Links
-    #: The trainers' review inbox, built when an agent first corrects the bot.
-    review: Trainers
-
-
-@dataclass
-class Gateway:
-    """The running parts, reachable from tests."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker
-    http: aiohttp.ClientSession
-    assistant: Assistant
-    router: ConversationRouter
-    intake: Intake
-    inbox: Inbox
-    outbox: Outbox
-    channels: dict[str, Any]
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-
-
 GATEWAY = web.AppKey("gateway", Gateway)
-#: Link makers of the platforms that have public posts (the desk shows them).
-LINKS: Links = {"twitter": twitter_limits.post_link}
 
 
 def create_app(
@@ -96,10 +50,12 @@ def create_app(
     brand: Brand | None = None,
     twitter_connector: aiohttp.BaseConnector | None = None,
     desk_factory: Callable[[DeskParts], RunningDesk] | None = None,
+    service_level_interval: float = SERVICE_LEVEL_INTERVAL,
 ) -> web.Application:
     """The gateway as an aiohttp application; everything starts with the app.
 
-    ``desk_factory`` builds the agents' desk (default: Slack, when configured).
+    ``desk_factory`` builds the agents' desk (default: Slack, when configured);
+    the web desk (``DESK_AGENTS``) works on the same tickets, with Slack or alone.
     """
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[refusals])
     brand = brand or load_brand()
@@ -116,7 +72,7 @@ def create_app(
         sys.setswitchinterval(0.0005)
         engine = make_engine(settings.database_url)
         await asyncio.to_thread(migrate, engine)
-        gateway = _assemble(settings, brand, engine, twitter_connector, desk_factory)
+        gateway = assemble(settings, brand, engine, twitter_connector, desk_factory)
         app[GATEWAY] = gateway
         try:
             for channel in gateway.channels.values():
@@ -126,11 +82,23 @@ def create_app(
             # clean-up of an app that did not start, so close what is open here.
             await stop(app)
             raise
+        if settings.metrics_port:
+            gateway.metrics = await serve_metrics(
+                lambda: engine, settings.metrics_host, settings.metrics_port
+            )
         gateway.tasks = [
             asyncio.create_task(gateway.inbox.run(), name="inbox"),
             asyncio.create_task(gateway.outbox.run(), name="outbox"),
             asyncio.create_task(_watch_assistant(gateway.assistant), name="health"),
+            asyncio.create_task(
+                _watch_service_levels(gateway, brand, service_level_interval), name="waiting"
+            ),
         ]
+        if gateway.router.desk is None:
+            logger.warning(
+                "gateway: no agents' desk (Slack or web desk) is configured: no one can take "
+                "a handover, so the bot offers no person and says what customers can do"
+            )
         logger.info(
             "gateway: channels %s; assistant %s", ", ".join(gateway.channels), settings.rasa_url
         )
@@ -147,6 +115,8 @@ def create_app(
         for channel in gateway.channels.values():
             with contextlib.suppress(Exception):
                 await channel.stop()
+        if gateway.metrics is not None:
+            await gateway.metrics.cleanup()
         await gateway.http.close()
         gateway.engine.dispose()
 
@@ -157,17 +127,33 @@ def create_app(
                 "status": "ok",
                 "assistant": gateway.assistant.available,
                 "channels": list(gateway.channels),
+                "desks": gateway.desks,
             }
         )
 
     app.on_startup.append(start)  # type: ignore[arg-type]
     app.on_cleanup.append(stop)  # type: ignore[arg-type]
     app.router.add_get("/healthz", health)
+    add_web_desk(
+        app,
+        settings.desk,
+        care=lambda: _care_of(app[GATEWAY]),
+        wake=lambda: app[GATEWAY].outbox.wake(),
+    )
+    add_dashboard(
+        app, lambda: app[GATEWAY].engine, guard=agents_only, threshold=_fallback_threshold()
+    )
     # The router is frozen before start-up, when the channels do not exist
     # yet: routes are declared here and find their channel per request.
     for name, method, path, handler in ROUTES:
         app.router.add_route(method, path, _to_channel(name, handler))
     return app
+
+
+def _fallback_threshold() -> float:
+    from bot.evaluation import shipped_threshold
+
+    return shipped_threshold()
 
 
 # (channel, HTTP method, path, method of the channel object)
@@ -190,123 +176,33 @@ def _to_channel(name: str, handler: str) -> Any:
     return route
 
 
-def _assemble(
-    settings: Settings,
-    brand: Brand,
-    engine: Engine,
-    twitter_connector: aiohttp.BaseConnector | None,
-    desk_factory: Callable[[DeskParts], RunningDesk] | None,
-) -> Gateway:
-    """Builds the parts in order, each complete when built (nothing is set afterwards).
-
-    The one cycle, channels -> intake -> inbox -> outbox -> channels (a channel
-    both reads and sends), is closed by ``wake`` below: the intake is built
-    with it, and it reaches the inbox, built a few lines later.
-    """
-    sessions = session_factory(engine)
-    reads = read_session_factory(engine)
-    http = aiohttp.ClientSession()
-    assistant = Assistant(
-        settings.rasa_url,
-        http,
-        settings.rasa_timeout,
-        settings.action_server_url,
-        concurrency=settings.rasa_concurrency,
-        startup_seconds=settings.rasa_startup_seconds,
-    )
-
-    def wake(accepted: Accepted) -> None:
-        """Messages were stored: start on the conversations they leased to us; look for
-        the others (a conversation another worker held may be free by now)."""
-        inbox.take(accepted.leased)
-        if accepted.unleased:
-            inbox.wake()
-
-    intake = Intake(
-        sessions,
-        wake,
-        worker_id=settings.worker_id,
-        lease_seconds=settings.lease_seconds,
-        reads=reads,
-    )
-    channels: dict[str, Channel] = {"webchat": WebchatChannel(intake, reads)}
-    paces: dict[str, Pace] = {}
-    if settings.telegram is not None:
-        channels["telegram"] = TelegramChannel(settings.telegram, intake, brand)
-        paces["telegram"] = Pace(settings.telegram.per_chat_interval)
-    if settings.twitter is not None:
-        channels["twitter"] = TwitterChannel(
-            settings.twitter, intake, brand, connector=twitter_connector
-        )
-    senders: dict[str, Sender] = dict(channels.items())
-    outbox_due = asyncio.Event()
-    factory = desk_factory or (_slack_desk if settings.slack is not None else None)
-    desk: RunningDesk | None = None
-    if factory is not None:
-        parts = DeskParts(
-            settings, sessions, assistant, brand, outbox_due.set, LINKS, _LazyReview(sessions)
-        )
-        desk = factory(parts)
-        senders[desk.name] = desk
-        channels["desk"] = desk
-    router = ConversationRouter(
-        sessions,
-        assistant,
-        brand,
-        desk=desk,
-        worker_id=settings.worker_id,
-        lease_seconds=settings.lease_seconds,
-        reads=reads,
-    )
-    outbox = Outbox(
-        sessions, senders, settings.worker_id, paces=paces, reads=reads, wake=outbox_due
-    )
-    inbox = Inbox(
-        router, sessions, settings.worker_id, settings.lease_seconds, on_handled=outbox.kick
-    )
-    return Gateway(
-        settings, engine, sessions, http, assistant, router, intake, inbox, outbox, channels
-    )
+def _care_of(gateway: Gateway) -> CareDesk:
+    """The web desk's operations: the Slack desk's when it runs (the same tickets, cards
+    kept up to date), else ones that queue nothing for Slack (built with the gateway)."""
+    assert gateway.care is not None  # the web desk is on only with agents: see _assemble
+    return gateway.care
 
 
-class _LazyReview:
-    """The trainers' review inbox (bot/review/inbox.py), built on first use: it reads the
-    training configuration, which the gateway does not need to run."""
-
-    def __init__(self, sessions: sessionmaker) -> None:
-        self.sessions = sessions
-        self._inbox: Trainers | None = None
-
-    def _built(self) -> Trainers:
-        if self._inbox is None:
-            from bot.review.inbox import ReviewInbox
-
-            self._inbox = ReviewInbox(self.sessions)
-        return self._inbox
-
-    def known_intents(self) -> list[str]:
-        return self._built().known_intents()
-
-    def add_relabel(self, message_id: int, intent: str, agent: str) -> int:
-        return self._built().add_relabel(message_id, intent, agent)
-
-
-def _slack_desk(parts: DeskParts) -> RunningDesk:
-    from bot.desk.cards import SlackMarkup
-    from bot.desk.operations import CareDesk
-    from bot.desk.slack import SlackDesk
-
-    assert parts.settings.slack is not None
-    care = CareDesk(
-        parts.sessions,
-        parts.assistant,
-        parts.brand,
-        channel=SlackDesk.name,
-        review=parts.review,
-        markup=SlackMarkup(),
-        links=parts.links,
-    )
-    return SlackDesk(parts.settings.slack, care, parts.outbox_wake, parts.brand)
+async def _watch_service_levels(gateway: Gateway, brand: Brand, interval: float) -> None:
+    """The one loop over handed-over tickets, whatever desks are on: agents are told of
+    service-level breaches (bot/desk/operations.py), customers waiting get their update
+    or the bot back (bot/conversation/waiting.py)."""
+    while True:
+        await asyncio.sleep(interval)
+        queued = 0
+        if gateway.care is not None:
+            try:
+                queued += len(await asyncio.to_thread(gateway.care.check_service_levels))
+            except Exception:
+                logger.exception("gateway: the service level check failed")
+        try:
+            queued += await asyncio.to_thread(
+                waiting.follow_up_waiting, gateway.sessions, brand, gateway.router.clock()
+            )
+        except Exception:
+            logger.exception("gateway: following up waiting customers failed")
+        if queued:
+            gateway.outbox.wake()
 
 
 async def _watch_assistant(assistant: Assistant) -> None:

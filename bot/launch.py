@@ -9,6 +9,7 @@ through an endpoints file that names its port (:func:`write_endpoints`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,16 @@ LOG_DIR = PROJECT_ROOT / "var" / "log"
 RUN_DIR = PROJECT_ROOT / "var" / "run"
 ENDPOINTS = PROJECT_ROOT / "endpoints.yml"
 CREDENTIALS = PROJECT_ROOT / "credentials.yml"
+# What systemd or `docker stop` send (SIGTERM), a closed terminal (SIGHUP), Ctrl-C (SIGINT).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+# Every child is gone this long after a stop signal: asked politely first (the
+# gateway gives in-flight requests 5 s, bot/gateway.py), then killed.
+STOP_SECONDS = 10.0
+POLITE_SECONDS = 7.0
+# How long a service may take to answer (Rasa loading its model, on a slow machine).
+# The gateway holds customers' messages for as long (RASA_STARTUP_SECONDS, unless
+# set, bot/run.py): bot.run stops if Rasa is not up by then, so no message waits for nothing.
+START_SECONDS = 240.0
 
 
 @dataclass
@@ -59,7 +71,7 @@ class Service:
                 start_new_session=True,
             )
 
-    def wait_ready(self, timeout: float = 240.0) -> None:
+    def wait_ready(self, timeout: float = START_SECONDS) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -81,6 +93,74 @@ class Service:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+    def signal_group(self, signum: int) -> None:
+        """Sends ``signum`` to the service's process group (it runs in a session of its own,
+        so a terminal's signals never reach it: bot.run passes them on)."""
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signum)
+
+
+class Stop(Exception):
+    """A stop signal arrived: leave whatever bot.run is doing and stop every service."""
+
+
+class StopSignals:
+    """The handler of :data:`STOP_SIGNALS`: raises :class:`Stop` in the main thread, except
+    while a child is being started. A stop raised between the fork and the moment
+    its ``Popen`` is known would leave that child running with no one to stop it:
+    there the signal waits until the child is on the list."""
+
+    def __init__(self) -> None:
+        self._holding = False
+        self._pending: int | None = None
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self._holding:
+            self._pending = signum
+            return
+        raise Stop(signal.Signals(signum).name)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Holds stop signals back for the block, then acts on one that came meanwhile."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            if self._pending is not None:
+                raise Stop(signal.Signals(self._pending).name)
+
+
+def stop_all(started: list[Service], polite: float = POLITE_SECONDS) -> None:
+    """Asks every service to stop at once, kills what still runs after ``polite`` seconds.
+
+    All at once, not one after the other: three services each allowed their
+    full grace in turn would outlast what systemd or Docker wait before they
+    kill bot.run itself, and its children with no one left to stop them.
+    Further stop signals are ignored meanwhile, so a second Ctrl-C cannot cut
+    the clean-up short.
+    """
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    for service in started:
+        service.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + polite
+    for service in started:
+        if service.process is None:
+            continue
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for service in started:
+        service.signal_group(signal.SIGKILL)
+        if service.process is not None:
+            service.process.wait()
 
 
 def write_endpoints(
@@ -139,42 +219,3 @@ def assistant_services(
         ),
         Service(f"{prefix}rasa", rasa, f"http://127.0.0.1:{rasa_port}/webhooks/care/", **common),  # type: ignore[arg-type]
     ]
-
-
-def stop_on_sigterm() -> None:
-    """SIGTERM (a process manager, ``kill``) stops like Ctrl-C: the caller's ``finally``
-    stops every service it started."""
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
-def run_until_stopped(services: list[Service], banner: str) -> None:
-    """Starts ``services`` in order, waits until each answers, prints ``banner``, and runs
-    until Ctrl-C, SIGTERM, or one of them dies; then stops them all, last first."""
-    stop_on_sigterm()
-    started: list[Service] = []
-    try:
-        for service in services:
-            print(f"starting {service.name}... (log: {service.log})", flush=True)
-            service.start()
-            started.append(service)
-        for service in services:
-            service.wait_ready()
-        print(banner, flush=True)
-        while True:
-            for service in started:
-                assert service.process is not None
-                if service.process.poll() is not None:
-                    raise SystemExit(
-                        f"{service.name} stopped (code {service.process.returncode}); "
-                        f"see {service.log}"
-                    )
-            time.sleep(1)
-    except KeyboardInterrupt:
-        print("stopping...", flush=True)
-    finally:
-        for service in reversed(started):
-            service.stop()

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import DateTime, bindparam, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.analytics import counters
 from bot.contract import Visibility
 from bot.conversation.turns import Handled
 from bot.messages import OutboundReply, Sender, SendError, SentLookup
@@ -330,6 +331,7 @@ class Outbox:
     def _failed(
         self, item: Outgoing, error: str, retry_after: float | None, permanent: bool = False
     ) -> None:
+        counters.SEND_ERRORS.labels(item.channel).inc()
         now = self.clock()
         with self.sessions.begin() as session:
             current = session.get(OutboxItem, item.id)

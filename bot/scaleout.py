@@ -34,8 +34,10 @@ from bot.launch import (
     LOG_DIR,
     RUN_DIR,
     Service,
+    Stop,
+    StopSignals,
     assistant_services,
-    run_until_stopped,
+    stop_all,
     write_endpoints,
 )
 from bot.model import rasa_env
@@ -248,9 +250,11 @@ def gateways(
     ]
 
 
-def run(scale: int, base_port: int) -> None:
+def run(scale: int, base_port: int, model: Path | None = None) -> None:
     """``python -m bot.run --scale N``: prepares the stores, starts everything, runs until
-    Ctrl-C or SIGTERM."""
+    Ctrl-C, SIGTERM or SIGHUP (bot/launch.py: the same stop as one-machine ``bot.run``)."""
+    from bot.run import wait_for_exit
+
     topology = Topology(scale, base_port)
     stores = SharedStores.from_env(os.environ)
     try:
@@ -260,16 +264,34 @@ def run(scale: int, base_port: int) -> None:
             f"PostgreSQL at {stores.postgres} is not usable ({type(error).__name__}: {error}); "
             "start it or set SCALE_POSTGRES_URL"
         ) from None
+    shown = make_url(stores.care_url).render_as_string(hide_password=True)
     print(
-        f"scale {scale}: care store {stores.care_url}, trackers {stores.tracker_db}, "
+        f"scale {scale}: care store {shown}, trackers {stores.tracker_db}, "
         f"locks redis://{stores.redis_host}:{stores.redis_port}/{stores.redis_db}"
     )
     print(topology.table(), flush=True)
-    run_until_stopped(
-        services(topology, stores),
-        f"\nChat with the bot: http://127.0.0.1:{topology.gateway_port(0)}/ (any gateway "
-        "port works; Ctrl-C or SIGTERM stops everything)",
-    )
+    everything = services(topology, stores, model=model)
+    started: list[Service] = []
+    stop_signals = StopSignals()
+    stop_signals.install()
+    try:
+        for service in everything:
+            print(f"starting {service.name}... (log: {service.log})", flush=True)
+            with stop_signals.held():
+                service.start()
+                started.append(service)
+        for service in started:
+            service.wait_ready()
+        print(
+            f"\nChat with the bot: http://127.0.0.1:{topology.gateway_port(0)}/ (any gateway "
+            "port works; Ctrl-C or SIGTERM stops everything)",
+            flush=True,
+        )
+        wait_for_exit(started)
+    except Stop as stop:
+        print(f"\n{stop}: stopping...")
+    finally:
+        stop_all(started)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,26 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class DeskSettings:
+    """The agents' web desk: its accounts (name -> password hash, see bot/desk/agents.py)
+    and the key that signs their session cookies (None: a new one each start)."""
+
+    agents: dict[str, Secret]
+    session_secret: Secret | None = None
+
+
+# An agent's name (lowercase: never the same as a Slack user id) and an scrypt hash
+# written by ``python -m bot.desk.agents hash``.
+_AGENT = re.compile(
+    r"([a-z0-9][a-z0-9._-]{0,31})=(scrypt:\d+:\d+:\d+:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+)"
+)
+
+
+#: Where Prometheus finds the gateway's /metrics unless GATEWAY_METRICS_PORT says otherwise.
+METRICS_PORT = 9188
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the gateway needs to run."""
 
@@ -103,6 +124,10 @@ class Settings:
     rasa_startup_seconds: float = 120.0
     host: str = "127.0.0.1"
     port: int = 8000
+    # Prometheus /metrics on a port of its own (bot/analytics/live.py); None: off.
+    # load_settings turns it on (GATEWAY_METRICS_PORT, default 9188; 0 is off).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
     # Stable across restarts, so a restarted worker takes its own leases and
     # claims back at once; unique per gateway process on a host.
     worker_id: str = field(default_factory=lambda: f"gw-{socket.gethostname()}")
@@ -111,6 +136,7 @@ class Settings:
     telegram: TelegramSettings | None = None
     twitter: TwitterSettings | None = None
     slack: SlackSettings | None = None
+    desk: DeskSettings | None = None  # the web desk, on when agents are configured
 
     def channels(self) -> list[str]:
         """Names of the channels that are on (the web chat always is)."""
@@ -270,6 +296,26 @@ def _slack(env: _Env) -> SlackSettings | None:
     )
 
 
+def _desk(env: _Env) -> DeskSettings | None:
+    raw = env.get("DESK_AGENTS")
+    secret = env.get("DESK_SESSION_SECRET")
+    if raw is None:
+        return None
+    agents: dict[str, Secret] = {}
+    for entry in raw.split(","):
+        found = _AGENT.fullmatch(entry.strip())
+        if found is None:
+            name = entry.strip().partition("=")[0]
+            raise ConfigError(
+                f"DESK_AGENTS: {name!r} is not NAME=HASH (a lowercase name, and a hash from "
+                "`python -m bot.desk.agents hash`), comma separated"
+            )
+        agents[found.group(1)] = Secret(found.group(2))
+    if secret is not None and len(secret) < 32:
+        raise ConfigError("DESK_SESSION_SECRET must be at least 32 characters")
+    return DeskSettings(agents, Secret(secret) if secret else None)
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, dotenv: Path | None = PROJECT_ROOT / ".env"
 ) -> Settings:
@@ -290,10 +336,14 @@ def load_settings(
         rasa_startup_seconds=_seconds(env, "RASA_STARTUP_SECONDS", defaults.rasa_startup_seconds),
         host=env.get("GATEWAY_HOST", defaults.host) or defaults.host,
         port=int(env.number("GATEWAY_PORT", defaults.port)),
+        metrics_host=env.get("GATEWAY_METRICS_HOST", defaults.metrics_host)
+        or defaults.metrics_host,
+        metrics_port=int(env.number("GATEWAY_METRICS_PORT", METRICS_PORT)) or None,
         worker_id=env.get("GATEWAY_WORKER_ID")
         or f"{defaults.worker_id}-{int(env.number('GATEWAY_PORT', defaults.port))}",
         lease_seconds=env.number("GATEWAY_LEASE_SECONDS", defaults.lease_seconds),
         telegram=_telegram(env),
         twitter=_twitter(env),
         slack=_slack(env),
+        desk=_desk(env),
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Noon UTC on the day the tests run: 06:00 in Chicago, before most of the
@@ -33,6 +35,34 @@ def airline_db(tmp_path: Path) -> Iterator[str]:
     yield url
     factory.kw["bind"].dispose()
     db._factory = None
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a closed network: no background calls to Google's services.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[object]:
+    """Debian's headless Chromium through Playwright (which never downloads a browser), or a
+    skip naming what to install."""
+    if CHROMIUM is None:
+        pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
 
 
 def pytest_report_header() -> str:

@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from actions.airline.clock import local_date
 from actions.airline.models import (
+    BOARDING_TIME,
     BaggageReport,
     BagStatus,
     Booking,
@@ -18,11 +20,13 @@ from actions.airline.models import (
 )
 
 
-def find_flight(session: Session, number: str, on: date | None, today: date) -> Flight | None:
+def find_flight(session: Session, number: str, on: date | None, now: datetime) -> Flight | None:
     """The flight ``number`` on day ``on``; without a day, today's or else the next one.
 
     Customers rarely say which day they mean: the operation they care about is
     today's, or the coming one if none flies today, or the most recent past one.
+    "Today" is the day at the flight's origin at ``now`` (UTC), as its
+    service date is.
     """
     if on is not None:
         return session.scalars(
@@ -33,7 +37,9 @@ def find_flight(session: Session, number: str, on: date | None, today: date) -> 
     ).all()
     if not operations:
         return None
-    upcoming = [f for f in operations if f.service_date >= today]
+    upcoming = [
+        f for f in operations if f.service_date >= local_date(now, f.origin_airport.timezone)
+    ]
     return upcoming[0] if upcoming else operations[-1]
 
 
@@ -42,8 +48,17 @@ def flight_number_exists(session: Session, number: str) -> bool:
     return session.scalar(select(func.count()).where(Flight.number == number)) > 0
 
 
-def rebooking_options(session: Session, flight: Flight, limit: int = 3) -> Sequence[Flight]:
-    """Later flights on the same route with free seats, soonest first."""
+def rebooking_options(
+    session: Session, flight: Flight, now: datetime, limit: int = 3
+) -> Sequence[Flight]:
+    """Later flights on the same route with free seats that the customer can still catch
+    at ``now`` (UTC), soonest first.
+
+    "Later" is measured from both the disrupted flight's time and ``now``: a
+    flight that has left, or is already boarding (its doors close before a
+    rebooked customer could reach the gate), is no option.
+    """
+    earliest = max(flight.scheduled_departure, now + BOARDING_TIME)
     return session.scalars(
         select(Flight)
         .where(
@@ -52,7 +67,7 @@ def rebooking_options(session: Session, flight: Flight, limit: int = 3) -> Seque
             Flight.id != flight.id,
             Flight.status != FlightStatus.CANCELLED,
             Flight.seats_available > 0,
-            Flight.estimated_departure > flight.scheduled_departure,
+            Flight.estimated_departure > earliest,
         )
         .order_by(Flight.estimated_departure)
         .limit(limit)

@@ -2,7 +2,10 @@
 
 ``GET /`` serves the page; the page posts messages to ``/webchat/api/messages``
 and polls the same path for replies. A message carries an id made by the
-page, so a resent POST is stored once.
+page, so a resent POST is stored once. With ``own=1`` the poll returns the
+customer's own messages too (with the page's id as ``client_id``): a reloaded
+page rebuilds both sides of the conversation from the store, which holds
+them anyway, instead of keeping a second copy in the browser.
 """
 
 from __future__ import annotations
@@ -10,23 +13,26 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import ConstrainedStr, conint, validator
 from sqlalchemy.orm import sessionmaker
 
-from bot.contract import Visibility
+from bot.contract import MAX_TEXT_CHARS, Visibility
 from bot.conversation.ingest import Intake, StoreUnavailable
-from bot.conversation.replies import sent_replies
+from bot.conversation.replies import SentReply, sent_replies
 from bot.edge import Refusal, Strict, read_json, validated
 from bot.messages import NOT_SENT, CustomerRef, InboundMessage, OutboundReply, SentLookup
 from bot.text import clean_text
 
 NAME = "webchat"
 PAGE = Path(__file__).with_name("webchat.html")
-MAX_TEXT = 4096
+# What the assistant reads (bot/contract.py); the page counts towards it as
+# the customer types, and says so, rather than cutting a longer message.
+MAX_TEXT = MAX_TEXT_CHARS
 
 
 class PageId(ConstrainedStr):
@@ -59,6 +65,7 @@ class Poll(Strict):
     session: PageId
     # Message ids are compared in SQL: nothing past a signed 64-bit integer.
     after: conint(ge=0, le=2**63 - 1) = 0  # type: ignore[valid-type]
+    own: Literal["0", "1"] = "0"  # "1": the customer's messages too
 
     @validator("after", pre=True)
     def _digits(cls, value: Any) -> Any:
@@ -78,7 +85,9 @@ class WebchatChannel:
         self.sessions = sessions
 
     async def page(self, _request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
+        return web.Response(
+            text=_page(), content_type="text/html", headers={"Cache-Control": "no-store"}
+        )
 
     async def receive(self, request: web.Request) -> web.Response:
         post = validated(Post, await read_json(request))
@@ -100,16 +109,15 @@ class WebchatChannel:
 
     async def replies(self, request: web.Request) -> web.Response:
         poll = validated(Poll, dict(request.query))
-        rows = await asyncio.to_thread(self._replies, poll.session, poll.after)
+        rows = await asyncio.to_thread(self._messages, poll.session, poll.after, poll.own == "1")
         return web.json_response({"messages": rows})
 
-    def _replies(self, session_id: str, after: int) -> list[dict[str, Any]]:
+    def _messages(self, session_id: str, after: int, own: bool) -> list[dict[str, Any]]:
+        """Sent replies after message ``after``, and with ``own`` the customer's messages,
+        in the order they were stored (one id sequence for both directions)."""
         with self.sessions() as session:  # a read-only session factory
-            found = sent_replies(session, NAME, f"web:{session_id}", after)
-        return [
-            {"id": row.id, "text": row.text, "author": row.author, "at": _iso(row.created_at)}
-            for row in found
-        ]
+            found = sent_replies(session, NAME, f"web:{session_id}", after, own=own)
+        return [_shown(row) for row in found]
 
     async def start(self) -> None:
         """Nothing to start: the page's requests come through the gateway's routes."""
@@ -124,6 +132,20 @@ class WebchatChannel:
     async def find_sent(self, reply: OutboundReply, after: datetime) -> SentLookup:
         """A web chat reply is delivered by being marked sent: resending is harmless."""
         return NOT_SENT
+
+
+def _shown(row: SentReply) -> dict[str, Any]:
+    """A message as the page shows it; a customer's carries the id the page gave it."""
+    shown = {"id": row.id, "text": row.text, "author": row.author, "at": _iso(row.created_at)}
+    if row.customer_message_id is not None:
+        shown["client_id"] = row.customer_message_id.rpartition(":")[2]
+    return shown
+
+
+@cache
+def _page() -> str:
+    """The page, with the length limit the gateway applies written in."""
+    return PAGE.read_text(encoding="utf-8").replace("__MAX_TEXT__", str(MAX_TEXT))
 
 
 def _iso(moment: datetime) -> str:

@@ -10,5 +10,6 @@ through the :class:`bot.conversation.handover.Desk` protocol.
 * ``ownership``: who speaks, bot, queue or agent (the only place it changes);
 * ``turns``: a stored message handled: to the assistant, or kept for a person;
 * ``replies``: replies stored and queued, and the public privacy check;
-* ``handover``: tickets, their context, the desk protocol.
+* ``handover``: tickets, their context, the desk protocol;
+* ``waiting``: a handed-over customer's wait (the notice, the one update, the bot back).
 """

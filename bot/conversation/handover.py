@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.analytics import counters
 from bot.assistant import Turn
 from bot.contract import HandoverReason
 from bot.conversation import ownership
@@ -35,10 +36,13 @@ NLU_TURNS = 6
 class Desk(Protocol):
     """What the core tells the agents' desk (bot/desk): optional.
 
-    ``name`` is the channel its queued items go out on (the outbox's sender).
+    ``name`` is the channel its queued items go out on (the outbox's sender); None
+    for a desk that queues nothing (the web desk alone reads tickets from the store).
     """
 
-    name: str
+    @property
+    def name(self) -> str | None:
+        """The channel the desk's queued items go out on; None when it queues nothing."""
 
     def ticket_opened(self, session: Session, ticket: Ticket, now: datetime) -> None:
         """A new handover: show it to the agents (inside the caller's transaction)."""
@@ -92,6 +96,7 @@ def hand_over(
     """Moves the conversation to the queue and opens its ticket (tells the desk)."""
     ownership.to_queue(conversation, now)
     session.flush()
+    counters.HANDOVERS.labels(reason).inc()
     ticket = Ticket(
         conversation_id=conversation.id,
         reason=reason,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -193,28 +193,50 @@ def send_text(
 
 @dataclass(frozen=True)
 class SentReply:
-    """A reply that went out, as a channel that shows its history reads it."""
+    """A message of the conversation as a channel that shows its history reads it: a
+    reply that went out or, when asked for, one of the customer's own."""
 
     id: int
     text: str | None
     author: str
     created_at: datetime
+    # A customer's message: the id its channel gave it (the web chat page's own id).
+    customer_message_id: str | None = None
 
 
-def sent_replies(session: Session, channel: str, place: str, after: int) -> list[SentReply]:
+def sent_replies(
+    session: Session, channel: str, place: str, after: int, *, own: bool = False
+) -> list[SentReply]:
     """The replies sent in the conversation of ``place`` on ``channel`` after message
-    ``after``, oldest first (the web chat page reads them)."""
+    ``after`` and, with ``own``, the customer's messages too, in the order they were
+    stored (one id sequence for both directions; the web chat page reads them)."""
+    sent = (Message.direction == Direction.OUT) & (OutboxItem.status == OutboxStatus.SENT)
+    shown = or_(sent, Message.direction == Direction.IN) if own else sent
     found = session.execute(
-        select(Message.id, Message.text, Message.author, Message.created_at)
+        select(
+            Message.id,
+            Message.text,
+            Message.author,
+            Message.created_at,
+            Message.platform_message_id,
+        )
         .join(Conversation, Conversation.id == Message.conversation_id)
-        .join(OutboxItem, OutboxItem.message_id == Message.id)
+        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .where(
             Conversation.channel == channel,
             Conversation.place == place,
-            Message.direction == Direction.OUT,
-            OutboxItem.status == OutboxStatus.SENT,
+            shown,
             Message.id > after,
         )
         .order_by(Message.id)
     ).all()
-    return [SentReply(int(r.id), r.text, r.author.value, r.created_at) for r in found]
+    return [
+        SentReply(
+            int(r.id),
+            r.text,
+            r.author.value,
+            r.created_at,
+            r.platform_message_id if r.author == Author.CUSTOMER else None,
+        )
+        for r in found
+    ]

@@ -42,12 +42,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.assistant import Assistant, AssistantRefused, AssistantUnavailable, Turn
 from bot.brand import Brand
 from bot.contract import HandoverReason
-from bot.conversation import replies
+from bot.conversation import replies, waiting
 from bot.conversation.handover import Desk, hand_over, open_ticket
 from bot.conversation.leases import PendingMessage, next_pending, pending_message
 from bot.own_answers import OwnAnswer, own_answer
 from bot.store.db import run_transaction
-from bot.store.models import Author, Conversation, InboundStatus, Message, OutboxStatus, Owner
+from bot.store.models import (
+    Author,
+    Conversation,
+    InboundStatus,
+    Message,
+    OutboxStatus,
+    Owner,
+    Ticket,
+)
 from bot.store.records import MESSAGES, OUTBOX, Outgoing, audit, utcnow
 
 
@@ -130,7 +138,8 @@ class ConversationRouter:
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease_seconds)
         # Handovers and messages kept for agents also go to the desk's channel.
-        self._desk_channels = frozenset({desk.name}) if desk is not None else frozenset()
+        named = desk.name if desk is not None else None
+        self._desk_channels: frozenset[str] = frozenset({named} if named else ())
         # Messages this process is handling or has just handled. A message
         # carried from the accepting transaction is not read again before the
         # assistant sees it; when the poll got to it first (between that
@@ -274,19 +283,26 @@ class ConversationRouter:
             if to is None:
                 return NOTHING
             items: list[Outgoing] = []
+            handover = turn.handover
+            # No desk, no person to promise: the bot keeps the conversation (waiting.py).
+            nobody = handover is not None and self.desk is None
             for index, bot_message in enumerate(turn.texts):
+                if nobody and waiting.promises_a_person(bot_message.response):
+                    continue
                 key = f"reply:{pending.message_id}:{index}"
                 items += replies.bot_reply(
                     session, to, key, bot_message, self.brand, now, self.worker_id
                 )
-            handover = turn.handover
-            if handover is not None:
+            if nobody:
+                items += self._system_reply(session, to, pending.message_id, "no_desk", now)
+            elif handover is not None:
                 conversation = session.get(Conversation, pending.conversation_id)
                 if conversation is not None and conversation.owner == Owner.BOT:
                     reason = str(handover.get("reason") or HandoverReason.REQUESTED.value)
-                    hand_over(
+                    ticket = hand_over(
                         session, conversation, reason, now, self.desk, turn=turn, payload=handover
                     )
+                    items += self._expectation(session, to, ticket, now)
                     channels |= self._desk_channels
             return self._handled(session.connection(), pending, channels, items, now, look_ahead)
 
@@ -299,23 +315,51 @@ class ConversationRouter:
         with self._finishing(pending) as (session, to, now):
             if to is None:
                 return NOTHING
-            items = replies.queue_text(
-                session.connection(),
-                to,
-                f"system:{pending.message_id}:{answer.reply}",
-                Author.SYSTEM,
-                self.brand.message(answer.reply),
-                now,
-                claimed_by=self.worker_id,
-            )
-            if answer.handover is not None:
+            nobody = answer.handover is not None and self.desk is None
+            reply = "no_desk" if nobody else answer.reply
+            items = self._system_reply(session, to, pending.message_id, reply, now)
+            if answer.handover is not None and not nobody:
                 conversation = session.get(Conversation, pending.conversation_id)
                 assert conversation is not None
                 if conversation.owner == Owner.BOT:
                     reason = answer.handover.value
-                    hand_over(session, conversation, reason, now, self.desk, error=answer.why)
+                    ticket = hand_over(
+                        session, conversation, reason, now, self.desk, error=answer.why
+                    )
+                    items += self._expectation(session, to, ticket, now)
                     channels |= self._desk_channels
             return self._handled(session.connection(), pending, channels, items, now, look_ahead)
+
+    def _system_reply(
+        self, session: Session, to: replies.Target, message_id: int, reply: str, now: datetime
+    ) -> list[Outgoing]:
+        """The gateway's own message ``reply`` (brand.yml) in answer to ``message_id``."""
+        return replies.queue_text(
+            session.connection(),
+            to,
+            f"system:{message_id}:{reply}",
+            Author.SYSTEM,
+            self.brand.message(reply),
+            now,
+            claimed_by=self.worker_id,
+        )
+
+    def _expectation(
+        self, session: Session, to: replies.Target, ticket: Ticket, now: datetime
+    ) -> list[Outgoing]:
+        """When a person will answer, said right after the handover (waiting.py)."""
+        text = waiting.handover_notice(session, self.brand, ticket, now)
+        if text is None:
+            return []
+        return replies.queue_text(
+            session.connection(),
+            to,
+            f"expect:{ticket.id}",
+            Author.SYSTEM,
+            text,
+            now,
+            claimed_by=self.worker_id,
+        )
 
     def _keep_for_agent(self, pending: PendingMessage, look_ahead: bool) -> Handled:
         with self._finishing(pending) as (session, to, now):

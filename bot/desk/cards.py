@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.contract import HandoverReason
+from bot.contract import reason_label
 
 PRIORITIES = ["urgent", "high", "normal", "low"]
 PRIORITY_ICONS = {"urgent": "🔴", "high": "🟠", "normal": "🟢", "low": "⚪"}
@@ -51,13 +51,6 @@ def waited(since: datetime, now: datetime) -> str:
     if hours < 48:
         return f"{hours} h {rest} min" if rest else f"{hours} h"
     return f"{hours // 24} d"
-
-
-def reason_label(reason: str) -> str:
-    try:
-        return HandoverReason(reason).label
-    except ValueError:
-        return reason
 
 
 def _who(view: TicketView) -> str:

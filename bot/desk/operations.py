@@ -64,6 +64,11 @@ class Outcome:
     message: str
 
 
+def handed_back(ticket_id: int) -> str:
+    """What the agent is told once a ticket is back with the bot."""
+    return f"Ticket #{ticket_id} is back with the bot."
+
+
 class CareDesk:
     """The agents' side of the conversation ownership."""
 
@@ -73,7 +78,7 @@ class CareDesk:
         assistant: Assistant,
         brand: Brand,
         *,
-        channel: str,
+        channel: str | None,
         review: Trainers,
         markup: Markup | None = None,
         links: views.Links | None = None,
@@ -83,8 +88,9 @@ class CareDesk:
         self.assistant = assistant
         self.brand = brand
         self.clock = clock
-        # The channel the desk's own items (cards, thread messages) go out on.
-        self.channel = channel
+        # The channel the desk's own items (cards, thread messages) go out on; None
+        # without Slack: the web desk (bot/desk/web.py) reads tickets from the store.
+        self.name = channel
         # Agents' corrections of what the bot understood go to the trainers.
         self.review = review
         self.markup = markup or PlainMarkup()
@@ -112,12 +118,14 @@ class CareDesk:
     def _to_desk(
         self, session: Session, ticket: Ticket, key: str, payload: dict[str, Any], now: datetime
     ) -> None:
+        if self.name is None:
+            return
         conversation = ticket.conversation
         enqueue(
             session,
             key,
             conversation.id,
-            self.channel,
+            self.name,
             {
                 "place": conversation.place,
                 "visibility": conversation.visibility,
@@ -183,9 +191,7 @@ class CareDesk:
                     )
                 raise Refused(f"Ticket #{ticket_id} is {ticket.status.value}.")
             self._claimed(session, ticket, agent, now)
-            return Outcome(
-                f"You own ticket #{ticket_id}. Reply in its thread to answer the customer."
-            )
+            return Outcome(f"You own ticket #{ticket_id}: your replies go to the customer.")
 
     def _claimed(
         self, session: Session, ticket: Ticket, agent: str, now: datetime, **how: Any
@@ -200,7 +206,9 @@ class CareDesk:
         now = self.clock()
         try:
             with self.sessions.begin() as session:
-                session.add(ProcessedEvent(source=self.channel, event_id=event_id, created_at=now))
+                session.add(
+                    ProcessedEvent(source=self.name or "web", event_id=event_id, created_at=now)
+                )
                 session.flush()
                 ticket = self._ticket(session, ticket_id)
                 if ticket.status not in ACTIVE:
@@ -341,18 +349,32 @@ class CareDesk:
             return conversation.rasa_sender_id
 
     async def hand_back(self, ticket_id: int, agent: str) -> Outcome:
-        """The bot takes over again, and knows it: Rasa clears the handover and greets."""
-        sender = await asyncio.to_thread(self._close, ticket_id, agent, TicketStatus.HANDED_BACK)
-        message = f"Ticket #{ticket_id} is back with the bot."
+        """The bot takes over again, and knows it: Rasa clears the handover and greets.
+
+        Both steps in one call; a desk that must answer quickly (Slack: 3 s) calls
+        :meth:`give_back` before its acknowledgement and :meth:`greet_again` after.
+        """
+        sender = await asyncio.to_thread(self.give_back, ticket_id, agent)
+        unavailable = await self.greet_again(ticket_id, sender)
+        return Outcome(f"{handed_back(ticket_id)} {unavailable or ''}".strip())
+
+    def give_back(self, ticket_id: int, agent: str) -> str:
+        """The ticket closes and the conversation is the bot's (one short transaction);
+        returns the conversation's id at the assistant."""
+        return self._close(ticket_id, agent, TicketStatus.HANDED_BACK)
+
+    async def greet_again(self, ticket_id: int, sender: str) -> str | None:
+        """Rasa clears the handover and greets the customer; returns what to tell the
+        agent when it could not (the bot then answers the customer's next message)."""
         try:
             greeting = await self.assistant.handback(sender)
         except AssistantUnavailable as error:
             logger.warning("hand back: the assistant did not answer: %s", error)
-            return Outcome(message + " (The bot was unavailable and will answer the next message.)")
+            return "(The bot was unavailable and will answer the next message.)"
         await asyncio.to_thread(
             self._send_greeting, ticket_id, [m.text for m in greeting if m.text]
         )
-        return Outcome(message)
+        return None
 
     def _send_greeting(self, ticket_id: int, texts: list[str | None]) -> None:
         now = self.clock()

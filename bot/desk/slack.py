@@ -4,11 +4,15 @@ Socket Mode by default (no public URL); HTTP mode (``/slack/events``) with
 Slack's request signing, which Bolt verifies before any listener runs. Every
 listener does its work (one short transaction) before the acknowledgement goes
 back, so a click or a thread reply is never acknowledged and then lost; Slack
-retries of the same event are recognised by its ``event_id``.
+retries of the same event are recognised by its ``event_id``. What waits for
+Rasa (the bot's greeting after "Hand back") runs after the acknowledgement,
+as a Bolt lazy listener: Rasa may take its 10 s timeout, Slack waits 3 s.
 
 Messages to Slack (cards, card updates, customer messages in threads, service
 level notices) go through the gateway's durable outbox like replies to
-customers do; this class is also that outbox's sender for Slack.
+customers do; this class is also that outbox's sender for Slack. Service levels
+are checked by the gateway's one loop over tickets (bot/gateway.py), whatever
+desks are on; a breach's notice comes here through the outbox.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from sqlalchemy.orm import Session
 from bot.brand import Brand
 from bot.desk import slack_requests
 from bot.desk.cards import card_blocks, card_text, note_modal, queue_text, relabel_modal
-from bot.desk.operations import CareDesk, Outcome, Refused
+from bot.desk.operations import CareDesk, Outcome, Refused, handed_back
 from bot.messages import CANNOT_TELL, NOT_SENT, OutboundReply, SendError, SentLookup
 from bot.settings import SlackSettings
 from bot.store.models import Message, Ticket
@@ -44,7 +48,8 @@ MEMBERS_TTL = 60.0
 CANNOT_CHECK = (
     "Sorry, I can't check the care team's members right now; please try again in a minute."
 )
-SLA_INTERVAL = 30.0
+# Where "Hand back" leaves the assistant's id of the conversation for its lazy half.
+HANDED_BACK_TO = "northwind_handed_back_to"
 NOT_AN_AGENT = (
     "Sorry, only members of the care team can work on tickets. "
     "Ask a care team lead to add you if you should be."
@@ -62,14 +67,12 @@ class SlackDesk:
         desk: CareDesk,
         wake: Callable[[], None],
         brand: Brand,
-        sla_interval: float = SLA_INTERVAL,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.desk = desk
         self.wake = wake
         self.brand = brand
-        self.sla_interval = sla_interval
         self.clock = clock
         self.client = AsyncWebClient(token=settings.bot_token.reveal(), base_url=settings.api_url)
         self.app = AsyncApp(
@@ -79,9 +82,7 @@ class SlackDesk:
             process_before_response=True,
             request_verification_enabled=settings.mode == "http",
         )
-        self.senders = {self.name: self}
         self._members: tuple[float, set[str]] = (0.0, set())
-        self._tasks: list[asyncio.Task[None]] = []
         self._socket: Any = None
         self.app.middleware(slack_requests.checked)  # Socket Mode envelopes, HTTP requests
         self._register()
@@ -107,7 +108,6 @@ class SlackDesk:
                 web_client=AsyncWebClient(base_url=self.settings.api_url),
             )
             await self._socket.connect_async()
-        self._tasks.append(asyncio.create_task(self._watch_service_levels()))
         logger.info(
             "desk: Slack (%s mode), channel %s",
             self.settings.mode,
@@ -115,9 +115,6 @@ class SlackDesk:
         )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()
@@ -132,15 +129,6 @@ class SlackDesk:
         bolt_request = await slack_requests.bolt_request(request, secret, time.time())
         response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
-
-    async def _watch_service_levels(self) -> None:
-        while True:
-            await asyncio.sleep(self.sla_interval)
-            try:
-                if await asyncio.to_thread(self.desk.check_service_levels):
-                    self.wake()
-            except Exception:
-                logger.exception("desk: service level check failed")
 
     # ---------------------------------------------------- authorisation
     async def is_agent(self, user: str) -> bool:
@@ -175,27 +163,29 @@ class SlackDesk:
         ticket_id: int | None,
         work: Callable[[], Awaitable[Outcome]],
         thread_ts: str | None = None,
-    ) -> None:
-        """Runs an agent's action if they may; tells them the outcome or the refusal."""
+    ) -> Outcome | None:
+        """Runs an agent's action if they may; tells them the outcome or the refusal.
+        Returns the outcome, None when refused."""
         try:
             allowed = await self.is_agent(user)
         except SlackApiError as error:
             # Fail closed: without the members list nobody may act.
             logger.warning("desk: cannot read the care team's members: %s", error)
             await self._tell(user, CANNOT_CHECK, thread_ts)
-            return
+            return None
         if not allowed:
             await asyncio.to_thread(self.desk.refuse, user, action, ticket_id, "not an agent")
             await self._tell(user, NOT_AN_AGENT, thread_ts)
-            return
+            return None
         try:
             outcome = await work()
         except Refused as refusal:
             await asyncio.to_thread(self.desk.refuse, user, action, ticket_id, str(refusal))
             await self._tell(user, str(refusal), thread_ts)
-            return
+            return None
         self.wake()
         await self._tell(user, outcome.message, thread_ts)
+        return outcome
 
     async def _may_open_modal(self, user: str, action: str, ticket_id: int) -> bool:
         """Whether ``user`` is an agent; refuses (and says so) otherwise."""
@@ -226,13 +216,30 @@ class SlackDesk:
             )
             await ack()
 
-        @app.action("hand_back")
-        async def hand_back(ack: Any, body: dict[str, Any]) -> None:
+        async def hand_back(ack: Any, body: dict[str, Any], context: dict[str, Any]) -> None:
             user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
-            await self._as_agent(
-                user, "hand_back", ticket_id, lambda: self.desk.hand_back(ticket_id, user)
-            )
+
+            async def give_back() -> Outcome:
+                context[HANDED_BACK_TO] = await asyncio.to_thread(
+                    self.desk.give_back, ticket_id, user
+                )
+                return Outcome(handed_back(ticket_id))
+
+            await self._as_agent(user, "hand_back", ticket_id, give_back)
             await ack()
+
+        async def greet_again(body: dict[str, Any], context: dict[str, Any]) -> None:
+            # After the acknowledgement, with a copy of the context (Bolt lazy listener).
+            sender = context.get(HANDED_BACK_TO)
+            if sender is None:  # refused: nothing was handed back
+                return
+            user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
+            unavailable = await self.desk.greet_again(ticket_id, sender)
+            self.wake()
+            if unavailable:
+                await self._tell(user, unavailable)
+
+        app.action("hand_back")(ack=hand_back, lazy=[greet_again])
 
         @app.action("priority")
         async def priority(ack: Any, body: dict[str, Any]) -> None:

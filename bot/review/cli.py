@@ -23,7 +23,7 @@ from pathlib import Path
 from bot.brand import PROJECT_ROOT
 from bot.evaluation import TEST_FILE, shipped_threshold
 from bot.model import MODEL_PATH
-from bot.review.gate import RESULTS, GateError, run_gate
+from bot.review.gate import CONFIG_FILE, RESULTS, GateError, run_gate
 from bot.review.inbox import Group, ReviewError, ReviewInbox
 from bot.review.nludata import NLU_FILE
 from bot.settings import load_settings
@@ -90,11 +90,17 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("--current-model", type=Path, default=MODEL_PATH)
     gate.add_argument("--test-file", type=Path, default=TEST_FILE)
     gate.add_argument("--out", type=Path, default=RESULTS)
+    gate.add_argument(
+        "--config",
+        type=Path,
+        default=CONFIG_FILE,
+        help="the candidate's pipeline (a config change)",
+    )
     return parser
 
 
 def _gate(args: argparse.Namespace) -> int:
-    result = run_gate(args.nlu, args.current_model, args.test_file, args.out)
+    result = run_gate(args.nlu, args.current_model, args.test_file, args.out, config=args.config)
     if isinstance(result, GateError):
         print(f"gate: verdict invalid\n{result}", file=sys.stderr)
         return 4

@@ -3,7 +3,8 @@
 ``python -m bot.review gate`` (``make gate``):
 
 1. validates the changed data with ``rasa data validate --fail-on-warnings``;
-2. trains a candidate NLU model on it, with the shipped ``config.yml``;
+2. trains a candidate NLU model on it, with the shipped ``config.yml`` (or the
+   changed pipeline given with ``--config``);
 3. evaluates the candidate and the current model (``models/northwind.tar.gz``,
    trained from the data as it was) on the held-out test file;
 4. writes a report (``report.md`` and ``report.html``, with the confusion
@@ -41,6 +42,7 @@ from bot.review.nludata import NLU_FILE
 INTENT_MOVE = 0.05
 MACRO_MOVE = 0.01
 RESULTS = PROJECT_ROOT / "results" / "gate"
+CONFIG_FILE = PROJECT_ROOT / "config.yml"
 
 
 class Verdict(str, enum.Enum):
@@ -152,13 +154,13 @@ def validate(nlu_file: Path, work: Path, log: Path) -> None:
     _rasa("data", "validate", "--fail-on-warnings", "--data", str(data), log=log)
 
 
-def train_candidate(nlu_file: Path, out: Path, log: Path) -> Path:
-    """Trains an NLU model with the shipped config on ``nlu_file``; returns its path."""
+def train_candidate(nlu_file: Path, out: Path, log: Path, config: Path = CONFIG_FILE) -> Path:
+    """Trains an NLU model with ``config`` (the shipped one) on ``nlu_file``; returns its path."""
     _rasa(
         "train",
         "nlu",
         "--config",
-        str(PROJECT_ROOT / "config.yml"),
+        str(config),
         "--nlu",
         str(nlu_file),
         "--out",
@@ -308,8 +310,12 @@ def run_gate(
     test_file: Path = TEST_FILE,
     out: Path = RESULTS,
     echo: Callable[[str], object] = print,
+    config: Path = CONFIG_FILE,
 ) -> Comparison | GateError:
-    """Runs the whole gate; returns the comparison, or why the candidate was refused."""
+    """Runs the whole gate; returns the comparison, or why the candidate was refused.
+
+    ``config`` is the pipeline the candidate trains with: the shipped one, or a changed one
+    when the change to gate is the configuration's."""
     if not current_model.exists():
         raise FileNotFoundError(f"{current_model} is missing: run `make model` first")
     if out.exists():
@@ -322,7 +328,7 @@ def run_gate(
             validate(nlu_file, work, out / "validate.log")
             echo("gate: 2/4 training the candidate (rasa train nlu, a few minutes)")
             started = time.monotonic()
-            candidate = train_candidate(nlu_file, work, out / "train.log")
+            candidate = train_candidate(nlu_file, work, out / "train.log", config)
             seconds = time.monotonic() - started
         except GateError as refused:
             invalid = f"# Gate\n\n**Verdict: invalid**\n\n```\n{refused}\n```\n"

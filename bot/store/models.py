@@ -6,6 +6,7 @@ import enum
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Enum,
@@ -121,6 +122,8 @@ class Conversation(Base):  # type: ignore[misc,valid-type]
     # Several gateway workers: the one holding the lease handles the conversation.
     lease_owner = Column(String(64))
     lease_expires_at = Column(DateTime)
+    # Seeded demo data (bot.analytics.demo): reports read real or demo, never both.
+    demo = Column(Boolean, nullable=False, default=False, server_default="0")
 
     customer = relationship(Customer, lazy="joined")
 
@@ -138,6 +141,14 @@ class Message(Base):  # type: ignore[misc,valid-type]
         # Redelivery of the same platform message is harmless.
         UniqueConstraint("channel", "direction", "platform_message_id"),
         Index("ix_messages_pending", "status", "conversation_id", "id"),
+        Index("ix_messages_created_at", "created_at"),
+        # A conversation's messages in order (analytics: what followed each turn).
+        Index(
+            "ix_messages_conversation_order",
+            "conversation_id",
+            "id",
+            postgresql_include=["author", "direction", "intent", "confidence", "created_at"],
+        ),
     )
 
     id = Column(Integer, primary_key=True)
@@ -165,6 +176,7 @@ class Ticket(Base):  # type: ignore[misc,valid-type]
     """A handover: why, the context for the agent, and its progress."""
 
     __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_created_at", "created_at"),)
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)

@@ -19,7 +19,8 @@ async def test_known_report_reference_gives_its_status(run) -> None:
     outcome = await run(ActionBaggageLookup(), tracker)
     assert outcome.responses == ["bag_out_for_delivery"]
     assert "JFKNW10234" in outcome.texts[0]
-    assert re.search(r"by \d\d:\d\d", outcome.texts[0])
+    # Delivered where the last flight landed: New York, and said so.
+    assert re.search(r"by \d\d:\d\d New York time", outcome.texts[0])
 
 
 async def test_booking_with_an_open_report_gets_that_report(run) -> None:

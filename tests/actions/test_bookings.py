@@ -27,7 +27,7 @@ async def test_change_of_a_flex_booking_is_free_and_links_manage_booking(run) ->
     assert (
         "Alex" in summary
         and "7HJK2L" in summary
-        and "NW 405 Denver to San Francisco tomorrow" in summary
+        and "NW 405 Denver to San Francisco tomorrow at 15:10 Denver time" in summary
     )
     assert "https://northwind.example/manage?ref=7HJK2L" in outcome.texts[1]
     assert all(m["metadata"] == {"visibility": "private"} for m in outcome.messages)

@@ -25,7 +25,7 @@ async def test_delayed_flight_reports_delay_reason_new_time_and_compensation(run
     assert "3 hours 5 minutes" in delayed
     assert "late arrival of the aircraft" in delayed
     # 18:30 in Chicago, 185 minutes late.
-    assert "21:35 instead of 18:30" in delayed
+    assert "21:35 Chicago time instead of 18:30" in delayed
     assert outcome.slot("pending_offer") == "rebooking"
 
 
@@ -35,7 +35,8 @@ async def test_cancelled_flight_lists_later_flights_with_seats(run) -> None:
     assert outcome.responses == ["flight_cancelled", "rebooking_options", "offer_rebooking"]
     assert "technical issue" in outcome.texts[0]
     options = outcome.texts[1]
-    assert "NW 24 today at 13:20" in options and "NW 26 today at 17:45" in options
+    assert "NW 24 today at 13:20 Boston time" in options
+    assert "NW 26 today at 17:45 Boston time" in options
     assert outcome.slot("pending_offer") == "rebooking"
 
 
@@ -45,7 +46,8 @@ async def test_on_time_flight_gives_gate_and_local_times(run) -> None:
     assert outcome.responses == ["flight_on_time"]
     text = outcome.texts[0]
     assert "Denver" in text and "San Francisco" in text
-    assert "15:10" in text  # Denver local time
+    assert "15:10 Denver time" in text
+    assert "San Francisco time" in text  # the arrival, in its own zone
     assert outcome.slot("pending_offer") is None
 
 

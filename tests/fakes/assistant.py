@@ -145,6 +145,8 @@ class FakeAssistant:
     async def _handback(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.handbacks.append(body["sender"])
+        if self.delay:  # a busy Rasa is slow at everything
+            await asyncio.sleep(self.delay)
         return web.json_response(
             {"messages": [{"text": "I'm back!", "metadata": {}, "response": "back_from_handover"}]}
         )

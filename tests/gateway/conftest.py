@@ -17,11 +17,13 @@ import pytest_asyncio
 from aiohttp import web
 from sqlalchemy import create_engine, select, text
 
-from bot.gateway import GATEWAY, Gateway, create_app
+from bot.brand import Brand, load_brand
+from bot.gateway import GATEWAY, DeskParts, Gateway, create_app
 from bot.settings import Secret, Settings, SlackSettings, TelegramSettings, TwitterSettings
 from bot.store.db import make_engine, migrate
 from bot.store.models import OutboxItem, OutboxStatus
 from tests.fakes.assistant import FakeAssistant
+from tests.fakes.desk import WatchingDesk
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twitter import BRAND_ID, FakeTwitter, connector_for, self_signed, server_context
@@ -245,6 +247,10 @@ def twitter_settings(**changes: Any) -> TwitterSettings:
     )
 
 
+def _watching_desk(_parts: DeskParts) -> WatchingDesk:
+    return WatchingDesk()
+
+
 @pytest_asyncio.fixture
 async def start_gateway(
     database_url: str, twitter_cert: tuple[Path, Path]
@@ -257,6 +263,9 @@ async def start_gateway(
         telegram: TelegramSettings | None = None,
         twitter_port: int | None = None,
         desk_factory: Any = None,
+        watching_desk: bool = True,
+        brand: Brand | None = None,
+        service_level_interval: float | None = None,
         **changes: Any,
     ) -> RunningGateway:
         settings = Settings(
@@ -273,7 +282,23 @@ async def start_gateway(
         )
         settings = replace(settings, **changes)
         connector = connector_for(twitter_port, twitter_cert[0]) if twitter_port else None
-        app = create_app(settings, twitter_connector=connector, desk_factory=desk_factory)
+        if desk_factory is None and watching_desk and not (settings.slack or settings.desk):
+            desk_factory = _watching_desk  # someone sees the queue (tests/fakes/desk.py)
+        # Routing tests compare exact replies: no wait notices unless a test asks for the
+        # shipped brand's (tests/gateway/test_waiting.py).
+        brand = brand or replace(load_brand(), care_team=None)
+        intervals = (
+            {}
+            if service_level_interval is None
+            else {"service_level_interval": service_level_interval}
+        )
+        app = create_app(
+            settings,
+            brand=brand,
+            twitter_connector=connector,
+            desk_factory=desk_factory,
+            **intervals,
+        )
         runner, port = await serve(app)
         running = RunningGateway(f"http://127.0.0.1:{port}", app, runner)
         started.append(running)

@@ -146,15 +146,20 @@ class Desk:
             )
 
 
-@pytest.fixture
-async def desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http):  # type: ignore[no-untyped-def]
+async def open_desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http, **changes):  # type: ignore[no-untyped-def]
+    """A gateway with the Slack desk and a Telegram customer (``changes``: its settings)."""
     _assistant, rasa_url = fake_assistant
     telegram, api = fake_telegram
     slack, slack_api = fake_slack
     gateway = await start_gateway(
-        rasa_url, telegram=telegram_settings(api), slack=slack_settings(slack_api)
+        rasa_url, telegram=telegram_settings(api), slack=slack_settings(slack_api), **changes
     )
     return Desk(gateway, slack, telegram, http)
+
+
+@pytest.fixture
+async def desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http):  # type: ignore[no-untyped-def]
+    return await open_desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http)
 
 
 async def test_a_handover_puts_a_card_in_the_escalation_channel(desk: Desk) -> None:
@@ -384,7 +389,7 @@ async def test_hand_back_gives_the_conversation_back_to_the_bot(desk: Desk, fake
     ticket, _thread = await desk.hand_over()
     await desk.click(AGENTS[0], "claim", str(ticket.id))
     await desk.click(AGENTS[0], "hand_back", str(ticket.id))
-    assert assistant.handbacks == [f"telegram-{ticket.conversation_id}"]
+    await eventually(lambda: assistant.handbacks == [f"telegram-{ticket.conversation_id}"])
     await eventually(lambda: "I'm back!" in desk.telegram.replies_to(CUSTOMER_CHAT))
     assert desk.ticket().status.value == "handed_back"
     turns = len(assistant.turns)
@@ -392,6 +397,50 @@ async def test_hand_back_gives_the_conversation_back_to_the_bot(desk: Desk, fake
     await eventually(lambda: len(assistant.turns) == turns + 1)
     await eventually(
         lambda: "echo: and is NW22 on time?" in desk.telegram.replies_to(CUSTOMER_CHAT)
+    )
+
+
+async def test_hand_back_is_acknowledged_in_time_while_rasa_is_slow(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http
+) -> None:
+    """Slack wants an answer within 3 s; a busy Rasa takes its time (here 5 s, under the
+    production timeout of 10 s). Before, "Hand back" waited for Rasa before the ack."""
+    assistant, _rasa_url = fake_assistant
+    desk = await open_desk(
+        fake_assistant, fake_telegram, fake_slack, start_gateway, http, rasa_timeout=10.0
+    )
+    slack, telegram = desk.slack, desk.telegram
+    ticket, _thread = await desk.hand_over()
+    await desk.click(AGENTS[0], "claim", str(ticket.id))
+    assistant.delay = 5.0
+    started = time.monotonic()
+    response = await desk.click(AGENTS[0], "hand_back", str(ticket.id))
+    acknowledged = time.monotonic() - started
+    assert response.status == 200 and acknowledged < 3.0, acknowledged
+    # Done before the ack: the ticket is closed and the agent told so.
+    assert desk.ticket().status.value == "handed_back"
+    told = [c["text"] for c in slack.called("chat.postEphemeral")]
+    assert f"Ticket #{ticket.id} is back with the bot." in told
+    # After it: Rasa is told, and its greeting reaches the customer.
+    await eventually(lambda: "I'm back!" in telegram.replies_to(CUSTOMER_CHAT), timeout=15)
+    assert time.monotonic() - started >= 5.0
+    assert assistant.handbacks == [f"telegram-{ticket.conversation_id}"]
+
+
+async def test_a_hand_back_rasa_never_answers_is_acknowledged_and_the_agent_told(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http
+) -> None:
+    assistant, _rasa_url = fake_assistant
+    desk = await open_desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http)
+    slack = desk.slack
+    ticket, _thread = await desk.hand_over()
+    assistant.delay = 5.0  # past this gateway's 3 s timeout
+    response = await desk.click(AGENTS[0], "hand_back", str(ticket.id))  # < 3 s, or it fails
+    assert response.status == 200 and desk.ticket().status.value == "handed_back"
+    unavailable = "(The bot was unavailable and will answer the next message.)"
+    await eventually(
+        lambda: unavailable in [c["text"] for c in slack.called("chat.postEphemeral")],
+        timeout=10,
     )
 
 
@@ -466,15 +515,14 @@ async def test_service_level_breaches_are_announced_in_thread_and_channel(
             markup=SlackMarkup(),
             links=parts.links,
         )
-        return SlackDesk(
-            slack_settings(slack_api), care, parts.outbox_wake, impatient, sla_interval=0.2
-        )
+        return SlackDesk(slack_settings(slack_api), care, parts.outbox_wake, impatient)
 
     gateway = await start_gateway(
         rasa_url,
         telegram=telegram_settings(api),
         desk_factory=factory,
         slack=slack_settings(slack_api),
+        service_level_interval=0.2,
     )
     desk = Desk(gateway, slack, telegram, http)
     ticket, thread = await desk.hand_over()

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.run import services, write_endpoints
+from bot.launch import START_SECONDS, STOP_SECONDS, write_endpoints
+from bot.run import services, startup_bound
 from tests.conftest import PROJECT_ROOT, free_port
+from tests.gateway.bot_run import port_is_free, wait_for_the_page
 from tests.gateway.conftest import eventually
 
 DEFAULT_ACTIONS_PORT = 5055
@@ -37,6 +39,16 @@ def test_rasa_is_given_the_action_server_on_the_chosen_port(tmp_path: Path) -> N
     )
     assert rasa.command[rasa.command.index("--endpoints") + 1] == str(written)
     assert gateway.env["ACTION_SERVER_URL"] == "http://127.0.0.1:5077"
+
+
+def test_the_gateway_holds_messages_as_long_as_bot_run_waits_for_rasa(tmp_path: Path) -> None:
+    # Before, the gateway gave up on waiting messages after 120 s while bot.run
+    # still waited for Rasa up to 240 s: a slow start handed customers over.
+    assert startup_bound({"GATEWAY_DOTENV": ""}) == {"RASA_STARTUP_SECONDS": str(START_SECONDS)}
+    assert startup_bound({"GATEWAY_DOTENV": "", "RASA_STARTUP_SECONDS": "30"}) == {}
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("RASA_STARTUP_SECONDS=45\n")
+    assert startup_bound({"GATEWAY_DOTENV": str(dotenv)}) == {}  # the operator's choice holds
 
 
 @pytest.fixture
@@ -89,13 +101,12 @@ async def test_bot_run_with_another_actions_port_answers_with_its_actions(
             stderr=subprocess.STDOUT,
         )
     try:
-        await eventually(
-            lambda: process.poll() is not None or "Chat with the bot" in output.read_text(),
-            timeout=300,
-            interval=0.5,
-        )
-        assert process.poll() is None, output.read_text()
         url, session = f"http://127.0.0.1:{gateway}", uuid.uuid4().hex
+
+        # The case: the page is there long before Rasa has loaded its model;
+        # a customer who writes then waits for the bot, not for a person.
+        await wait_for_the_page(http, url, process, output)
+        rasa_was_loading = port_is_free(rasa)
         async with http.post(
             f"{url}/webchat/api/messages",
             json={"session": session, "id": uuid.uuid4().hex, "text": "is NW881 on time?"},
@@ -106,12 +117,19 @@ async def test_bot_run_with_another_actions_port_answers_with_its_actions(
             async with http.get(f"{url}/webchat/api/messages", params={"session": session}) as r:
                 return list((await r.json())["messages"])
 
-        [reply, *_] = await eventually(answer, timeout=60)
+        [reply, *_] = await eventually(answer, timeout=300, interval=0.5)
         assert reply["author"] == "bot", reply  # not a person: the flight look-up worked
         assert "881" in reply["text"]
+        assert rasa_was_loading  # else this run did not test the wait
+        await eventually(lambda: "Chat with the bot" in output.read_text(), timeout=30)
+        # What systemd or `docker stop` send: the real Rasa, actions and gateway all stop.
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, STOP_SECONDS)
+        assert all(port_is_free(port) for port in (rasa, actions, gateway)), output.read_text()
     finally:
-        process.send_signal(signal.SIGINT)  # Ctrl-C: bot.run stops what it started
-        try:
-            await asyncio.to_thread(process.wait, 60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # Ctrl-C: bot.run stops what it started
+            try:
+                await asyncio.to_thread(process.wait, 60)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -9,16 +9,27 @@ usual handover (``bot_unavailable``).
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 import uuid
+from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
 from bot.brand import load_brand
+from bot.launch import STOP_SECONDS
 from bot.store.models import Ticket
 from tests.conftest import free_port
 from tests.fakes.assistant import FakeAssistant
+from tests.gateway.bot_run import (
+    kill_leftovers,
+    port_is_free,
+    process_groups_of_children,
+    start_bot_run,
+    wait_for_the_page,
+)
 from tests.gateway.conftest import eventually
 
 
@@ -68,3 +79,33 @@ async def test_an_assistant_that_never_starts_hands_the_message_over_after_the_b
     assert answer == [load_brand().message("bot_unavailable")]
     with gateway.parts.sessions() as db:
         assert [t.reason for t in db.scalars(select(Ticket))] == ["bot_unavailable"]
+
+
+async def test_the_issues_case_through_bot_run(tmp_path: Path, airline_db: str, http) -> None:  # type: ignore[no-untyped-def]
+    """``make run``'s flow: ``bot.run`` serves the page while Rasa loads (25 s here, a
+    minute or more with the real model); a message sent 13 s after the page was served
+    waits, and the bot answers it once Rasa is up: no ticket."""
+    ports = (free_port(), free_port(), free_port())
+    rasa, _actions, gateway_port = ports
+    url = f"http://127.0.0.1:{gateway_port}"
+    process = start_bot_run(
+        tmp_path, airline_db, ports, tmp_path / "run.log", FAKE_RASA_LOAD_SECONDS="25"
+    )
+    groups: set[int] = set()
+    try:
+        await wait_for_the_page(http, url, process, tmp_path / "run.log")
+        groups = process_groups_of_children(process.pid)
+        await asyncio.sleep(13)
+        assert port_is_free(rasa), "Rasa should still be loading"
+        session = uuid.uuid4().hex
+        await _post(http, url, session, "is NW405 on time?")
+        answer = await eventually(lambda: _replies(http, url, session), timeout=60)
+        assert answer == ["echo: is NW405 on time?"]
+        engine = create_engine(f"sqlite:///{tmp_path / 'care.db'}", future=True)
+        with Session(engine) as db:
+            assert db.scalars(select(Ticket)).all() == []
+        engine.dispose()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, STOP_SECONDS)
+        kill_leftovers(process, groups)

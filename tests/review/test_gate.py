@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.evaluation import Evaluation, IntentScore
+from bot.evaluation import TEST_FILE, Evaluation, IntentScore
 from bot.model import MODEL_PATH
 from bot.review.gate import Verdict, compare
 from bot.review.nludata import NLU_FILE
@@ -53,9 +53,13 @@ def test_exit_codes_tell_ci_what_happened() -> None:
     assert [v.exit_code for v in Verdict] == [0, 0, 1, 3, 4]
 
 
-def _gate(nlu: Path, out: Path) -> subprocess.CompletedProcess[str]:
+def _gate(
+    nlu: Path, out: Path, config: Path | None = None, test_file: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    chosen = ["--config", str(config)] if config else []
+    chosen += ["--test-file", str(test_file)] if test_file else []
     return subprocess.run(
-        [sys.executable, "-m", "bot.review", "--nlu", str(nlu), "gate", "--out", str(out)],
+        [sys.executable, "-m", "bot.review", "--nlu", str(nlu), "gate", "--out", str(out), *chosen],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -63,26 +67,59 @@ def _gate(nlu: Path, out: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _worsen(source: Path, target: Path, intents: set[str], keep: int) -> None:
-    """Keeps only ``keep`` examples of each of ``intents``: the model forgets them."""
+def _worsen(
+    source: Path, target: Path, intents: set[str], keep: int, others: int | None = None
+) -> None:
+    """Keeps only ``keep`` examples of each of ``intents``: the model forgets them; and at
+    most ``others`` of each other block, so that the candidate trains in a minute."""
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    left: dict[str, int] = {}  # an intent's examples still to keep, over all its blocks
     for entry in data["nlu"]:
-        if entry.get("intent") in intents:
-            examples = [line for line in entry["examples"].splitlines() if line.strip()]
-            entry["examples"] = "\n".join(examples[:keep]) + "\n"
+        if "examples" not in entry:
+            continue
+        intent = entry.get("intent")
+        examples = [line for line in entry["examples"].splitlines() if line.strip()]
+        if intent not in intents and others is None:
+            continue
+        limit = left.setdefault(intent, keep if intent in intents else others or 0)
+        entry["examples"] = "\n".join(examples[:limit]) + "\n"
+        left[intent] = max(0, limit - len(examples))
+    data["nlu"] = [e for e in data["nlu"] if "examples" not in e or e["examples"].strip()]
     target.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def _smaller_test_file(target: Path, per_block: int = 8) -> Path:
+    """The held-out test file with ``per_block`` messages of each intent: the gate's two
+    evaluations take a third of the time, and an intent the candidate forgot still shows."""
+    _worsen(TEST_FILE, target, set(), keep=0, others=per_block)
+    return target
+
+
+def _without_response_selector(target: Path) -> Path:
+    """The shipped pipeline without the ResponseSelector (DIET, the slowest part to train):
+    it does not touch the intents the gate compares."""
+    config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
+    config["pipeline"] = [c for c in config["pipeline"] if c["name"] != "ResponseSelector"]
+    target.write_text(yaml.safe_dump(config, sort_keys=False), "utf-8")
+    return target
 
 
 @pytest.mark.model
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a training and two evaluations: about 3 minutes on 2 idle cores
 def test_the_gate_says_worse_for_a_worsened_data_set(tmp_path: Path) -> None:
     if not MODEL_PATH.exists():
         pytest.fail(f"{MODEL_PATH} is missing: run `make model` (or `make test`, which trains it)")
     worse = tmp_path / "nlu.yml"
     forgotten = {"refund_request", "baggage_issue", "booking_change"}
-    _worsen(NLU_FILE, worse, forgotten, keep=3)
+    _worsen(NLU_FILE, worse, forgotten, keep=3, others=80)
     out = tmp_path / "gate"
-    done = _gate(worse, out)
+    done = _gate(
+        worse,
+        out,
+        _without_response_selector(tmp_path / "config.yml"),
+        _smaller_test_file(tmp_path / "test_nlu.yml"),
+    )
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Verdict: worse" in done.stdout
     report = (out / "report.md").read_text(encoding="utf-8")

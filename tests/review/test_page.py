@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 import pytest_asyncio
 from aiohttp import web
 
@@ -15,19 +13,6 @@ from bot.review.inbox import ReviewInbox
 from bot.review.nludata import NluFile
 from bot.review.web import create_app
 from tests.review.conftest import StoreMessage
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Flags for a closed network: no background calls to Google's services.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest_asyncio.fixture
@@ -39,18 +24,6 @@ async def server(inbox: ReviewInbox) -> AsyncIterator[str]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
-
-
-@pytest_asyncio.fixture
-async def browser() -> AsyncIterator[object]:
-    if CHROMIUM is None:
-        pytest.skip("needs Chromium: apt-get install chromium (scripts/test-services does it)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def test_a_trainer_approves_relabels_and_discards_in_the_browser(

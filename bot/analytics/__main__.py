@@ -1,0 +1,3 @@
+from bot.analytics.cli import main
+
+main()

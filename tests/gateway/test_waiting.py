@@ -1,0 +1,162 @@
+"""No customer waits in silence: the real gateway, the fake Rasa, the web chat.
+
+* with a desk, a handover is followed by when a person will answer;
+* with no person on it past the target, one update; past the limit, the bot
+  takes the conversation back with an apology and what the customer can do;
+* with no desk at all, no person is promised and the bot keeps the conversation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import time, timedelta
+
+from sqlalchemy import select
+
+from bot.brand import Brand, load_brand
+from bot.conversation import waiting
+from bot.expectations import CareTeam
+from bot.store.models import Conversation, Owner, Ticket
+from tests.gateway.conftest import eventually
+from tests.gateway.test_webchat_and_router import post, replies
+
+ALWAYS_IN = CareTeam(
+    "America/New_York", "Boston", {day: (time(0, 0), time.max) for day in range(7)}, 10, 240
+)
+
+
+def brand_with(team: CareTeam) -> Brand:
+    return replace(load_brand(), care_team=team)
+
+
+async def texts(http, url: str, session: str, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    async def enough() -> list[str]:
+        found = [m["text"] for m in await replies(http, url, session)]
+        return found if len(found) >= count else []
+
+    return await eventually(enough, timeout=15)
+
+
+async def handed_over(start_gateway, http, rasa_url: str, brand: Brand):  # type: ignore[no-untyped-def]
+    """A gateway with ``brand``, and a web chat customer handed over (session id)."""
+    # The test runs the follow-up itself at the moments it sets: the gateway's own loop
+    # (every 30 s) would race it on a slow machine and take the update or the give-back.
+    gateway = await start_gateway(rasa_url, brand=brand, service_level_interval=3600)
+    session = uuid.uuid4().hex[:16]
+    await post(http, gateway.url, session, "human please")
+    await texts(http, gateway.url, session, 2)
+    return gateway, session
+
+
+async def test_a_handover_says_when_a_person_will_answer(
+    fake_assistant, start_gateway, http
+) -> None:
+    _assistant, rasa_url = fake_assistant
+    brand = brand_with(ALWAYS_IN)
+    gateway = await start_gateway(rasa_url, brand=brand)
+    first, second = uuid.uuid4().hex[:16], uuid.uuid4().hex[:16]
+    await post(http, gateway.url, first, "a human please")
+    assert await texts(http, gateway.url, first, 2) == [
+        "A colleague will reply here.",
+        "A person from our care team usually replies within about 10 minutes (you're next).",
+    ]
+    await post(http, gateway.url, second, "human, now")
+    said = await texts(http, gateway.url, second, 2)
+    assert said[1].endswith("within about 20 minutes (1 person is ahead of you).")
+
+
+async def test_outside_opening_hours_the_customer_is_told_when_the_team_is_back(
+    fake_assistant, start_gateway, http
+) -> None:
+    _assistant, rasa_url = fake_assistant
+    gateway = await start_gateway(rasa_url, brand=brand_with(CareTeam("UTC", "London", {}, 10, 60)))
+    session = uuid.uuid4().hex[:16]
+    await post(http, gateway.url, session, "human please")
+    assert (await texts(http, gateway.url, session, 2))[1] == load_brand().message(
+        "expect_reply_unknown"
+    )
+    # And with hours, but none today: the day and time they are back.
+    gateway = await start_gateway(rasa_url, brand=brand_with(_in_only_in_two_days(gateway)))
+    session = uuid.uuid4().hex[:16]
+    await post(http, gateway.url, session, "human please")
+    notice = (await texts(http, gateway.url, session, 2))[1]
+    assert notice.startswith("Our care team is offline right now; we're here ")
+    assert " at 09:00 London time." in notice and ", on " in notice
+
+
+def _in_only_in_two_days(gateway) -> CareTeam:  # type: ignore[no-untyped-def]
+    day = (gateway.parts.router.clock() + timedelta(days=2)).weekday()
+    return CareTeam("UTC", "London", {day: (time(9, 0), time(17, 0))}, 10, 60)
+
+
+async def test_no_one_on_it_one_update_then_the_bot_is_back(
+    fake_assistant, start_gateway, http
+) -> None:
+    assistant, rasa_url = fake_assistant
+    brand = brand_with(ALWAYS_IN)
+    gateway, session = await handed_over(start_gateway, http, rasa_url, brand)
+    parts = gateway.parts
+    with parts.sessions() as db:
+        target = waiting.first_target(brand, db.scalars(select(Ticket)).one())
+
+    def follow_up_at(minutes: float) -> int:
+        """The check, as if the ticket had been opened ``minutes`` ago (messages are queued
+        for now, which the outbox sends)."""
+        now = parts.router.clock()
+        with parts.sessions.begin() as db:
+            db.scalars(select(Ticket)).one().created_at = now - timedelta(minutes=minutes)
+        queued = waiting.follow_up_waiting(parts.sessions, brand, now)
+        parts.outbox.wake()
+        return queued
+
+    assert follow_up_at(target - 1) == 0
+    assert follow_up_at(target + 1) == 1
+    assert (await texts(http, gateway.url, session, 3))[2] == brand.message("still_waiting")
+    assert follow_up_at(target + 30) == 0  # one update, not one every check
+    # A minute past: ALWAYS_IN's days end at 23:59:59.999999, so a wait across New York's
+    # midnight (05:00-09:00 UTC) counts a microsecond less than the clock's.
+    assert follow_up_at(ALWAYS_IN.give_back_after_minutes + 1) == 1
+    said = await texts(http, gateway.url, session, 4)
+    assert said[3] == brand.message("returned_to_bot")
+    assert "+1 800 555 0100" in said[3]  # what the customer can do
+    with parts.sessions() as db:
+        assert db.scalars(select(Ticket)).one().status.value == "handed_back"
+        assert db.scalars(select(Conversation)).one().owner == Owner.BOT
+    assert follow_up_at(ALWAYS_IN.give_back_after_minutes + 60) == 0
+    turns = len(assistant.turns)
+    await post(http, gateway.url, session, "is NW22 on time?")
+    assert (await texts(http, gateway.url, session, 5))[4] == "echo: is NW22 on time?"
+    assert len(assistant.turns) == turns + 1
+
+
+async def test_a_person_on_it_means_no_update(fake_assistant, start_gateway, http) -> None:
+    _assistant, rasa_url = fake_assistant
+    brand = brand_with(ALWAYS_IN)
+    gateway, _session = await handed_over(start_gateway, http, rasa_url, brand)
+    parts = gateway.parts
+    with parts.sessions.begin() as db:
+        ticket = db.scalars(select(Ticket)).one()
+        ticket.first_response_at = ticket.created_at + timedelta(minutes=5)
+        later = ticket.created_at + timedelta(minutes=1000)
+    assert waiting.follow_up_waiting(parts.sessions, brand, later) == 0
+
+
+async def test_with_no_desk_no_person_is_promised(fake_assistant, start_gateway, http) -> None:
+    assistant, rasa_url = fake_assistant
+    gateway = await start_gateway(rasa_url, watching_desk=False, brand=load_brand())
+    no_desk = load_brand().message("no_desk")
+    session = uuid.uuid4().hex[:16]
+    await post(http, gateway.url, session, "I want a human")
+    # The assistant's "A colleague will reply here." is not sent; what the customer can do is.
+    assert await texts(http, gateway.url, session, 1) == [no_desk]
+    await post(http, gateway.url, session, "hello again")
+    assert await texts(http, gateway.url, session, 2) == [no_desk, "echo: hello again"]
+    # The gateway's own handovers too (Rasa failing this turn).
+    other = uuid.uuid4().hex[:16]
+    await post(http, gateway.url, other, "explode")
+    assert await texts(http, gateway.url, other, 1) == [no_desk]
+    with gateway.parts.sessions() as db:
+        assert db.scalars(select(Ticket)).all() == []
+        assert {c.owner for c in db.scalars(select(Conversation))} == {Owner.BOT}
+    assert len(assistant.turns) == 3
