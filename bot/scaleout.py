@@ -12,6 +12,7 @@ Ports come from one base (``--base-port``, default 8000), printed at start:
     Rasa (balancer)  base + 100
     Rasa replica i   base + 101 + i
     action server i  base + 200 + i
+    gateway i's Prometheus /metrics  base + 300 + i
 
 The servers are the same processes as one-machine ``python -m bot.run``
 (bot/launch.py); only their environment and endpoints file differ.
@@ -73,6 +74,10 @@ class Topology:
     def actions_port(self, i: int) -> int:
         return self.base_port + 200 + i
 
+    def metrics_port(self, i: int) -> int:
+        """Each gateway worker's Prometheus endpoint (bot/analytics/live.py): one port each."""
+        return self.base_port + 300 + i
+
     def table(self) -> str:
         """The ports, for the terminal."""
         rows = [f"  Rasa (balancer)   http://127.0.0.1:{self.rasa_port}"]
@@ -80,6 +85,7 @@ class Topology:
             rows.append(f"  gateway {i}         http://127.0.0.1:{self.gateway_port(i)}")
             rows.append(f"  Rasa replica {i}    http://127.0.0.1:{self.replica_port(i)}")
             rows.append(f"  action server {i}   http://127.0.0.1:{self.actions_port(i)}")
+            rows.append(f"  metrics {i}         http://127.0.0.1:{self.metrics_port(i)}/metrics")
         return "\n".join(rows)
 
 
@@ -241,6 +247,7 @@ def gateways(
                 # Worker i checks action server i in its health checks (any would do).
                 "ACTION_SERVER_URL": f"http://127.0.0.1:{topology.actions_port(i)}",
                 "GATEWAY_PORT": str(topology.gateway_port(i)),
+                "GATEWAY_METRICS_PORT": str(topology.metrics_port(i)),
                 "GATEWAY_WORKER_ID": f"gw-{os.uname().nodename}-{i}",
                 **(env or {}),
             },

@@ -114,7 +114,12 @@ def free_topology(scale: int) -> Topology:
         ports = [topology.rasa_port] + [
             port(i)
             for i in range(scale)
-            for port in (topology.gateway_port, topology.replica_port, topology.actions_port)
+            for port in (
+                topology.gateway_port,
+                topology.replica_port,
+                topology.actions_port,
+                topology.metrics_port,
+            )
         ]
         if all(_free(port) for port in ports):
             return topology

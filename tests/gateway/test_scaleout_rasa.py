@@ -142,7 +142,10 @@ async def test_real_replicas_with_the_redis_lock_store_survive_redis_and_a_repli
             os.killpg(replica.process.pid, signal.SIGKILL)
             await say(range(2, 4))
             await eventually(lambda: pending(stores.care_url) == 0, timeout=120, interval=0.5)
-            with_the_bot["after the replica died"] = CUSTOMERS - _handed_over(stores.care_url)
+            after_death = _user_events(stores)
+            with_the_bot["turns taken in all 4 rounds"] = sum(
+                len(per) >= 4 for per in after_death.values()
+            )
             # Redis goes away while customers write, and comes back 5 s later.
             await proxy.cut()
             await say(range(4, 6))
@@ -157,20 +160,26 @@ async def test_real_replicas_with_the_redis_lock_store_survive_redis_and_a_repli
     events = _user_events(stores)
     taken = Counter(message_id for per in events.values() for message_id, _ in per)
     assert all(n == 1 for n in taken.values()), [m for m, n in taken.items() if n > 1]
-    # Order kept: each conversation's user events are a prefix of what its customer
-    # wrote (a turn that failed sends the conversation to a person: no more turns).
     # Every conversation had its first two turns. The replica died between turns: the
-    # others carried on, nobody was handed to a person for it.
+    # turns that reached it in the moment of its death are the only ones it may cost
+    # (asked once more on the live replica, bot/assistant.py; a turn cut twice fails).
     assert len(events) == CUSTOMERS and all(len(per) >= 2 for per in events.values())
-    assert with_the_bot["after the replica died"] == CUSTOMERS, with_the_bot
+    assert with_the_bot["turns taken in all 4 rounds"] >= CUSTOMERS - 2, with_the_bot
+    # Order kept: each conversation's user events come in the order its customer wrote
+    # (a failed turn leaves a gap: without a desk the conversation stays with the bot).
     for per in events.values():
         texts = [t for _, t in per]
-        assert any(texts == wrote[: len(texts)] for wrote in sent.values()), texts
+        assert any(_in_order(texts, wrote) for wrote in sent.values()), texts
     print(
         f"\nuser events per conversation: {sorted(len(p) for p in events.values())}; "
-        f"with the bot: {with_the_bot}; handed to a person in the end: "
-        f"{_handed_over(stores.care_url)}"
+        f"{with_the_bot}; handed to a person in the end: {_handed_over(stores.care_url)}"
     )
+
+
+def _in_order(seen: list[str], wrote: list[str]) -> bool:
+    """Whether ``seen`` is ``wrote`` with some messages left out, the rest in order."""
+    rest = iter(wrote)
+    return all(any(text == w for w in rest) for text in seen)
 
 
 def _handed_over(store: str) -> int:
