@@ -28,6 +28,8 @@ HANDOVER_KEY = "handover"
 VISIBILITY_KEY = "visibility"
 INVITE_PRIVATE_KEY = "invite_private"
 INTENT_ALSO = "intent_also"
+# Every looked-for second intent's likelihood (evaluation only; nothing acts on it).
+INTENT_ALSO_RANKING = "intent_also_ranking"
 #: The longest customer message the care channel takes (bot/rasa_bridge.py).
 MAX_TEXT_CHARS = 4096
 

@@ -33,22 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.brand import PROJECT_ROOT, load_brand
-from bot.contract import INTENT_ALSO
+from bot.brand import PROJECT_ROOT
 from bot.model import MODEL_PATH, rasa_env
-from bot.real_posts import (
-    FALLBACK,
-    Parse,
-    RealPost,
-    RealTweetsMissing,
-    Scores,
-    by_kind,
-    threshold_sweep,
-)
-from bot.real_posts import LABELS as REAL_LABELS
-from bot.real_posts import load as load_real_posts
-from bot.real_posts import report as real_report
-from bot.real_posts import score as real_score
 
 TEST_FILE = PROJECT_ROOT / "tests" / "nlu" / "test_nlu.yml"
 RESULTS_DIR = PROJECT_ROOT / "results" / "nlu"
@@ -292,15 +278,26 @@ def summary_markdown(evaluation: Evaluation, rows: list[ThresholdRow], shipped: 
     return "\n".join(lines) + "\n"
 
 
-def fallback_config(config_path: Path = PROJECT_ROOT / "config.yml") -> dict:
-    """The fallback component's settings in config.yml."""
+def pipeline_component(suffix: str, config_path: Path = PROJECT_ROOT / "config.yml") -> dict:
+    """The settings in config.yml of the pipeline component whose name ends with ``suffix``."""
     import yaml
 
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     for component in config.get("pipeline") or []:
-        if str(component.get("name", "")).endswith("FallbackClassifier"):
+        if str(component.get("name", "")).endswith(suffix):
             return dict(component)
-    raise ValueError("config.yml has no fallback classifier")
+    raise ValueError(f"config.yml has no {suffix}")
+
+
+def fallback_config(config_path: Path = PROJECT_ROOT / "config.yml") -> dict:
+    """The fallback component's settings in config.yml."""
+    return pipeline_component("FallbackClassifier", config_path)
+
+
+def second_intent_threshold(intent: str, config_path: Path = PROJECT_ROOT / "config.yml") -> float:
+    """The threshold config.yml gives ``intent`` as a second intent."""
+    component = pipeline_component("SecondIntentClassifier", config_path)
+    return float((component.get("thresholds") or {}).get(intent, component["threshold"]))
 
 
 def shipped_threshold(config_path: Path = PROJECT_ROOT / "config.yml") -> float:
@@ -330,98 +327,10 @@ def evaluate(
         summary_markdown(evaluation, rows, shipped_threshold()), encoding="utf-8"
     )
     if real_posts:
+        from bot.real_posts_report import evaluate_real_posts  # it builds on this module
+
         evaluate_real_posts(agent, out)
     return evaluation
-
-
-def parse_real_posts(agent: Any, posts: list[RealPost]) -> list[Parse]:
-    """The model's parse of each post: its ranking, and whether the fallback stepped in."""
-    found = []
-    for parsed in parse_texts(agent, [post.text for post in posts]):
-        ranking = tuple(
-            (str(r["name"]), float(r["confidence"]))
-            for r in parsed.get("intent_ranking") or []
-            if r["name"] != FALLBACK
-        )
-        fell_back = (parsed.get("intent") or {}).get("name") == FALLBACK
-        also = (parsed.get(INTENT_ALSO) or {}).get("name")
-        found.append(Parse(ranking, fell_back, also))
-    return found
-
-
-def evaluate_real_posts(
-    agent: Any,
-    out: Path = RESULTS_DIR,
-    show_errors: bool = False,
-    parts: tuple[str, ...] = ("heldout", "tune"),
-    labels: Path = REAL_LABELS,
-) -> dict[str, Scores] | None:
-    """Scores the model on the labelled real posts, per part; writes ``real_posts.md`` and
-    the held-out part's confusion matrix. None, with a message, without the tweet file."""
-    try:
-        posts = load_real_posts(parts, labels)
-    except RealTweetsMissing as missing:
-        print(f"real posts: skipped: {missing}")
-        return None
-    parses = parse_real_posts(agent, posts)
-    unsure = load_brand().unsure_in_public
-    scores = {}
-    for part in parts:
-        pairs = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == part]
-        scores[part] = real_score([p for p, _ in pairs], [q for _, q in pairs], unsure)
-    out.mkdir(parents=True, exist_ok=True)
-    kinds = by_kind(posts, parses)
-    pairs = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == parts[0]]
-    sweep = threshold_sweep(
-        [p for p, _ in pairs],
-        [q for _, q in pairs],
-        list(fallback_config().get("intent_groups") or []),
-        THRESHOLDS,
-    )
-    lines = ["", "## Kinds of posts (the parts above; found by rules, see bot/real_posts.py)", ""]
-    lines += ["| kind | posts | strict accuracy |", "|---|---|---|"]
-    lines += [f"| {kind} | {n} | {accuracy:.1%} |" for kind, (n, accuracy) in kinds.items()]
-    lines += ["", f"## {parts[0]}: fallback threshold (shipped: {shipped_threshold():.2f})", ""]
-    lines += ["| threshold | under it | strict accuracy |", "|---|---|---|"]
-    lines += [f"| {t:.2f} | {under:.1%} | {right:.1%} |" for t, under, right in sweep]
-    (out / "real_posts.md").write_text(
-        real_report(scores, "make evaluate")
-        + "\n".join(lines)
-        + "\n\n![confusion](real_posts_confusion.png)\n",
-        encoding="utf-8",
-    )
-    pictured = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == parts[0]]
-    plot_confusion(pictured, out / "real_posts_confusion.png")
-    if show_errors:
-        # The tune part only: the held-out part is never read while tuning.
-        for post, parse in zip(posts, parses, strict=True):
-            if post.part == "tune" and parse.acted_on not in post.accepted:
-                ranked = ", ".join(f"{n} {c:.2f}" for n, c in parse.ranking[:3])
-                print(f"{post.intent}\t{'/'.join(post.also)}\t[{ranked}]\t{post.text}")
-    return scores
-
-
-def plot_confusion(pairs: list[tuple[RealPost, Parse]], path: Path) -> None:
-    """A confusion matrix picture: labelled intent against what the bot acted on (a post
-    counts on the diagonal when the bot acted on one of its accepted intents)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    truth = [q.acted_on if q.acted_on in p.accepted else p.intent for p, q in pairs]
-    said = [q.acted_on for _, q in pairs]
-    labels = sorted(set(truth) | set(said))
-    figure, axes = plt.subplots(figsize=(11, 10))
-    ConfusionMatrixDisplay.from_predictions(
-        truth, said, labels=labels, ax=axes, xticks_rotation="vertical", colorbar=False
-    )
-    axes.set_xlabel("the bot acted on")
-    axes.set_ylabel("labelled")
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
 
 
 def main() -> None:
@@ -448,6 +357,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.real_posts_only:
+        from bot.real_posts_report import evaluate_real_posts
+
         parts = tuple(args.part or ("heldout", "tune"))
         evaluate_real_posts(load_agent(args.model), args.out, args.show_errors, parts)
         print((args.out / "real_posts.md").read_text(encoding="utf-8"))

@@ -229,6 +229,8 @@ class Parse:
     ranking: tuple[tuple[str, float], ...]
     fell_back: bool
     also: str | None = None  # the second intent the model found, if any
+    # Every looked-for second intent's likelihood, found or not (the sweep below).
+    also_ranking: tuple[tuple[str, float], ...] = ()
 
     @property
     def top(self) -> str:
@@ -330,63 +332,3 @@ def by_kind(posts: Sequence[RealPost], parses: Sequence[Parse]) -> dict[str, tup
             counts[kind] += 1
             right[kind] += parse.acted_on in post.accepted
     return {kind: (n, right[kind] / n) for kind, n in counts.most_common()}
-
-
-def threshold_sweep(
-    posts: Sequence[RealPost],
-    parses: Sequence[Parse],
-    groups: Sequence[Sequence[str]],
-    thresholds: Sequence[float],
-) -> list[tuple[float, float, float]]:
-    """For each fallback threshold: the share of posts under it and the strict accuracy, as
-    the fallback would decide on the confidence alone (intents in one group add up; the
-    ambiguity rule left aside)."""
-    group_of = {intent: set(group) for group in groups for intent in group}
-    rows = []
-    for threshold in thresholds:
-        under = right = 0
-        for post, parse in zip(posts, parses, strict=True):
-            top = parse.top
-            confidence = sum(c for name, c in parse.ranking if name in group_of.get(top, {top}))
-            if confidence < threshold:
-                under += 1
-            else:
-                right += top in post.accepted
-        rows.append((threshold, under / len(posts), right / len(posts)))
-    return rows
-
-
-def report(scores: dict[str, Scores], command: str) -> str:
-    """Markdown: the headline figures per part, then per-intent scores and confusions."""
-    lines = [
-        "# Real posts: labelled airline tweets",
-        "",
-        f"Labels: `{LABELS.relative_to(PROJECT_ROOT)}` joined with ../shared/real_tweets. "
-        f"Command: `{command}`.",
-        "",
-        "| part | posts | strict accuracy | top intent right | macro-F1 | fallback | "
-        "right outcome | second intent found | second intent wrong |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for part, s in scores.items():
-        lines.append(
-            f"| {part} | {s.posts} | {s.strict_accuracy:.1%} | {s.top_accuracy:.1%} | "
-            f"{s.macro_f1:.3f} | {s.fallback_rate:.1%} | {s.right_outcome:.1%} | "
-            f"{s.second_found:.1%} | {s.second_wrong:.1%} |"
-        )
-    for part, s in scores.items():
-        lines += [
-            "",
-            f"## {part}: per intent",
-            "",
-            "| intent | precision | recall | F1 | posts |",
-            "|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {intent} | {p:.2f} | {r:.2f} | {f:.2f} | {n} |"
-            for intent, (p, r, f, n) in s.per_intent.items()
-        ]
-        lines += ["", f"## {part}: what the bot did with posts it got wrong", ""]
-        lines += ["| labelled | bot acted on | posts |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} |" for a, b, c in s.confusions[:25]]
-    return "\n".join(lines) + "\n"

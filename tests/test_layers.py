@@ -50,6 +50,7 @@ TOOLS = {
     "bot.model",
     "bot.evaluation",
     "bot.real_posts",
+    "bot.real_posts_report",
     "bot.review",
 }
 ACTIONS = {"actions"}

@@ -6,6 +6,7 @@
     python -m bot.review discard 13 14
     python -m bot.review serve [--port 8300]  # the same as a local web page
     python -m bot.review gate                 # did the data change make the model better?
+    python -m bot.review import tweets.js     # a brand's archive of posts (X, Telegram, CSV, JSONL)
 
 Decisions are recorded under the trainer's name (``--as``, default: git's
 user.name, else the login name).
@@ -19,10 +20,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from bot.brand import PROJECT_ROOT
+from bot.brand import PROJECT_ROOT, load_brand
 from bot.evaluation import TEST_FILE, shipped_threshold
 from bot.model import MODEL_PATH
+from bot.review.archives import FORMATS
 from bot.review.gate import CONFIG_FILE, RESULTS, GateError, run_gate
 from bot.review.inbox import Group, ReviewError, ReviewInbox
 from bot.review.nludata import NLU_FILE
@@ -86,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the inbox as a local web page")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8300)
+    _import_parser(commands)
     gate = commands.add_parser("gate", help="train a candidate and compare it with the model")
     gate.add_argument("--current-model", type=Path, default=MODEL_PATH)
     gate.add_argument("--test-file", type=Path, default=TEST_FILE)
@@ -96,15 +100,91 @@ def _parser() -> argparse.ArgumentParser:
         default=CONFIG_FILE,
         help="the candidate's pipeline (a config change)",
     )
+    gate.add_argument(
+        "--no-real-posts",
+        action="store_true",
+        help="skip scoring both models on the labelled real posts (tune part)",
+    )
     return parser
 
 
+def _import_parser(commands: Any) -> None:
+    found = commands.add_parser("import", help="a brand's archive of posts into the inbox")
+    found.add_argument("file", type=Path)
+    found.add_argument("--format", choices=FORMATS, help="default: from the file")
+    found.add_argument(
+        "--brand",
+        action="append",
+        default=[],
+        help="the brand's handle, name or sender id (again for more); default: brand.yml's handle",
+    )
+    found.add_argument("--model", type=Path, default=MODEL_PATH, help="the model that suggests")
+    found.add_argument(
+        "--no-model", action="store_true", help="no suggestions; group by shared trigrams"
+    )
+    found.add_argument("--quiet", action="store_true", help="no progress bar")
+    for column in ("text", "id", "author", "time", "thread"):
+        found.add_argument(f"--{column}-column", default=column, help="CSV/JSONL column name")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from bot.review.archive_store import create_tables
+    from bot.review.archives import ArchiveError, Columns
+    from bot.review.importer import run_import
+    from bot.review.suggest import ModelSuggester, Suggester, TrigramSuggester
+
+    engine = make_engine(args.database_url or load_settings().database_url)
+    migrate(engine)
+    create_tables(engine)
+    columns = Columns(
+        args.text_column, args.id_column, args.author_column, args.time_column, args.thread_column
+    )
+
+    def suggester() -> Suggester:
+        return TrigramSuggester() if args.no_model else ModelSuggester(args.model)
+
+    kind = TrigramSuggester if args.no_model else ModelSuggester
+    try:
+        report = run_import(
+            session_factory(engine),
+            args.file,
+            suggester,
+            kind.thresholds,
+            args.format,
+            args.brand or [load_brand().twitter_handle],
+            columns,
+            progress=not args.quiet,
+        )
+    except (ArchiveError, OSError) as refused:
+        print(f"import: {refused}", file=sys.stderr)
+        return 2
+    skipped = ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items()) if n)
+    done = "continued" if report.resumed else "imported"
+    print(
+        f"{done} {args.file.name} (import #{report.import_id}): "
+        f"{report.read} posts, {report.customers} from customers, {report.kept} kept"
+        + (f" (left out: {skipped})" if skipped else "")
+        + f"; {report.groups} groups to review"
+    )
+    return 0
+
+
 def _gate(args: argparse.Namespace) -> int:
-    result = run_gate(args.nlu, args.current_model, args.test_file, args.out, config=args.config)
+    result = run_gate(
+        args.nlu,
+        args.current_model,
+        args.test_file,
+        args.out,
+        real_posts=not args.no_real_posts,
+        config=args.config,
+    )
     if isinstance(result, GateError):
         print(f"gate: verdict invalid\n{result}", file=sys.stderr)
         return 4
-    print((args.out / "report.md").read_text(encoding="utf-8").split("\n| intent")[0].strip())
+    report = (args.out / "report.md").read_text(encoding="utf-8")
+    print(report.split("\n| intent")[0].strip())
+    if "\n## Real posts" in report:
+        print("\n## Real posts" + report.split("\n## Real posts", 1)[1].rstrip())
     print(f"\nReport: {args.out / 'report.html'}")
     return result.verdict.exit_code
 
@@ -129,6 +209,8 @@ def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "gate":
         return _gate(args)
+    if args.command == "import":
+        return _import(args)
     inbox = open_inbox(args.database_url, args.nlu)
     trainer = args.trainer or trainer_name()
     try:

@@ -37,6 +37,7 @@ from pathlib import Path
 from bot.brand import PROJECT_ROOT
 from bot.evaluation import TEST_FILE, Evaluation, read_results, run_rasa_test
 from bot.model import MODEL_PATH, rasa_env
+from bot.review.gate_real import real_figures, real_markdown
 from bot.review.nludata import NLU_FILE
 
 INTENT_MOVE = 0.05
@@ -310,6 +311,7 @@ def run_gate(
     test_file: Path = TEST_FILE,
     out: Path = RESULTS,
     echo: Callable[[str], object] = print,
+    real_posts: bool = True,
     config: Path = CONFIG_FILE,
 ) -> Comparison | GateError:
     """Runs the whole gate; returns the comparison, or why the candidate was refused.
@@ -337,9 +339,18 @@ def run_gate(
         echo("gate: 3/4 evaluating the current model and the candidate on the held-out test file")
         before = _evaluate(current_model, test_file, out / "current")
         after = _evaluate(candidate, test_file, out / "candidate")
+        real = ""
+        if real_posts:
+            echo("gate: and both on the held-out labelled real posts, when they are here")
+            real = real_markdown(real_figures(current_model, candidate))
     echo("gate: 4/4 writing the report")
     comparison = compare(before, after)
     f1_chart(comparison, out / "f1_by_intent.png")
-    (out / "report.md").write_text(report_markdown(comparison, test_file, seconds), "utf-8")
-    (out / "report.html").write_text(report_html(comparison, test_file, seconds), "utf-8")
+    markdown = report_markdown(comparison, test_file, seconds)
+    (out / "report.md").write_text(markdown + ("\n" + real if real else ""), "utf-8")
+    page = report_html(comparison, test_file, seconds)
+    if real:
+        section = f"<h2>Real posts</h2><pre>{html.escape(real)}</pre>\n</body>"
+        page = page.replace("</body>", section)
+    (out / "report.html").write_text(page, "utf-8")
     return comparison

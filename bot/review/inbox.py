@@ -81,6 +81,7 @@ class ItemView:
     id: int
     source: str
     text: str
+    message_id: int
     predicted_intent: str | None
     confidence: float | None
     suggested_intent: str | None  # an agent's relabel
@@ -120,6 +121,7 @@ class Decision:
     intent: str | None = None
     text: str | None = None
     written: bool = False  # False when data/nlu.yml already had the example
+    already_under: str | None = None  # then: the intent the file has it under
 
 
 class ReviewInbox:
@@ -140,6 +142,16 @@ class ReviewInbox:
         self.nlu_file = nlu_file
         self.entities = frozenset(entities if entities is not None else domain_entities())
         self.clock = clock
+        self._read: tuple[tuple[int, int], NluFile] | None = None
+        self._clusters: dict[int, int] | None = None  # item id -> its group, last grouped
+
+    def _nlu(self) -> NluFile:
+        """The NLU file for reading, loaded again only when it changed (a load takes ~1 s)."""
+        stat = self.nlu_file.stat()
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._read is None or self._read[0] != key:
+            self._read = (key, NluFile(self.nlu_file))
+        return self._read[1]
 
     # -- filling the inbox ---------------------------------------------------
 
@@ -226,7 +238,7 @@ class ReviewInbox:
 
     def items(self, status: ReviewStatus | None = ReviewStatus.PENDING) -> list[ItemView]:
         """Items (pending by default), oldest first, each checked against the NLU file."""
-        nlu = NluFile(self.nlu_file)
+        nlu = self._nlu()
         query = select(ReviewItem).order_by(ReviewItem.id)
         if status is not None:
             query = query.where(ReviewItem.status == status)
@@ -237,13 +249,28 @@ class ReviewInbox:
     def groups(self) -> list[Group]:
         """Pending items grouped with their near-duplicates, biggest groups first."""
         items = [i for i in self.items() if i.text.strip()]
-        clusters = group_near_duplicates([plain_text(i.text) for i in items])
-        groups = [Group([items[index] for index in cluster]) for cluster in clusters]
+        by_id = {i.id: i for i in items}
+        known = self._clusters
+        if known is None or not by_id.keys() <= known.keys():
+            # New items: group them all again (seconds for 10,000). Otherwise the
+            # items were only decided, and the groups they leave stay as they were.
+            clusters = group_near_duplicates([plain_text(i.text) for i in items])
+            known = {items[i].id: n for n, cluster in enumerate(clusters) for i in cluster}
+            self._clusters = known
+        grouped: dict[int, list[ItemView]] = {}
+        for item in items:
+            grouped.setdefault(known[item.id], []).append(item)
+        groups = [Group(members) for members in grouped.values()]
         return sorted(groups, key=lambda g: (-len(g.items), g.items[0].id))
+
+    def threads(self, items: Iterable[ItemView]) -> dict[int, dict[str, str | None]]:
+        """The thread around each item's message (its reply, the customer's next message)."""
+        with self.sessions() as session:
+            return {i.id: sources.thread_around(session, i.message_id) for i in items}
 
     def known_intents(self) -> list[str]:
         """Intents an example can be filed under: those the NLU file has examples for."""
-        return NluFile(self.nlu_file).intents()
+        return self._nlu().intents()
 
     # -- deciding --------------------------------------------------------------
 
@@ -253,19 +280,44 @@ class ReviewInbox:
         """Files the item under ``intent`` (default: the proposed one) in the NLU file."""
         with self.sessions.begin() as session:
             item = self._pending(session, item_id)
-            chosen = intent or item.suggested_intent or item.predicted_intent
-            if not chosen or chosen not in self.known_intents():
-                raise ReviewError(f"choose a known intent (got {chosen!r})")
+            chosen = self.check_intent(intent or item.suggested_intent or item.predicted_intent)
             example = " ".join((text if text is not None else item.text).split())
-            self._check_example(example)
-            with _FILE_LOCK:
-                nlu = NluFile(self.nlu_file)
-                written = bool(nlu.add(chosen, [example]))
-                if written:
-                    nlu.save()
+            self.check_example(example)
+            written, already = self.file_examples(chosen, [example])
             item.status, item.final_intent, item.final_text = ReviewStatus.APPROVED, chosen, example
             item.decided_by, item.decided_at = trainer, self.clock()
-            return Decision(item_id, item.status.value, chosen, example, written)
+            return Decision(
+                item_id, item.status.value, chosen, example, bool(written), already.get(example)
+            )
+
+    def check_intent(self, chosen: str | None) -> str:
+        """``chosen`` if examples can be filed under it; a retrieval intent needs its
+        sub-intent (``product_question/wifi``), and the refusal lists them."""
+        known = self.known_intents()
+        if chosen and chosen in known:
+            return chosen
+        subs = [name for name in known if chosen and name.startswith(f"{chosen}/")]
+        if subs:
+            raise ReviewError(f"choose which {chosen}: {', '.join(subs)}")
+        raise ReviewError(f"choose a known intent (got {chosen!r})")
+
+    def file_examples(self, intent: str, examples: list[str]) -> tuple[list[str], dict[str, str]]:
+        """Writes ``examples`` under ``intent``; returns those written, and for those the
+        file already had, the intent it has them under (which may be another)."""
+        with _FILE_LOCK:
+            nlu = self._nlu()
+            already = {}
+            for example in examples:
+                known = nlu.find(example)
+                if known is not None:
+                    already[example] = known.intent
+            written = nlu.add(intent, [e for e in examples if e not in already])
+            if written:
+                nlu.save()
+                # What was just written is what is loaded: no second load of the file.
+                stat = self.nlu_file.stat()
+                self._read = ((stat.st_mtime_ns, stat.st_size), nlu)
+            return written, already
 
     def discard(self, item_id: int, trainer: str) -> Decision:
         """Drops the item: nothing to learn from it."""
@@ -287,7 +339,7 @@ class ReviewInbox:
             raise ReviewError(f"item {item_id} is already {item.status.value}")
         return item
 
-    def _check_example(self, example: str) -> None:
+    def check_example(self, example: str) -> None:
         """Refuses an example that is empty, badly annotated or still carries personal data."""
         if not plain_text(example).strip():
             raise ReviewError("the example is empty")
@@ -331,6 +383,7 @@ def _view(row: ReviewItem, nlu: NluFile) -> ItemView:
         id=int(row.id),
         source=row.source.value,
         text=row.text,
+        message_id=int(row.message_id),
         predicted_intent=row.predicted_intent,
         confidence=row.confidence,
         suggested_intent=row.suggested_intent,

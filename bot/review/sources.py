@@ -108,6 +108,7 @@ def contradicted(session: Session, threshold: float) -> Iterator[tuple[Message, 
             or (answered.confidence or 0.0) < threshold
             or has_item(session, answered.id, ReviewSource.CONTRADICTED)
             or _bot_asked(session, follower)
+            or answers_the_bot(session, answered)
         ):
             continue
         yield answered, str(follower.intent)
@@ -149,3 +150,23 @@ def has_item(session: Session, message_id: int, source: ReviewSource) -> bool:
         ).first()
         is not None
     )
+
+
+def thread_around(session: Session, message_id: int) -> dict[str, str | None]:
+    """What came after a customer's message in its conversation, redacted: the first reply
+    to it (the bot's, an agent's or the gateway's) and the customer's next message."""
+    message = session.get(Message, message_id)
+    if message is None:
+        return {"reply": None, "next_post": None}
+    later = session.scalars(
+        select(Message)
+        .where(Message.conversation_id == message.conversation_id, Message.id > message.id)
+        .order_by(Message.id)
+        .limit(20)
+    ).all()
+    reply = next((m for m in later if m.author != Author.CUSTOMER and m.text), None)
+    following = next((m for m in later if m.author == Author.CUSTOMER and m.text), None)
+    return {
+        "reply": redact_for_training(reply.text).plain if reply else None,
+        "next_post": redact_for_training(following.text).plain if following else None,
+    }

@@ -3,10 +3,16 @@
 ``python -m bot.review serve`` serves it on 127.0.0.1. The page is one static
 file (``page.html``) that talks to a small JSON API:
 
-* ``GET /api/inbox``: pending items in near-duplicate groups, the intents and
-  entities a trainer can choose from;
-* ``POST /api/items/{id}/approve`` with ``{"intent": ..., "text": ...}``;
-* ``POST /api/items/{id}/discard``;
+* ``GET /api/inbox?view=live|imported&page=N&intent=I&min_confidence=x&max_confidence=y``:
+  a page of groups (live items in near-duplicate groups, each with the thread
+  around it; imported posts in groups by meaning, in the review order, outliers
+  apart), the intents and entities a trainer can choose from;
+* ``POST /api/items/{id}/approve`` with ``{"intent": ..., "text": ...}``, and
+  ``POST /api/items/{id}/discard`` (a live item); ``/api/posts/{id}/...`` the
+  same for an imported post;
+* ``POST /api/items/approve-many`` with ``{"ids": [...], "intent": ...}``: a
+  live group at once; ``POST /api/groups/{id}/approve`` with ``{"intent": ...}``
+  and ``/api/groups/{id}/discard``: an imported group (its outliers left);
 * ``POST /api/collect``: looks for new items in the stored conversations.
 
 Changes need a JSON body and, when the browser sends an Origin, the page's
@@ -22,12 +28,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.review.inbox import Decision, ReviewError, ReviewInbox
+from bot.review.imported import Filters, ImportedInbox
+from bot.review.inbox import ReviewError, ReviewInbox
 
 PAGE = Path(__file__).with_name("page.html")
 MAX_BODY = 64 * 1024
 INBOX: web.AppKey[ReviewInbox] = web.AppKey("inbox", ReviewInbox)
 TRAINER: web.AppKey[str] = web.AppKey("trainer", str)
+IMPORTED: web.AppKey[ImportedInbox] = web.AppKey("imported", ImportedInbox)
+PER_PAGE = 20
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -52,12 +61,81 @@ async def page(_request: web.Request) -> web.StreamResponse:
     return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
 
 
+def _number(request: web.Request, key: str) -> float | None:
+    raw = request.query.get(key) or None
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{key} must be a number") from None
+
+
+def _live_page(
+    inbox: ReviewInbox, number: int, filters: Filters, per_page: int = PER_PAGE
+) -> dict[str, Any]:
+    groups = [
+        g
+        for g in inbox.groups()
+        if (not filters.intent or _is_intent(g.items[0].proposed_intent, filters.intent))
+        and _within(g.items[0].confidence, filters)
+    ]
+    shown = groups[number * per_page : (number + 1) * per_page]
+    threads = inbox.threads(i for g in shown for i in g.items)
+    return {
+        "groups": [
+            {
+                **g.as_json(),
+                "key": f"live-{g.items[0].id}",
+                "members": len(g.items),
+                "items": [{**i.as_json(), **threads[i.id]} for i in g.items],
+                "hidden": 0,
+                "outliers": [],
+            }
+            for g in shown
+        ],
+        "page": number,
+        "pages": max(1, -(-len(groups) // per_page)),
+        "total_groups": len(groups),
+    }
+
+
+def _is_intent(name: str | None, wanted: str) -> bool:
+    """``name`` is ``wanted`` or one of its sub-intents (``product_question/wifi``)."""
+    return bool(name) and (name == wanted or str(name).startswith(f"{wanted}/"))
+
+
+def _within(confidence: float | None, filters: Filters) -> bool:
+    if confidence is None:
+        return filters.min_confidence is None and filters.max_confidence is None
+    low, high = filters.min_confidence, filters.max_confidence
+    return (low is None or confidence >= low) and (high is None or confidence <= high)
+
+
 async def inbox_state(request: web.Request) -> web.Response:
-    inbox = request.app[INBOX]
+    inbox, imported = request.app[INBOX], request.app[IMPORTED]
+    view = request.query.get("view", "live")
+    if view not in ("live", "imported"):
+        return _error(400, "view must be live or imported")
+    try:
+        number = max(0, int(request.query.get("page") or 0))
+    except ValueError:
+        return _error(400, "page must be a number")
+    filters = Filters(
+        request.query.get("intent") or None,
+        _number(request, "min_confidence"),
+        _number(request, "max_confidence"),
+    )
 
     def read() -> dict[str, Any]:
+        if view == "live":
+            found = _live_page(inbox, number, filters)
+        else:
+            found = imported.page(number, filters)
         return {
-            "groups": [g.as_json() for g in inbox.groups()],
+            **found,
+            "view": view,
+            "counts": {"live": len(inbox.items()), "imported": imported.pending()},
             "intents": inbox.known_intents(),
             "entities": sorted(inbox.entities),
         }
@@ -94,35 +172,79 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
     raise web.HTTPBadRequest(text=f"{key} must be a string")
 
 
-async def _decide(request: web.Request, decide: Callable[[], Decision]) -> web.Response:
+def _int_list(body: dict[str, Any], key: str) -> list[int]:
+    value = body.get(key)
+    if not isinstance(value, list) or not value or len(value) > 1000:
+        raise web.HTTPBadRequest(text=f"{key} must be a list of 1 to 1000 ids")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise web.HTTPBadRequest(text=f"{key} must hold ids")
+    return value
+
+
+async def _decide(decide: Callable[[], Any]) -> web.Response:
     try:
         decision = await asyncio.to_thread(decide)
     except ReviewError as refused:
         return _error(409 if "already" in str(refused) else 400, str(refused))
+    if isinstance(decision, list):
+        return web.json_response([d.__dict__ for d in decision])
     return web.json_response(decision.__dict__)
 
 
 async def approve(request: web.Request) -> web.Response:
     item_id, body = _item_id(request), await _body(request)
     intent, text = _optional_text(body, "intent"), _optional_text(body, "text")
-    inbox, trainer = request.app[INBOX], request.app[TRAINER]
-    return await _decide(request, lambda: inbox.approve(item_id, trainer, intent, text))
+    trainer = request.app[TRAINER]
+    if request.match_info["kind"] == "posts":
+        posts = request.app[IMPORTED]
+        return await _decide(lambda: posts.approve(item_id, trainer, intent, text))
+    inbox = request.app[INBOX]
+    return await _decide(lambda: inbox.approve(item_id, trainer, intent, text))
 
 
 async def discard(request: web.Request) -> web.Response:
     item_id = _item_id(request)
     await _body(request)
+    trainer = request.app[TRAINER]
+    if request.match_info["kind"] == "posts":
+        posts = request.app[IMPORTED]
+        return await _decide(lambda: posts.discard(item_id, trainer))
+    inbox = request.app[INBOX]
+    return await _decide(lambda: inbox.discard(item_id, trainer))
+
+
+async def approve_many(request: web.Request) -> web.Response:
+    """A live group at once: every listed item under one intent."""
+    body = await _body(request)
+    ids, intent = _int_list(body, "ids"), _optional_text(body, "intent")
     inbox, trainer = request.app[INBOX], request.app[TRAINER]
-    return await _decide(request, lambda: inbox.discard(item_id, trainer))
+    return await _decide(lambda: [inbox.approve(i, trainer, intent) for i in ids])
 
 
-def create_app(inbox: ReviewInbox, trainer: str) -> web.Application:
+async def decide_group(request: web.Request) -> web.Response:
+    """An imported group at once (its outliers stay to be decided one by one)."""
+    group_id, body = _item_id(request), await _body(request)
+    posts, trainer = request.app[IMPORTED], request.app[TRAINER]
+    if request.match_info["action"] == "discard":
+        return await _decide(lambda: posts.discard_group(group_id, trainer))
+    intent = _optional_text(body, "intent")
+    if intent is None:
+        return _error(400, "choose an intent for the group")
+    return await _decide(lambda: posts.approve_group(group_id, trainer, intent))
+
+
+def create_app(
+    inbox: ReviewInbox, trainer: str, imported: ImportedInbox | None = None
+) -> web.Application:
     """The page and its API, deciding as ``trainer``."""
     app = web.Application(client_max_size=MAX_BODY, middlewares=[same_origin_json])
     app[INBOX], app[TRAINER] = inbox, trainer
+    app[IMPORTED] = imported or ImportedInbox(inbox.sessions, inbox)
     app.router.add_get("/", page)
     app.router.add_get("/api/inbox", inbox_state)
     app.router.add_post("/api/collect", collect)
-    app.router.add_post(r"/api/items/{item_id}/approve", approve)
-    app.router.add_post(r"/api/items/{item_id}/discard", discard)
+    app.router.add_post("/api/items/approve-many", approve_many)
+    app.router.add_post(r"/api/{kind:items|posts}/{item_id}/approve", approve)
+    app.router.add_post(r"/api/{kind:items|posts}/{item_id}/discard", discard)
+    app.router.add_post(r"/api/groups/{item_id}/{action:approve|discard}", decide_group)
     return app

@@ -97,9 +97,9 @@ def test_booking_change_in_public_invites_to_a_dm_and_says_nothing_personal(
 
 def test_lost_bag_opens_a_report(assistant: Assistant) -> None:
     chat = Conversation(assistant)
-    assert responses(chat.say("my suitcase never showed up at the carousel in Denver")) == [
-        "ask_booking_ref"
-    ]
+    said = responses(chat.say("my suitcase never showed up at the carousel in Denver"))
+    # Read as also a complaint, the report gets an apology first (bot/nlu/second_intent.py).
+    assert said in (["ask_booking_ref"], ["apology_baggage_issue", "ask_booking_ref"])
     turn = chat.say("K9PLZ3")
     assert responses(turn) in (["bag_report_created"], ["bag_searching"])
     assert turn["slots"]["baggage_ref"].startswith("DENNW")

@@ -10,7 +10,6 @@ import pytest
 
 from bot.evaluation import (
     evaluate,
-    evaluate_real_posts,
     fallback_config,
     load_agent,
     recommended_threshold,
@@ -19,6 +18,7 @@ from bot.evaluation import (
 )
 from bot.model import MODEL_PATH, rasa_env
 from bot.real_posts import LABELS, tweets_path
+from bot.real_posts_report import evaluate_real_posts
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]

@@ -170,3 +170,20 @@ def test_kinds_of_posts_for_the_error_analysis() -> None:
         [Parse((("affirm", 0.9),), False), Parse((("praise", 0.9),), False)],
     )
     assert table == {"thread reply": (2, 0.5)}
+
+
+def test_the_second_intent_sweep_counts_namings_and_wrong_ones() -> None:
+    from bot.real_posts_report import second_intent_sweep
+
+    posts = [
+        _post("flight_delayed", "complaint"),  # an angry delay
+        _post("flight_delayed"),  # a calm one
+        _post("complaint"),  # complaint itself: never its own second intent
+    ]
+    parses = [
+        Parse((("flight_delayed", 0.9),), False, None, (("complaint", 0.6),)),
+        Parse((("flight_delayed", 0.9),), False, None, (("complaint", 0.3),)),
+        Parse((("complaint", 0.9),), False, None, (("flight_delayed", 0.1),)),
+    ]
+    rows = second_intent_sweep(posts, parses, "complaint", [0.2, 0.5, 0.7])
+    assert rows == [(0.2, 2, 0.5), (0.5, 1, 0.0), (0.7, 0, 0.0)]

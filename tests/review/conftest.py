@@ -1,17 +1,21 @@
-"""A care store with stored conversations, and a scratch copy of the NLU file."""
+"""A care store with stored conversations, a scratch copy of the NLU file, the review page
+served, and headless Chromium."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from aiohttp import web
 from sqlalchemy.orm import sessionmaker
 
 from bot.review.inbox import ReviewInbox
 from bot.review.nludata import NLU_FILE
+from bot.review.web import create_app
 from bot.store.db import make_engine, migrate, session_factory
 from bot.store.models import (
     Author,
@@ -100,3 +104,14 @@ def store_message(sessions: sessionmaker) -> StoreMessage:
             return int(message.id)
 
     return store
+
+
+@pytest_asyncio.fixture
+async def server(inbox: ReviewInbox) -> AsyncIterator[str]:
+    runner = web.AppRunner(create_app(inbox, "trainer-1"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()

@@ -66,3 +66,17 @@ def test_collect_list_approve_and_discard(
     assert _review(tmp_path, nlu_copy, "list").stdout.strip() == "Nothing to review."
     again = _review(tmp_path, nlu_copy, "discard", str(bag))
     assert again.returncode == 2 and "already approved" in again.stderr
+
+
+def test_import_the_example_archive_then_again(tmp_path: Path, nlu_copy: Path) -> None:
+    example = PROJECT_ROOT / "tests" / "review" / "fixtures" / "example_archive.csv"
+    first = _review(tmp_path, nlu_copy, "import", str(example), "--no-model", "--quiet")
+    assert first.returncode == 0, first.stderr
+    counts = "22 posts, 19 from customers, 17 kept (left out: 1 bare value, 3 brand, 1 duplicate)"
+    assert first.stdout.startswith("imported example_archive.csv (import #1): " + counts)
+    again = _review(tmp_path, nlu_copy, "import", str(example), "--no-model", "--quiet")
+    assert again.stdout.startswith("continued example_archive.csv (import #1): " + counts)
+    odd = tmp_path / "notes.txt"
+    odd.write_text("hello", encoding="utf-8")
+    refused = _review(tmp_path, nlu_copy, "import", str(odd), "--no-model")
+    assert refused.returncode == 2 and "not an X archive" in refused.stderr

@@ -58,6 +58,7 @@ def _gate(
 ) -> subprocess.CompletedProcess[str]:
     chosen = ["--config", str(config)] if config else []
     chosen += ["--test-file", str(test_file)] if test_file else []
+    chosen += ["--no-real-posts"]  # scored in-process, tested in test_gate_real.py
     return subprocess.run(
         [sys.executable, "-m", "bot.review", "--nlu", str(nlu), "gate", "--out", str(out), *chosen],
         cwd=PROJECT_ROOT,

@@ -158,3 +158,22 @@ def test_handovers_after_a_collection_are_found_by_the_next(
     assert inbox.collect() == 1
     assert inbox.collect() == 0
     assert sorted(i.reason or "" for i in inbox.items()) == ["complaint", "requested"]
+
+
+def test_groups_stay_after_a_decision_and_take_in_new_items(
+    inbox: ReviewInbox, store_message: StoreMessage
+) -> None:
+    store_message("where is my bag, 3 days now", "baggage_issue", 0.3)
+    store_message("where is my bag?? 3 days now!!", "baggage_issue", 0.2)
+    store_message("is there wifi on board", "out_of_scope", 0.2)
+    inbox.collect()
+    sizes = sorted(len(g.items) for g in inbox.groups())
+    assert sizes == [1, 2]
+    first = inbox.groups()[0].items[0]
+    inbox.discard(first.id, "trainer")
+    assert sorted(len(g.items) for g in inbox.groups()) == [1, 1]
+    store_message("where is my bag, 3 days now?", "baggage_issue", 0.3)
+    inbox.collect()
+    groups = inbox.groups()
+    assert sorted(len(g.items) for g in groups) == [1, 2]
+    assert first.id not in {i.id for g in groups for i in g.items}

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest_asyncio
-from aiohttp import web
 
 from bot.review.inbox import ReviewInbox
 from bot.review.nludata import NluFile
-from bot.review.web import create_app
 from tests.review.conftest import StoreMessage
-
-
-@pytest_asyncio.fixture
-async def server(inbox: ReviewInbox) -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app(inbox, "trainer-1"))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
 
 
 async def test_a_trainer_approves_relabels_and_discards_in_the_browser(
@@ -98,3 +83,28 @@ async def test_the_api_refuses_what_a_page_would_not_send(
         assert again.status == 409
         state = await (await http.get(f"{server}/api/inbox")).json()
         assert state["groups"] == [] and "flight_status" in state["intents"]
+
+
+async def test_the_api_refuses_bad_pages_filters_and_group_decisions(
+    server: str, inbox: ReviewInbox, store_message: StoreMessage
+) -> None:
+    first = store_message("where is my bag, 3 days now", "baggage_issue", 0.3)
+    store_message("where is my bag?? 3 days now!!", "baggage_issue", 0.2)
+    assert first and inbox.collect() == 2
+    ids = [i.id for i in inbox.items()]
+    async with aiohttp.ClientSession() as http:
+        for query in ("view=all", "page=abc", "max_confidence=high"):
+            assert (await http.get(f"{server}/api/inbox?{query}")).status == 400, query
+        many = f"{server}/api/items/approve-many"
+        for body in ({"ids": "1"}, {"ids": []}, {"ids": [True]}, {"ids": list(range(1001))}):
+            assert (await http.post(many, json=body)).status == 400, body
+        missing = await http.post(f"{server}/api/groups/999/approve", json={"intent": "greet"})
+        assert missing.status == 400 and "no pending group" in (await missing.json())["error"]
+        no_intent = await http.post(f"{server}/api/groups/999/approve", json={})
+        assert no_intent.status == 400
+        assert (await http.post(f"{server}/api/posts/999/discard", json={})).status == 400
+        for query, shown in (("baggage_issue&max_confidence=0.25", []), ("baggage_issue", ids)):
+            state = await (await http.get(f"{server}/api/inbox?intent={query}")).json()
+            assert [i["id"] for g in state["groups"] for i in g["items"]] == shown, query
+        done = await http.post(many, json={"ids": ids, "intent": "baggage_issue"})
+        assert done.status == 200 and [d["status"] for d in await done.json()] == ["approved"] * 2

@@ -1,0 +1,242 @@
+"""Imported archive posts as the review page and the command line decide them.
+
+Posts come a page of groups at a time (groups in the review order, see
+bot/review/meaning.py), filtered by the model's intent and confidence, so the
+page stays fast with 100,000 posts. A group is decided at once: approving
+files every member that is not an outlier (outliers are decided one by one);
+near-duplicates follow the post they repeat and are never written themselves.
+The checks and the writing into data/nlu.yml are the live inbox's
+(:class:`~bot.review.inbox.ReviewInbox`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.review.archive_store import ArchivePost, PostStatus, create_tables
+from bot.review.inbox import Decision, ReviewError, ReviewInbox
+
+PER_PAGE = 20
+#: Members shown of a large group (the group's action covers all of them).
+SHOWN = 8
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the trainer narrowed the list to."""
+
+    intent: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+
+
+@dataclass(frozen=True)
+class GroupDecision:
+    group_id: int
+    status: str
+    intent: str | None
+    decided: int  # posts decided, near-duplicates included
+    written: int  # examples added to the NLU file
+    already: int  # examples the file already had
+
+
+def post_json(post: ArchivePost) -> dict[str, Any]:
+    return {
+        "id": int(post.id),
+        "source": "imported",
+        "text": post.text,
+        "predicted_intent": post.intent,
+        "confidence": post.confidence,
+        "runner_up": post.runner_up,
+        "runner_up_confidence": post.runner_up_confidence,
+        "proposed": post.intent,
+        "copies": int(post.copies),
+        "removed": list(post.removed or ()),
+        "reply": post.reply,
+        "next_post": post.next_post,
+        "outlier": bool(post.outlier),
+        "centre": bool(post.centre),
+    }
+
+
+class ImportedInbox:
+    """Reads and decides imported posts; files approved ones through ``inbox``."""
+
+    def __init__(self, sessions: sessionmaker, inbox: ReviewInbox) -> None:
+        self.sessions = sessions
+        self.inbox = inbox
+        create_tables(sessions.kw["bind"])
+
+    @staticmethod
+    def _shown() -> Any:
+        return (ArchivePost.status == PostStatus.PENDING) & ArchivePost.near_duplicate_of.is_(None)
+
+    def _where(self, filters: Filters) -> list[Any]:
+        where = [self._shown(), ArchivePost.group_id.is_not(None)]
+        if filters.intent:
+            where.append(
+                or_(
+                    ArchivePost.intent == filters.intent,
+                    ArchivePost.intent.startswith(f"{filters.intent}/"),
+                )
+            )
+        if filters.min_confidence is not None:
+            where.append(ArchivePost.confidence >= filters.min_confidence)
+        if filters.max_confidence is not None:
+            where.append(ArchivePost.confidence <= filters.max_confidence)
+        return where
+
+    def page(
+        self, number: int = 0, filters: Filters = Filters(), per_page: int = PER_PAGE
+    ) -> dict[str, Any]:
+        """One page of groups (each with its shown members and its outliers apart)."""
+        where = self._where(filters)
+        with self.sessions() as session:
+            total = session.scalar(
+                select(func.count(func.distinct(ArchivePost.group_id))).where(*where)
+            )
+            groups = session.execute(
+                select(ArchivePost.group_id, func.min(ArchivePost.priority).label("first"))
+                .where(*where)
+                .group_by(ArchivePost.group_id)
+                .order_by("first", ArchivePost.group_id)
+                .offset(number * per_page)
+                .limit(per_page)
+            ).all()
+            return {
+                "groups": [self._group(session, int(g.group_id), where) for g in groups],
+                "page": number,
+                "pages": max(1, -(-int(total or 0) // per_page)),
+                "total_groups": int(total or 0),
+                "intents": self._intents(session),
+            }
+
+    def _group(self, session: Session, group_id: int, where: list[Any]) -> dict[str, Any]:
+        members = session.scalars(
+            select(ArchivePost)
+            .where(ArchivePost.group_id == group_id, *where)
+            .order_by(ArchivePost.centre.desc(), ArchivePost.id)
+        ).all()
+        inliers = [m for m in members if not m.outlier]
+        outliers = [m for m in members if m.outlier]
+        size = sum(int(m.copies) for m in members)
+        return {
+            "key": f"imported-{group_id}",
+            "group_id": group_id,
+            "size": size,
+            "members": len(inliers),
+            "items": [post_json(m) for m in inliers[:SHOWN]],
+            "hidden": max(0, len(inliers) - SHOWN),
+            "outliers": [post_json(m) for m in outliers[:SHOWN]],
+        }
+
+    @staticmethod
+    def _intents(session: Session) -> list[str]:
+        rows = session.scalars(
+            select(ArchivePost.intent)
+            .where(ArchivePost.status == PostStatus.PENDING, ArchivePost.intent.is_not(None))
+            .distinct()
+        ).all()
+        return sorted(str(r) for r in rows)
+
+    def pending(self) -> int:
+        with self.sessions() as session:
+            return int(session.scalar(select(func.count()).where(self._shown())) or 0)
+
+    # -- deciding --------------------------------------------------------------
+
+    def approve(
+        self, post_id: int, trainer: str, intent: str | None = None, text: str | None = None
+    ) -> Decision:
+        with self.sessions.begin() as session:
+            post = self._pending(session, post_id)
+            chosen = self.inbox.check_intent(intent or post.intent)
+            example = " ".join((text if text is not None else post.text).split())
+            self.inbox.check_example(example)
+            written, already = self.inbox.file_examples(chosen, [example])
+            self._decide(session, [post], PostStatus.APPROVED, trainer, chosen, {post.id: example})
+            return Decision(
+                post_id, "approved", chosen, example, bool(written), already.get(example)
+            )
+
+    def discard(self, post_id: int, trainer: str) -> Decision:
+        with self.sessions.begin() as session:
+            post = self._pending(session, post_id)
+            self._decide(session, [post], PostStatus.DISCARDED, trainer)
+            return Decision(post_id, "discarded")
+
+    def approve_group(self, group_id: int, trainer: str, intent: str) -> GroupDecision:
+        """Files every pending member that is not an outlier under ``intent``."""
+        chosen = self.inbox.check_intent(intent)
+        with self.sessions.begin() as session:
+            members = self._members(session, group_id)
+            examples = {int(m.id): " ".join(m.text.split()) for m in members}
+            for example in examples.values():
+                self.inbox.check_example(example)
+            written, already = self.inbox.file_examples(
+                chosen, list(dict.fromkeys(examples.values()))
+            )
+            decided = self._decide(session, members, PostStatus.APPROVED, trainer, chosen, examples)
+            return GroupDecision(group_id, "approved", chosen, decided, len(written), len(already))
+
+    def discard_group(self, group_id: int, trainer: str) -> GroupDecision:
+        with self.sessions.begin() as session:
+            members = self._members(session, group_id)
+            decided = self._decide(session, members, PostStatus.DISCARDED, trainer)
+            return GroupDecision(group_id, "discarded", None, decided, 0, 0)
+
+    def _members(self, session: Session, group_id: int) -> list[ArchivePost]:
+        members = session.scalars(
+            select(ArchivePost).where(
+                ArchivePost.group_id == group_id,
+                self._shown(),
+                ArchivePost.outlier.is_(False),
+            )
+        ).all()
+        if not members:
+            raise ReviewError(f"no pending group {group_id}")
+        return list(members)
+
+    @staticmethod
+    def _pending(session: Session, post_id: int) -> ArchivePost:
+        post = session.get(ArchivePost, post_id)
+        if post is None or post.near_duplicate_of is not None:
+            raise ReviewError(f"no imported post {post_id}")
+        if post.status != PostStatus.PENDING:
+            raise ReviewError(f"post {post_id} is already {post.status.value}")
+        return post
+
+    def _decide(
+        self,
+        session: Session,
+        posts: list[ArchivePost],
+        status: PostStatus,
+        trainer: str,
+        intent: str | None = None,
+        texts: dict[int, str] | None = None,
+    ) -> int:
+        when = self.inbox.clock()
+        for post in posts:
+            post.status, post.final_intent, post.decided_by, post.decided_at = (
+                status,
+                intent,
+                trainer,
+                when,
+            )
+            post.final_text = (texts or {}).get(int(post.id))
+        ids = [int(p.id) for p in posts]
+        # Near-duplicates follow the post they repeat (never written themselves).
+        followers = session.execute(
+            update(ArchivePost)
+            .where(
+                ArchivePost.near_duplicate_of.in_(ids),
+                ArchivePost.status == PostStatus.PENDING,
+            )
+            .values(status=status, final_intent=intent, decided_by=trainer, decided_at=when)
+            .execution_options(synchronize_session=False)
+        )
+        return len(posts) + int(followers.rowcount or 0)

@@ -1,0 +1,307 @@
+"""``python -m bot.review import FILE``: a brand's archive into the review inbox.
+
+The stages, each resumable (an interrupted import, run again on the same
+file, continues where it stopped and stores nothing twice):
+
+1. **read**: the file's posts (bot/review/archives.py); only the customers'
+   are kept, redacted as live items are (bot/review/redaction.py), with the
+   thread around them (the brand's reply, the customer's next post). A post
+   that is nothing but a value (a bare record locator: an answer to the
+   brand's question) teaches no intent and is left out. Exact duplicates (the
+   same words ignoring case, punctuation, handles and links) are counted on
+   the post already stored. Committed every :data:`CHUNK` posts with the count
+   read so far, which is where a second run starts.
+2. **suggest**: the model's intent, confidence and runner-up, and the sentence
+   vector (bot/review/suggest.py), for posts without them, a batch at a time.
+3. **group** (bot/review/meaning.py): groups by meaning, near-duplicates,
+   outliers and the review order, over every pending imported post.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from bot.review.archive_store import ArchiveImport, ArchivePost, PostStatus, Stage
+from bot.review.archives import (
+    DEFAULT_COLUMNS,
+    Columns,
+    Post,
+    detect_format,
+    read_archive,
+    thread_context,
+)
+from bot.review.meaning import group_posts
+from bot.review.nludata import normalise
+from bot.review.redaction import ANNOTATION, plain_text, redact_for_training
+from bot.review.suggest import Suggester, Thresholds
+from bot.store.records import utcnow
+
+CHUNK = 1000
+HANDLE = re.compile(r"@\w+")
+SUGGEST_BATCH = 256
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did, for the terminal."""
+
+    import_id: int
+    read: int
+    customers: int
+    kept: int
+    skipped: dict[str, int]
+    groups: int
+    resumed: bool
+
+
+def fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as opened:
+        for block in iter(lambda: opened.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def text_key(text: str) -> str:
+    """The key exact duplicates share (see ``nludata.normalise``)."""
+    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+def is_bare_value(annotated: str) -> bool:
+    """Nothing but values (a record locator, a number): an answer, not a request."""
+    words = HANDLE.sub("", ANNOTATION.sub("", annotated))
+    return not any(ch.isalpha() for ch in words)
+
+
+def run_import(
+    sessions: sessionmaker,
+    path: Path,
+    suggester: Callable[[], Suggester],
+    thresholds: Thresholds,
+    fmt: str | None = None,
+    brand: Iterable[str] = (),
+    columns: Columns = DEFAULT_COLUMNS,
+    progress: bool = True,
+) -> ImportReport:
+    """Imports ``path`` (or continues its import); ``suggester`` is built only when needed,
+    ``thresholds`` are its vectors' (``Suggester.thresholds``)."""
+    fmt = fmt or detect_format(path)
+    digest = fingerprint(path)
+    with sessions.begin() as session:
+        record = session.scalars(
+            select(ArchiveImport).where(ArchiveImport.fingerprint == digest)
+        ).first()
+        resumed = record is not None
+        if record is None:
+            record = ArchiveImport(
+                fingerprint=digest,
+                name=path.name[:255],
+                format=fmt,
+                stage=Stage.READ,
+                skipped={},
+                started_at=utcnow(),
+            )
+            session.add(record)
+            session.flush()
+        import_id = int(record.id)
+    posts = read_archive(path, fmt, brand, columns)
+    _read(sessions, import_id, posts, progress)
+    _suggest(sessions, import_id, suggester, progress)
+    groups = _group(sessions, thresholds, progress) if _has_work(sessions) else 0
+    with sessions.begin() as session:
+        record = session.get(ArchiveImport, import_id)
+        record.stage, record.finished_at = Stage.DONE, record.finished_at or utcnow()
+        return ImportReport(
+            import_id,
+            int(record.read),
+            int(record.customers),
+            int(record.kept),
+            dict(record.skipped or {}),
+            groups,
+            resumed,
+        )
+
+
+def _read(sessions: sessionmaker, import_id: int, posts: list[Post], progress: bool) -> None:
+    customers = [p for p in posts if not p.from_brand]
+    context = thread_context(posts)
+    with sessions() as session:
+        record = session.get(ArchiveImport, import_id)
+        done, stage = int(record.customers), record.stage
+    if stage != Stage.READ:
+        return
+    bar = tqdm(total=len(customers), initial=done, desc="read", unit="post", disable=not progress)
+    for start in range(done, len(customers), CHUNK):
+        chunk = customers[start : start + CHUNK]
+        with sessions.begin() as session:
+            record = session.get(ArchiveImport, import_id)
+            skipped = dict(record.skipped or {})
+            kept = _store_chunk(session, import_id, chunk, context, skipped)
+            record.kept += kept
+            record.customers = start + len(chunk)
+            record.skipped = skipped
+        bar.update(len(chunk))
+    bar.close()
+    with sessions.begin() as session:
+        record = session.get(ArchiveImport, import_id)
+        record.read = len(posts)
+        brand = len(posts) - len(customers)
+        record.skipped = {**(record.skipped or {}), "brand": brand}
+        record.stage = Stage.SUGGESTED
+
+
+def _store_chunk(
+    session: Session,
+    import_id: int,
+    chunk: list[Post],
+    context: dict[str, Any],
+    skipped: dict[str, int],
+) -> int:
+    fresh: dict[str, dict[str, Any]] = {}
+    rows = []
+    for post in chunk:
+        redacted = redact_for_training(post.text)
+        if is_bare_value(redacted.text):
+            skipped["bare value"] = skipped.get("bare value", 0) + 1
+            continue
+        rows.append((post, redacted, text_key(redacted.text), context.get(post.key)))
+    keys = [key for _, _, key, _ in rows]
+    known = {
+        row.text_key: row
+        for row in session.scalars(select(ArchivePost).where(ArchivePost.text_key.in_(keys)))
+    }
+    for post, redacted, key, around in rows:
+        if key in known or key in fresh:
+            if key in known:
+                known[key].copies += 1
+            else:
+                fresh[key]["copies"] += 1
+            skipped["duplicate"] = skipped.get("duplicate", 0) + 1
+            continue
+        fresh[key] = {
+            "import_id": import_id,
+            "source_key": post.key[:64],
+            "posted_at": (post.at or "")[:40] or None,
+            "text": redacted.text,
+            "removed": list(redacted.removed),
+            "text_key": key,
+            "copies": 1,
+            "reply": _redacted(around.reply if around else None),
+            "next_post": _redacted(around.next_post if around else None),
+            "status": PostStatus.PENDING,
+            "centre": False,
+            "outlier": False,
+        }
+    if fresh:
+        # One executemany: the ORM would insert row by row to learn each id.
+        session.execute(insert(ArchivePost), list(fresh.values()))
+    return len(fresh)
+
+
+def _redacted(text: str | None) -> str | None:
+    return redact_for_training(text).plain if text else None
+
+
+def _suggest(
+    sessions: sessionmaker, import_id: int, suggester: Callable[[], Suggester], progress: bool
+) -> None:
+    with sessions() as session:
+        todo = session.scalars(
+            select(ArchivePost.id)
+            .where(ArchivePost.import_id == import_id, ArchivePost.vector.is_(None))
+            .order_by(ArchivePost.id)
+        ).all()
+    if not todo:
+        return
+    model = suggester()
+    bar = tqdm(total=len(todo), desc="suggest", unit="post", disable=not progress)
+    for start in range(0, len(todo), SUGGEST_BATCH):
+        with sessions.begin() as session:
+            rows = session.scalars(
+                select(ArchivePost).where(ArchivePost.id.in_(todo[start : start + SUGGEST_BATCH]))
+            ).all()
+            found = model.suggest([plain_text(row.text) for row in rows])
+            for row, suggestion in zip(rows, found, strict=True):
+                row.intent, row.confidence = suggestion.intent, suggestion.confidence
+                row.runner_up = suggestion.runner_up
+                row.runner_up_confidence = suggestion.runner_up_confidence
+                row.vector = suggestion.vector.astype(np.float16).tobytes()
+        bar.update(len(rows))
+    bar.close()
+    with sessions.begin() as session:
+        session.execute(
+            update(ArchiveImport).where(ArchiveImport.id == import_id).values(stage=Stage.GROUPED)
+        )
+
+
+def _has_work(sessions: sessionmaker) -> bool:
+    with sessions() as session:
+        return (
+            session.scalars(
+                select(ArchivePost.id).where(ArchivePost.status == PostStatus.PENDING).limit(1)
+            ).first()
+            is not None
+        )
+
+
+def _group(sessions: sessionmaker, thresholds: Thresholds, progress: bool) -> int:
+    """Groups every pending imported post anew (a second import joins the first's groups)."""
+    with sessions() as session:
+        rows = session.execute(
+            select(
+                ArchivePost.id,
+                ArchivePost.vector,
+                ArchivePost.confidence,
+                ArchivePost.runner_up_confidence,
+                ArchivePost.intent,
+                ArchivePost.copies,
+            )
+            .where(ArchivePost.status == PostStatus.PENDING, ArchivePost.vector.is_not(None))
+            .order_by(ArchivePost.id)
+        ).all()
+    vectors = np.stack([np.frombuffer(r.vector, dtype=np.float16) for r in rows]).astype(np.float32)
+    margins = np.array(
+        [
+            1.0 if r.confidence is None else r.confidence - (r.runner_up_confidence or 0.0)
+            for r in rows
+        ],
+        dtype=np.float32,
+    )
+    placed = group_posts(
+        vectors,
+        margins,
+        [r.intent for r in rows],
+        [int(r.copies) for r in rows],
+        thresholds,
+        progress=progress,
+    )
+    ids = [int(r.id) for r in rows]
+    with sessions.begin() as session:
+        session.bulk_update_mappings(
+            ArchivePost,
+            [
+                {
+                    "id": ids[i],
+                    "group_id": ids[p.centre],
+                    "group_size": p.size,
+                    "centre": p.centre == i,
+                    "outlier": p.outlier,
+                    "near_duplicate_of": ids[p.near_duplicate_of]
+                    if p.near_duplicate_of is not None
+                    else None,
+                    "priority": p.priority,
+                }
+                for i, p in enumerate(placed)
+            ],
+        )
+    return len({p.centre for p in placed})

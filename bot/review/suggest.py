@@ -1,0 +1,139 @@
+"""What the current model says about imported posts, and the vectors that group them.
+
+:class:`ModelSuggester` parses posts with the shipped model in-process, in
+batches (as ``bot.evaluation.parse_texts`` does), and takes the sentence
+encoder's vector from the same run: one MPNet pass gives the intent, its
+confidence, the runner-up and the vector that groups posts by meaning.
+
+:class:`TrigramSuggester` needs no model (``import --no-model``, and the
+tests): no intent, and hashed character-trigram vectors, which group
+rewordings but not paraphrases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from bot.review.groups import trigrams
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The model's reading of one post."""
+
+    intent: str | None
+    confidence: float | None
+    runner_up: str | None
+    runner_up_confidence: float | None
+    vector: np.ndarray  # unit length
+
+    @property
+    def margin(self) -> float:
+        """How much surer the model is of its first intent than of its second (1 when unknown)."""
+        if self.confidence is None:
+            return 1.0
+        return self.confidence - (self.runner_up_confidence or 0.0)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Cosine similarities that decide groups; they depend on the vectors' kind."""
+
+    member: float  # joins a group's centre at this similarity or more
+    core: float  # under it a member is an outlier, set apart from the group action
+    near_duplicate: float  # says the same as the centre: decided with it
+
+
+class Suggester(Protocol):
+    thresholds: Thresholds
+
+    def suggest(self, texts: list[str]) -> list[Suggestion]: ...
+
+
+class TrigramSuggester:
+    """No model: hashed trigram counts as vectors, no intents."""
+
+    # Cosines of trigram counts: a rewording of one question 0.8-0.9 (the fixtures'
+    # "second bag to Rome"), one template with other words added about 0.5, two
+    # topics about 0.1.
+    thresholds = Thresholds(member=0.6, core=0.7, near_duplicate=0.95)
+    dimensions = 1024
+
+    def suggest(self, texts: list[str]) -> list[Suggestion]:
+        found = []
+        for text in texts:
+            vector = np.zeros(self.dimensions, dtype=np.float32)
+            for gram in trigrams(text):
+                digest = hashlib.blake2b(gram.encode(), digest_size=4).digest()
+                vector[int.from_bytes(digest, "little") % self.dimensions] += 1.0
+            vector /= max(float(np.linalg.norm(vector)), 1e-12)
+            found.append(Suggestion(None, None, None, None, vector))
+        return found
+
+
+class ModelSuggester:
+    """The shipped model's intent ranking and MPNet sentence vector of each post."""
+
+    # all-mpnet-base-v2 cosines: paraphrases of one request 0.75-0.95, the same
+    # topic asked differently 0.5-0.7 (measured on data/nlu.yml's examples).
+    thresholds = Thresholds(member=0.72, core=0.8, near_duplicate=0.95)
+
+    def __init__(self, model: Path, batch_size: int = 64) -> None:
+        from bot.evaluation import load_agent
+
+        self.agent = load_agent(model)
+        self.batch_size = batch_size
+
+    def suggest(self, texts: list[str]) -> list[Suggestion]:
+        from rasa.core.channels.channel import UserMessage
+        from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        processor = self.agent.processor
+        target = processor.model_metadata.nlu_target
+        tracker = DialogueStateTracker.from_events("import", [])
+        found = []
+        for start in range(0, len(texts), self.batch_size):
+            messages = [UserMessage(t) for t in texts[start : start + self.batch_size]]
+            results = processor.graph_runner.run(
+                inputs={PLACEHOLDER_MESSAGE: messages, PLACEHOLDER_TRACKER: tracker},
+                targets=[target],
+            )
+            found += [_suggestion(message) for message in results[target]]
+        return found
+
+
+def _suggestion(message: Any) -> Suggestion:
+    from rasa.shared.nlu.constants import TEXT
+
+    parse = message.as_dict(only_output_properties=True)
+    ranking = [r for r in parse.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+    names = [_full_intent(str(r["name"]), parse) for r in ranking[:2]]
+    _, sentence = message.get_dense_features(TEXT)
+    if sentence is not None:
+        vector = np.asarray(sentence.features, dtype=np.float32).reshape(-1)
+    else:
+        vector = np.zeros(768, dtype=np.float32)
+    vector /= max(float(np.linalg.norm(vector)), 1e-12)
+    first = ranking[0] if ranking else None
+    second = ranking[1] if len(ranking) > 1 else None
+    return Suggestion(
+        names[0] if names else None,
+        float(first["confidence"]) if first else None,
+        names[1] if len(names) > 1 else None,
+        float(second["confidence"]) if second else None,
+        vector,
+    )
+
+
+def _full_intent(intent: str, parse: dict[str, Any]) -> str:
+    """A retrieval intent with the sub-intent its response selector chose
+    (``product_question/wifi``): the name data/nlu.yml files examples under."""
+    selected = (parse.get("response_selector") or {}).get(intent) or {}
+    key = (selected.get("response") or {}).get("intent_response_key")
+    return str(key) if key else intent
