@@ -494,12 +494,9 @@ async def test_when_rasa_is_down_the_customer_goes_straight_to_the_queue(
     ]
 
 
-async def test_service_level_breaches_are_announced_in_thread_and_channel(
-    fake_assistant, fake_telegram, fake_slack, start_gateway, http
-) -> None:
-    _assistant, rasa_url = fake_assistant
-    telegram, api = fake_telegram
-    slack, slack_api = fake_slack
+def _impatient_desk(slack_api: str, cares: list[CareDesk]) -> Any:
+    """A Slack desk factory whose brand's service levels are all 0 minutes (every ticket is
+    past them at once); the care desk it builds is added to ``cares``."""
     impatient = replace(
         load_brand(),
         service_levels={p: {"first": 0, "next": 0} for p in ("urgent", "high", "normal", "low")},
@@ -515,12 +512,22 @@ async def test_service_level_breaches_are_announced_in_thread_and_channel(
             markup=SlackMarkup(),
             links=parts.links,
         )
+        cares.append(care)
         return SlackDesk(slack_settings(slack_api), care, parts.outbox_wake, impatient)
 
+    return factory
+
+
+async def test_service_level_breaches_are_announced_in_thread_and_channel(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http
+) -> None:
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    slack, slack_api = fake_slack
     gateway = await start_gateway(
         rasa_url,
         telegram=telegram_settings(api),
-        desk_factory=factory,
+        desk_factory=_impatient_desk(slack_api, []),
         slack=slack_settings(slack_api),
         service_level_interval=0.2,
     )
@@ -542,30 +549,11 @@ async def test_two_workers_never_announce_the_same_breach(
     _assistant, rasa_url = fake_assistant
     telegram, api = fake_telegram
     slack, slack_api = fake_slack
-    impatient = replace(
-        load_brand(),
-        service_levels={p: {"first": 0, "next": 0} for p in ("urgent", "high", "normal", "low")},
-    )
     cares: list[CareDesk] = []
-
-    def factory(parts: DeskParts) -> SlackDesk:
-        cares.append(
-            CareDesk(
-                parts.sessions,
-                parts.assistant,
-                impatient,
-                channel=SlackDesk.name,
-                review=parts.review,
-                markup=SlackMarkup(),
-                links=parts.links,
-            )
-        )
-        return SlackDesk(slack_settings(slack_api), cares[0], parts.outbox_wake, impatient)
-
     gateway = await start_gateway(
         rasa_url,
         telegram=telegram_settings(api),
-        desk_factory=factory,
+        desk_factory=_impatient_desk(slack_api, cares),
         slack=slack_settings(slack_api),
         service_level_interval=3600,  # the test calls the loop's check itself
     )
