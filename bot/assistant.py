@@ -225,13 +225,26 @@ class Assistant:
         sender = str(body.get("sender"))
         url = f"{self.rasa_url}/webhooks/care/{path}"
         try:
-            async with self.session.post(url, json=body, timeout=self.timeout) as response:
-                status = response.status
-                data = await response.json() if status < 400 else None
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
-            # No answer at all: Rasa is down (or too slow) for everyone.
+            try:
+                status, data = await self._send(url, body)
+            except aiohttp.ServerDisconnectedError:
+                # Cut before any answer: most often a kept-alive connection to a replica
+                # that just died (docs/scaling.md). Once more, on a new connection: at
+                # worst Rasa sees the message twice, the customer still gets one answer
+                # (as when a gateway dies mid-turn, bot/inbox.py).
+                status, data = await self._send(url, body, fresh=True)
+        except (aiohttp.ClientConnectorError, asyncio.TimeoutError) as error:
+            # No connection, or no answer in time: Rasa is down (or too slow) for everyone.
             reason = f"{type(error).__name__}: {error}"[:200]
             self._mark_down(reason)
+            raise AssistantUnavailable(reason) from error
+        except aiohttp.ClientConnectionError as error:
+            # Connected, then cut mid-turn: the Rasa that had this turn went away. Behind
+            # one URL with several replicas (docs/scaling.md) the next turn reaches a live
+            # one, so this counts against this conversation only, like a 5xx; a lone Rasa
+            # that died refuses the next connection, and is marked down then.
+            reason = f"{type(error).__name__}: {error}"[:200]
+            self._failed(sender, reason)
             raise AssistantUnavailable(reason) from error
         except (aiohttp.ClientError, ValueError) as error:  # an answer that is not JSON
             reason = f"{type(error).__name__}: {error}"[:200]
@@ -248,6 +261,22 @@ class Assistant:
             self._failed(sender, "an answer that is not a turn")
             raise AssistantUnavailable("Rasa answered something that is not a turn")
         return data
+
+    async def _send(self, url: str, body: dict[str, Any], fresh: bool = False) -> tuple[int, Any]:
+        """Status and JSON body; ``fresh``: on a connection of its own, not from the pool
+        (whose other kept-alive connections may lead to the same dead replica)."""
+        if fresh:
+            connector = aiohttp.TCPConnector(force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                return await self._send_with(session, url, body)
+        return await self._send_with(self.session, url, body)
+
+    async def _send_with(
+        self, session: aiohttp.ClientSession, url: str, body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        async with session.post(url, json=body, timeout=self.timeout) as response:
+            status = response.status
+            return status, (await response.json() if status < 400 else None)
 
     async def turn(self, sender: str, text: str, message_id: str, metadata: dict[str, Any]) -> Turn:
         """Sends one customer message; returns the assistant's answer.

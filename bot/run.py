@@ -6,7 +6,8 @@ chat's address; the channels configured in ``.env`` (Telegram, Twitter/X,
 Slack) run too. ``--terminal`` chats in the terminal instead, showing what the
 bot understood. Ctrl-C stops everything, and so do SIGTERM (systemd,
 ``docker stop``) and SIGHUP (a closed terminal): every child is gone within
-:data:`STOP_SECONDS`.
+:data:`STOP_SECONDS`. ``--scale N`` starts N of each server on the local
+PostgreSQL and Redis instead (bot/scaleout.py, docs/scaling.md).
 
 ``--rasa-port``, ``--actions-port`` and ``--gateway-port`` move the three
 servers. Rasa finds the action server through its endpoints file, which names
@@ -160,9 +161,21 @@ def main() -> None:
     parser.add_argument("--gateway-port", type=int, default=8000)
     parser.add_argument("--terminal", action="store_true", help="chat in the terminal")
     parser.add_argument("--model", type=Path, default=MODEL_PATH, help="the trained model")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        help="N gateway workers, Rasa replicas and action servers on the local PostgreSQL "
+        "and Redis (docs/scaling.md)",
+    )
+    parser.add_argument("--base-port", type=int, default=8000, help="with --scale")
     args = parser.parse_args()
     if not args.model.exists():
         raise SystemExit("No trained model: run `make model` first")
+    if args.scale is not None:
+        from bot.scaleout import run
+
+        run(args.scale, args.base_port, args.model)
+        return
     endpoints = write_endpoints(args.actions_port)
     started = services(args.rasa_port, args.actions_port, args.gateway_port, endpoints, args.model)
     stop_signals = StopSignals()

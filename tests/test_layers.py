@@ -45,6 +45,8 @@ IN_RASA = {"bot.rasa_bridge", "bot.nlu"}
 TOOLS = {
     "bot.run",
     "bot.launch",
+    "bot.scaleout",
+    "bot.balancer",
     "bot.model",
     "bot.evaluation",
     "bot.real_posts",

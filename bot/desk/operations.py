@@ -421,7 +421,12 @@ class CareDesk:
         now = self.clock()
         breached = []
         with self.sessions.begin() as session:
-            for ticket in session.scalars(select(Ticket).where(Ticket.status.in_(ACTIVE))).all():
+            # Every gateway worker runs this loop (docs/scaling.md): each takes the tickets
+            # no other is announcing right now, so two never queue the same notice.
+            active = select(Ticket).where(Ticket.status.in_(ACTIVE))
+            for ticket in session.scalars(
+                active.with_for_update(skip_locked=True, of=Ticket)
+            ).all():
                 targets = self.brand.service_levels.get(ticket.priority.value) or {}
                 notice = breach(ticket, targets, now)
                 if notice is None:

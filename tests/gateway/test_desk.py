@@ -494,12 +494,9 @@ async def test_when_rasa_is_down_the_customer_goes_straight_to_the_queue(
     ]
 
 
-async def test_service_level_breaches_are_announced_in_thread_and_channel(
-    fake_assistant, fake_telegram, fake_slack, start_gateway, http
-) -> None:
-    _assistant, rasa_url = fake_assistant
-    telegram, api = fake_telegram
-    slack, slack_api = fake_slack
+def _impatient_desk(slack_api: str, cares: list[CareDesk]) -> Any:
+    """A Slack desk factory whose brand's service levels are all 0 minutes (every ticket is
+    past them at once); the care desk it builds is added to ``cares``."""
     impatient = replace(
         load_brand(),
         service_levels={p: {"first": 0, "next": 0} for p in ("urgent", "high", "normal", "low")},
@@ -515,12 +512,22 @@ async def test_service_level_breaches_are_announced_in_thread_and_channel(
             markup=SlackMarkup(),
             links=parts.links,
         )
+        cares.append(care)
         return SlackDesk(slack_settings(slack_api), care, parts.outbox_wake, impatient)
 
+    return factory
+
+
+async def test_service_level_breaches_are_announced_in_thread_and_channel(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http
+) -> None:
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    slack, slack_api = fake_slack
     gateway = await start_gateway(
         rasa_url,
         telegram=telegram_settings(api),
-        desk_factory=factory,
+        desk_factory=_impatient_desk(slack_api, []),
         slack=slack_settings(slack_api),
         service_level_interval=0.2,
     )
@@ -530,6 +537,41 @@ async def test_service_level_breaches_are_announced_in_thread_and_channel(
     assert "first response" in notice[0]["text"] and f"#{ticket.id}" in notice[0]["text"]
     await asyncio.sleep(0.6)
     assert len([p for p in slack.posts(thread) if p.get("reply_broadcast")]) == 1  # once
+
+
+async def test_two_workers_never_announce_the_same_breach(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http, database_url: str
+) -> None:
+    """Every gateway worker runs the service-level loop (docs/scaling.md): a ticket another
+    worker is announcing (its row locked) is skipped, and announced once it is free."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time: no two workers announce at once")
+    _assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    slack, slack_api = fake_slack
+    cares: list[CareDesk] = []
+    gateway = await start_gateway(
+        rasa_url,
+        telegram=telegram_settings(api),
+        desk_factory=_impatient_desk(slack_api, cares),
+        slack=slack_settings(slack_api),
+        service_level_interval=3600,  # the test calls the loop's check itself
+    )
+    desk = Desk(gateway, slack, telegram, http)
+    ticket, _thread = await desk.hand_over()
+    care = cares[0]
+    assert await asyncio.to_thread(care.check_service_levels) == [ticket.id]
+    with gateway.parts.sessions.begin() as session:
+        session.get(Ticket, ticket.id).sla_breached = None  # as if not announced yet
+    with gateway.parts.sessions.begin() as other_worker:
+        # Another worker is announcing it: its row is locked while that transaction lasts.
+        other_worker.scalars(
+            select(Ticket).where(Ticket.id == ticket.id).with_for_update(of=Ticket)
+        ).one()
+        # Skipped, not waited for (waiting would hold this worker's whole loop up).
+        checked = asyncio.to_thread(care.check_service_levels)
+        assert await asyncio.wait_for(checked, timeout=5) == []
+    assert await asyncio.to_thread(care.check_service_levels) == [ticket.id]
 
 
 async def test_socket_mode_receives_and_acknowledges_envelopes(
