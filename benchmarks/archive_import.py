@@ -22,7 +22,6 @@ from pathlib import Path
 
 from bot.brand import PROJECT_ROOT
 from bot.model import MODEL_PATH
-from bot.review.archive_store import create_tables
 from bot.review.importer import run_import
 from bot.review.suggest import ModelSuggester, TrigramSuggester
 from bot.store.db import make_engine, migrate, session_factory
@@ -110,7 +109,6 @@ def generate(path: Path, posts: int, seed: int = 1) -> Path:
 def timed_import(archive: Path, database: Path, model: Path | None) -> tuple[float, object]:
     engine = make_engine(f"sqlite:///{database}")
     migrate(engine)
-    create_tables(engine)
     kind = TrigramSuggester if model is None else ModelSuggester
     started = time.monotonic()
     report = run_import(

@@ -128,14 +128,12 @@ def _import_parser(commands: Any) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from bot.review.archive_store import create_tables
     from bot.review.archives import ArchiveError, Columns
     from bot.review.importer import run_import
     from bot.review.suggest import ModelSuggester, Suggester, TrigramSuggester
 
     engine = make_engine(args.database_url or load_settings().database_url)
     migrate(engine)
-    create_tables(engine)
     columns = Columns(
         args.text_column, args.id_column, args.author_column, args.time_column, args.thread_column
     )

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.review.archive_store import ArchivePost, PostStatus, create_tables
 from bot.review.inbox import Decision, ReviewError, ReviewInbox
+from bot.store.models import ArchivePost, ReviewStatus
 
 PER_PAGE = 20
 #: Members shown of a large group (the group's action covers all of them).
@@ -69,11 +69,12 @@ class ImportedInbox:
     def __init__(self, sessions: sessionmaker, inbox: ReviewInbox) -> None:
         self.sessions = sessions
         self.inbox = inbox
-        create_tables(sessions.kw["bind"])
 
     @staticmethod
     def _shown() -> Any:
-        return (ArchivePost.status == PostStatus.PENDING) & ArchivePost.near_duplicate_of.is_(None)
+        return (ArchivePost.status == ReviewStatus.PENDING) & ArchivePost.near_duplicate_of.is_(
+            None
+        )
 
     def _where(self, filters: Filters) -> list[Any]:
         where = [self._shown(), ArchivePost.group_id.is_not(None)]
@@ -138,7 +139,7 @@ class ImportedInbox:
     def _intents(session: Session) -> list[str]:
         rows = session.scalars(
             select(ArchivePost.intent)
-            .where(ArchivePost.status == PostStatus.PENDING, ArchivePost.intent.is_not(None))
+            .where(ArchivePost.status == ReviewStatus.PENDING, ArchivePost.intent.is_not(None))
             .distinct()
         ).all()
         return sorted(str(r) for r in rows)
@@ -158,7 +159,9 @@ class ImportedInbox:
             example = " ".join((text if text is not None else post.text).split())
             self.inbox.check_example(example)
             written, already = self.inbox.file_examples(chosen, [example])
-            self._decide(session, [post], PostStatus.APPROVED, trainer, chosen, {post.id: example})
+            self._decide(
+                session, [post], ReviewStatus.APPROVED, trainer, chosen, {post.id: example}
+            )
             return Decision(
                 post_id, "approved", chosen, example, bool(written), already.get(example)
             )
@@ -166,7 +169,7 @@ class ImportedInbox:
     def discard(self, post_id: int, trainer: str) -> Decision:
         with self.sessions.begin() as session:
             post = self._pending(session, post_id)
-            self._decide(session, [post], PostStatus.DISCARDED, trainer)
+            self._decide(session, [post], ReviewStatus.DISCARDED, trainer)
             return Decision(post_id, "discarded")
 
     def approve_group(self, group_id: int, trainer: str, intent: str) -> GroupDecision:
@@ -180,13 +183,15 @@ class ImportedInbox:
             written, already = self.inbox.file_examples(
                 chosen, list(dict.fromkeys(examples.values()))
             )
-            decided = self._decide(session, members, PostStatus.APPROVED, trainer, chosen, examples)
+            decided = self._decide(
+                session, members, ReviewStatus.APPROVED, trainer, chosen, examples
+            )
             return GroupDecision(group_id, "approved", chosen, decided, len(written), len(already))
 
     def discard_group(self, group_id: int, trainer: str) -> GroupDecision:
         with self.sessions.begin() as session:
             members = self._members(session, group_id)
-            decided = self._decide(session, members, PostStatus.DISCARDED, trainer)
+            decided = self._decide(session, members, ReviewStatus.DISCARDED, trainer)
             return GroupDecision(group_id, "discarded", None, decided, 0, 0)
 
     def _members(self, session: Session, group_id: int) -> list[ArchivePost]:
@@ -206,7 +211,7 @@ class ImportedInbox:
         post = session.get(ArchivePost, post_id)
         if post is None or post.near_duplicate_of is not None:
             raise ReviewError(f"no imported post {post_id}")
-        if post.status != PostStatus.PENDING:
+        if post.status != ReviewStatus.PENDING:
             raise ReviewError(f"post {post_id} is already {post.status.value}")
         return post
 
@@ -214,7 +219,7 @@ class ImportedInbox:
         self,
         session: Session,
         posts: list[ArchivePost],
-        status: PostStatus,
+        status: ReviewStatus,
         trainer: str,
         intent: str | None = None,
         texts: dict[int, str] | None = None,
@@ -234,7 +239,7 @@ class ImportedInbox:
             update(ArchivePost)
             .where(
                 ArchivePost.near_duplicate_of.in_(ids),
-                ArchivePost.status == PostStatus.PENDING,
+                ArchivePost.status == ReviewStatus.PENDING,
             )
             .values(status=status, final_intent=intent, decided_by=trainer, decided_at=when)
             .execution_options(synchronize_session=False)

@@ -31,7 +31,6 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from bot.review.archive_store import ArchiveImport, ArchivePost, PostStatus, Stage
 from bot.review.archives import (
     DEFAULT_COLUMNS,
     Columns,
@@ -44,6 +43,7 @@ from bot.review.meaning import group_posts
 from bot.review.nludata import normalise
 from bot.review.redaction import ANNOTATION, plain_text, redact_for_training
 from bot.review.suggest import Suggester, Thresholds
+from bot.store.models import ArchiveImport, ArchivePost, ImportStage, ReviewStatus
 from bot.store.records import utcnow
 
 CHUNK = 1000
@@ -107,7 +107,7 @@ def run_import(
                 fingerprint=digest,
                 name=path.name[:255],
                 format=fmt,
-                stage=Stage.READ,
+                stage=ImportStage.READ,
                 skipped={},
                 started_at=utcnow(),
             )
@@ -120,7 +120,7 @@ def run_import(
     groups = _group(sessions, thresholds, progress) if _has_work(sessions) else 0
     with sessions.begin() as session:
         record = session.get(ArchiveImport, import_id)
-        record.stage, record.finished_at = Stage.DONE, record.finished_at or utcnow()
+        record.stage, record.finished_at = ImportStage.DONE, record.finished_at or utcnow()
         return ImportReport(
             import_id,
             int(record.read),
@@ -138,7 +138,7 @@ def _read(sessions: sessionmaker, import_id: int, posts: list[Post], progress: b
     with sessions() as session:
         record = session.get(ArchiveImport, import_id)
         done, stage = int(record.customers), record.stage
-    if stage != Stage.READ:
+    if stage != ImportStage.READ:
         return
     bar = tqdm(total=len(customers), initial=done, desc="read", unit="post", disable=not progress)
     for start in range(done, len(customers), CHUNK):
@@ -157,7 +157,7 @@ def _read(sessions: sessionmaker, import_id: int, posts: list[Post], progress: b
         record.read = len(posts)
         brand = len(posts) - len(customers)
         record.skipped = {**(record.skipped or {}), "brand": brand}
-        record.stage = Stage.SUGGESTED
+        record.stage = ImportStage.SUGGESTED
 
 
 def _store_chunk(
@@ -198,7 +198,7 @@ def _store_chunk(
             "copies": 1,
             "reply": _redacted(around.reply if around else None),
             "next_post": _redacted(around.next_post if around else None),
-            "status": PostStatus.PENDING,
+            "status": ReviewStatus.PENDING,
             "centre": False,
             "outlier": False,
         }
@@ -240,7 +240,9 @@ def _suggest(
     bar.close()
     with sessions.begin() as session:
         session.execute(
-            update(ArchiveImport).where(ArchiveImport.id == import_id).values(stage=Stage.GROUPED)
+            update(ArchiveImport)
+            .where(ArchiveImport.id == import_id)
+            .values(stage=ImportStage.GROUPED)
         )
 
 
@@ -248,7 +250,7 @@ def _has_work(sessions: sessionmaker) -> bool:
     with sessions() as session:
         return (
             session.scalars(
-                select(ArchivePost.id).where(ArchivePost.status == PostStatus.PENDING).limit(1)
+                select(ArchivePost.id).where(ArchivePost.status == ReviewStatus.PENDING).limit(1)
             ).first()
             is not None
         )
@@ -266,7 +268,7 @@ def _group(sessions: sessionmaker, thresholds: Thresholds, progress: bool) -> in
                 ArchivePost.intent,
                 ArchivePost.copies,
             )
-            .where(ArchivePost.status == PostStatus.PENDING, ArchivePost.vector.is_not(None))
+            .where(ArchivePost.status == ReviewStatus.PENDING, ArchivePost.vector.is_not(None))
             .order_by(ArchivePost.id)
         ).all()
     vectors = np.stack([np.frombuffer(r.vector, dtype=np.float16) for r in rows]).astype(np.float32)

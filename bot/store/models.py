@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -307,3 +308,71 @@ class ReviewItem(Base):  # type: ignore[misc,valid-type]
     decided_by = Column(String(64))
     decided_at = Column(DateTime)
     created_at = Column(DateTime, nullable=False)
+
+
+class ImportStage(str, enum.Enum):
+    """How far the import of an archive got; each stage only does what the rows still lack."""
+
+    READ = "read"  # posts read, redacted, deduplicated and stored
+    SUGGESTED = "suggested"  # the model's intent on each post, and its sentence vector
+    GROUPED = "grouped"  # groups, near-duplicates, outliers and the review order
+    DONE = "done"
+
+
+class ArchiveImport(Base):  # type: ignore[misc,valid-type]
+    """One imported archive file (``python -m bot.review import``), by its content's SHA-256:
+    how far the import got, so running it again continues."""
+
+    __tablename__ = "archive_imports"
+
+    id = Column(Integer, primary_key=True)
+    fingerprint = Column(String(64), nullable=False, unique=True)  # SHA-256 of the file
+    name = Column(String(255), nullable=False)
+    format = Column(String(16), nullable=False)
+    stage = Column(_enum(ImportStage), nullable=False)
+    read = Column(Integer, nullable=False, default=0)  # posts in the file
+    customers = Column(Integer, nullable=False, default=0)  # of them the customers'
+    kept = Column(Integer, nullable=False, default=0)  # distinct posts stored
+    skipped = Column(JSON)  # why posts were not kept: {"duplicate": n, "brand": n, ...}
+    started_at = Column(DateTime, nullable=False)
+    finished_at = Column(DateTime)
+
+
+class ArchivePost(Base):  # type: ignore[misc,valid-type]
+    """A distinct customer post from an imported archive, waiting for a trainer.
+
+    Exact duplicates (the same words ignoring case, punctuation, handles and links) are
+    counted in ``copies``, not stored again; the text is redacted as review items' are,
+    and the author is never stored.
+    """
+
+    __tablename__ = "archive_posts"
+    __table_args__ = (Index("ix_archive_posts_order", "status", "priority"),)
+
+    id = Column(Integer, primary_key=True)
+    import_id = Column(Integer, ForeignKey("archive_imports.id"), nullable=False, index=True)
+    source_key = Column(String(64), nullable=False)  # the post's id in its file
+    posted_at = Column(String(40))
+    text = Column(Text, nullable=False)  # redacted, in Rasa's annotated training format
+    removed = Column(JSON)
+    # SHA-256 of the normalised text: exact duplicates, across imports too.
+    text_key = Column(String(64), nullable=False, unique=True)
+    copies = Column(Integer, nullable=False, default=1)
+    reply = Column(Text)  # the brand's reply to it, redacted
+    next_post = Column(Text)  # the customer's next post in the thread, redacted
+    intent = Column(String(64))  # the current model's best intent
+    confidence = Column(Float)
+    runner_up = Column(String(64))
+    runner_up_confidence = Column(Float)
+    vector = Column(LargeBinary)  # the sentence encoder's vector (float16)
+    group_id = Column(Integer, index=True)  # the id of the group's centre post
+    group_size = Column(Integer)
+    centre = Column(Boolean, nullable=False, default=False)
+    outlier = Column(Boolean, nullable=False, default=False)
+    near_duplicate_of = Column(Integer)  # says the same as that post: decided with it
+    priority = Column(Float)  # lower is reviewed first
+    status = Column(_enum(ReviewStatus), nullable=False, default=ReviewStatus.PENDING)
+    final_intent = Column(String(64))
+    final_text = Column(Text)
+    decided_by = Column(String(64))
+    decided_at = Column(DateTime)

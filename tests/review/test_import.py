@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from bot.review.archive_store import ArchiveImport, ArchivePost, Stage, create_tables
 from bot.review.archives import ArchiveError, Columns, detect_format, read_archive
 from bot.review.importer import run_import
 from bot.review.suggest import TrigramSuggester
+from bot.store.models import ArchiveImport, ArchivePost, ImportStage
 
 FIXTURES = Path(__file__).with_name("fixtures")
 BRAND = ["NorthwindAir", "user999"]
@@ -45,7 +45,6 @@ def test_a_file_that_is_none_of_them_is_refused(tmp_path: Path) -> None:
 
 
 def _import(sessions: sessionmaker, name: str, suggester: type = TrigramSuggester) -> object:
-    create_tables(sessions.kw["bind"])
     return run_import(
         sessions,
         FIXTURES / name,
@@ -114,4 +113,4 @@ def test_running_an_interrupted_import_again_continues_without_duplicates(
     assert len(_posts(sessions)) == 3
     with sessions() as session:
         [record] = session.scalars(select(ArchiveImport)).all()
-        assert record.stage == Stage.DONE and record.skipped == {"bare value": 1, "brand": 2}
+        assert record.stage == ImportStage.DONE and record.skipped == {"bare value": 1, "brand": 2}

@@ -17,11 +17,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from bot.review.archive_store import ArchivePost, PostStatus, create_tables
 from bot.review.importer import run_import
 from bot.review.inbox import ReviewInbox
 from bot.review.nludata import NluFile
 from bot.review.suggest import Suggestion, TrigramSuggester
+from bot.store.models import ArchivePost, ReviewStatus
 from tests.conftest import PROJECT_ROOT
 from tests.review.test_sources import store_conversation
 
@@ -127,7 +127,7 @@ async def _filter(page, intent: str, max_confidence: str) -> None:
 def _pending(sessions: sessionmaker) -> int:
     with sessions() as session:
         return int(
-            session.scalar(select(func.count()).where(ArchivePost.status == PostStatus.PENDING))
+            session.scalar(select(func.count()).where(ArchivePost.status == ReviewStatus.PENDING))
             or 0
         )
 
@@ -139,7 +139,6 @@ async def test_ten_thousand_imported_posts_page_filter_group_and_keys(
     nlu_copy: Path,
     tmp_path: Path,
 ) -> None:
-    create_tables(sessions.kw["bind"])
     started = time.monotonic()
     report = run_import(
         sessions,
