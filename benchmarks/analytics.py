@@ -15,15 +15,14 @@ machine) and the median. The figure is in docs/analytics.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from benchmarks.gateway_latency import cpu_seconds
 from bot.analytics.metrics import Window, report
 from bot.store.db import make_engine, migrate
 
@@ -68,16 +67,6 @@ GENERATE = [
 ]
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """CPU time of a PostgreSQL backend on this machine (None when the server is elsewhere):
-    on a shared, loaded machine the wall time says more about the neighbours."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -118,11 +107,11 @@ def main() -> None:
         for run in range(args.runs):
             with engine.connect() as connection:
                 server = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-                cpu = _cpu_seconds(server)
+                cpu = cpu_seconds(server)
                 started = time.perf_counter()
                 figures = report(connection, window, 0.35)
                 timings.append(time.perf_counter() - started)
-                used = _cpu_seconds(server)
+                used = cpu_seconds(server)
             busy = "" if cpu is None or used is None else f", server CPU {used - cpu:.2f} s"
             print(f"run {run + 1}: {timings[-1]:.2f} s{busy}")
         print(

@@ -36,18 +36,12 @@ from sqlalchemy import create_engine, func, select, text
 from actions.airline.clock import utc_now
 from actions.airline.db import make_engine as airline_engine
 from actions.airline.seed import ensure_seeded
+from benchmarks.gateway_latency import cpu_seconds
 from bot.scaleout import SharedStores, Topology, gateways, services
 from bot.store.db import make_engine, migrate
 from bot.store.models import Direction, InboundStatus, Message
 
 TEXTS = ["is NW881 on time?", "thanks!", "my bag is lost", "hello", "what is your refund policy?"]
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def pending(url: str) -> int:

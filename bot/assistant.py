@@ -300,7 +300,8 @@ class Assistant:
             self._failed(sender, "the assistant answered nothing (action server?)")
             raise AssistantUnavailable("the assistant answered nothing")
         self._answered()
-        counters.TURNS.labels(counters.channel_of(sender)).inc()
+        # The router names the channel; a caller that does not is counted by the sender id.
+        counters.TURNS.labels(metadata.get("channel") or counters.channel_of(sender)).inc()
         return turn
 
     async def handback(self, sender: str) -> list[BotMessage]:

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConstrainedStr, ValidationError
 
 #: Deep enough for every platform's payloads (a Slack view submission is the
 #: deepest, about 8 levels), shallow enough for the parser's recursion.
@@ -39,6 +39,14 @@ M = TypeVar("M", bound=BaseModel)
 # not JSON), or a bracket.
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{}]')
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+class PageId(ConstrainedStr):
+    """An id one of our pages makes (a web-chat session or message, a desk reply):
+    8-64 letters, digits, - or _."""
+
+    strict = True
+    regex = r"^[A-Za-z0-9_-]{8,64}\Z"  # \Z: "$" would let a final newline through
 
 
 class Strict(BaseModel):

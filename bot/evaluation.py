@@ -29,6 +29,7 @@ import json
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,32 +185,39 @@ def load_agent(model: Path) -> Any:
         return Agent.load(str(model))
 
 
-def parse_texts(agent: Any, texts: list[str], batch_size: int = 64) -> list[dict[str, Any]]:
-    """Rasa's parse of each text, in order, as ``Agent.parse_message`` gives it.
+def nlu_messages(agent: Any, texts: list[str], batch_size: int = 64) -> Iterator[Any]:
+    """The model's NLU graph run on each text, in order: Rasa's processed ``Message``s
+    (with their features, which the archive import reads too).
 
-    The model's NLU graph takes a batch of messages at once, and the sentence
-    encoder is far faster on a batch than one message at a time; Rasa's own
-    ``parse_message`` sends one (what a live conversation needs).
+    The graph takes a batch of messages at once, and the sentence encoder is far
+    faster on a batch than one message at a time; Rasa's own ``parse_message``
+    sends one (what a live conversation needs).
     """
     from rasa.core.channels.channel import UserMessage
     from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
     from rasa.shared.core.trackers import DialogueStateTracker
-    from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, TEXT
 
     processor = agent.processor
-    runner = processor.graph_runner
     target = processor.model_metadata.nlu_target
     tracker = DialogueStateTracker.from_events("evaluation", [])
-    parsed = []
     for start in range(0, len(texts), batch_size):
         messages = [UserMessage(text) for text in texts[start : start + batch_size]]
-        results = runner.run(
+        results = processor.graph_runner.run(
             inputs={PLACEHOLDER_MESSAGE: messages, PLACEHOLDER_TRACKER: tracker}, targets=[target]
         )
-        for message in results[target]:
-            parse = {TEXT: "", INTENT: {INTENT_NAME_KEY: None, "confidence": 0.0}, ENTITIES: []}
-            parse.update(message.as_dict(only_output_properties=True))
-            parsed.append(parse)
+        yield from results[target]
+
+
+def parse_texts(agent: Any, texts: list[str], batch_size: int = 64) -> list[dict[str, Any]]:
+    """Rasa's parse of each text, in order, as ``Agent.parse_message`` gives it (batched:
+    :func:`nlu_messages`)."""
+    from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, TEXT
+
+    parsed = []
+    for message in nlu_messages(agent, texts, batch_size):
+        parse = {TEXT: "", INTENT: {INTENT_NAME_KEY: None, "confidence": 0.0}, ENTITIES: []}
+        parse.update(message.as_dict(only_output_properties=True))
+        parsed.append(parse)
     return parsed
 
 

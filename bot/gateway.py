@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import sys
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from bot.assistant import Assistant
 from bot.brand import Brand, load_brand
 from bot.conversation import waiting
 from bot.desk.operations import CareDesk
+from bot.desk.ports import PlainMarkup
 from bot.desk.web import add_web_desk
 from bot.edge import refusals
 from bot.settings import ConfigError, Settings, load_settings
@@ -178,9 +180,12 @@ def _to_channel(name: str, handler: str) -> Any:
 
 def _care_of(gateway: Gateway) -> CareDesk:
     """The web desk's operations: the Slack desk's when it runs (the same tickets, cards
-    kept up to date), else ones that queue nothing for Slack (built with the gateway)."""
+    kept up to date), else ones that queue nothing for Slack (built with the gateway),
+    writing people and code words as plain text rather than Slack's markup."""
     assert gateway.care is not None  # the web desk is on only with agents: see _assemble
-    return gateway.care
+    care = copy.copy(gateway.care)  # shares its sessions, channel and links; sets nothing
+    care.markup = PlainMarkup()
+    return care
 
 
 async def _watch_service_levels(gateway: Gateway, brand: Brand, interval: float) -> None:

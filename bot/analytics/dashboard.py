@@ -17,7 +17,6 @@ import asyncio
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import select
@@ -25,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot.analytics.metrics import Window, report
 from bot.analytics.report import as_dict
-from bot.desk.agents import LOGIN_PATH, agent_of
+from bot.desk.agents import agent_of, refuse_nobody
 from bot.store.db import READ_ONLY
 from bot.store.models import Conversation
 
@@ -55,11 +54,8 @@ Guard = Callable[[web.Request], None]
 def agents_only(request: web.Request) -> None:
     """The agents' login (bot/desk/agents.py) as a guard: a page asks for the login, anything
     else is 401. With no accounts configured nobody gets in."""
-    if agent_of(request) is not None:
-        return
-    if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
-        raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(request.path_qs)}")
-    raise web.HTTPUnauthorized(text="Log in first.")
+    if agent_of(request) is None:
+        refuse_nobody(request)
 
 
 def add_dashboard(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.analytics.metrics import Report, Window, report
 from bot.analytics.report import duration, percent
-from bot.contract import HandoverReason
+from bot.contract import reason_label
 from bot.settings import Settings, SlackSettings
 from bot.store.models import ProcessedEvent
 from bot.store.records import utcnow
@@ -51,7 +51,9 @@ def _points(value: float | None) -> float | None:
 
 def compose(day: date, figures: Report, before: Report) -> str:
     """The digest's text (Slack mrkdwn): the day's figures, each with its change."""
-    reasons = ", ".join(f"{_label(r.reason)} {r.tickets}" for r in figures.reasons[:3]) or "none"
+    reasons = (
+        ", ".join(f"{reason_label(r.reason)} {r.tickets}" for r in figures.reasons[:3]) or "none"
+    )
     lines = [
         f"*Care digest for {day:%A %d %B %Y}* (UTC)",
         f"• Customer messages: {figures.messages}{_change(figures.messages, before.messages)}"
@@ -82,13 +84,6 @@ def compose(day: date, figures: Report, before: Report) -> str:
     if worst:
         lines.append(worst)
     return "\n".join(lines)
-
-
-def _label(reason: str) -> str:
-    try:
-        return HandoverReason(reason).label
-    except ValueError:
-        return reason
 
 
 def _worst_intent(figures: Report) -> str | None:

@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import ConstrainedStr, conint, validator
+from pydantic import conint, validator
 from sqlalchemy.orm import sessionmaker
 
 from bot.contract import MAX_TEXT_CHARS, Visibility
 from bot.conversation.ingest import Intake, StoreUnavailable
 from bot.conversation.replies import SentReply, sent_replies
-from bot.edge import Refusal, Strict, read_json, validated
+from bot.edge import PageId, Refusal, Strict, read_json, validated
 from bot.messages import NOT_SENT, CustomerRef, InboundMessage, OutboundReply, SentLookup
 from bot.text import clean_text
 
@@ -33,13 +33,6 @@ PAGE = Path(__file__).with_name("webchat.html")
 # What the assistant reads (bot/contract.py); the page counts towards it as
 # the customer types, and says so, rather than cutting a longer message.
 MAX_TEXT = MAX_TEXT_CHARS
-
-
-class PageId(ConstrainedStr):
-    """A session or message id made by the page: 8-64 letters, digits, - or _."""
-
-    strict = True
-    regex = r"^[A-Za-z0-9_-]{8,64}\Z"  # \Z: "$" would let a final newline through
 
 
 class Post(Strict):

@@ -296,14 +296,12 @@ class ConversationRouter:
             if nobody:
                 items += self._system_reply(session, to, pending.message_id, "no_desk", now)
             elif handover is not None:
-                conversation = session.get(Conversation, pending.conversation_id)
-                if conversation is not None and conversation.owner == Owner.BOT:
-                    reason = str(handover.get("reason") or HandoverReason.REQUESTED.value)
-                    ticket = hand_over(
-                        session, conversation, reason, now, self.desk, turn=turn, payload=handover
-                    )
-                    items += self._expectation(session, to, ticket, now)
-                    channels |= self._desk_channels
+                reason = str(handover.get("reason") or HandoverReason.REQUESTED.value)
+                more = self._hand_over_if_bot(
+                    session, to, pending, reason, now, turn=turn, payload=handover
+                )
+                if more is not None:
+                    items, channels = items + more, channels | self._desk_channels
             return self._handled(session.connection(), pending, channels, items, now, look_ahead)
 
     def _answer_alone(
@@ -319,16 +317,29 @@ class ConversationRouter:
             reply = "no_desk" if nobody else answer.reply
             items = self._system_reply(session, to, pending.message_id, reply, now)
             if answer.handover is not None and not nobody:
-                conversation = session.get(Conversation, pending.conversation_id)
-                assert conversation is not None
-                if conversation.owner == Owner.BOT:
-                    reason = answer.handover.value
-                    ticket = hand_over(
-                        session, conversation, reason, now, self.desk, error=answer.why
-                    )
-                    items += self._expectation(session, to, ticket, now)
-                    channels |= self._desk_channels
+                more = self._hand_over_if_bot(
+                    session, to, pending, answer.handover.value, now, error=answer.why
+                )
+                if more is not None:
+                    items, channels = items + more, channels | self._desk_channels
             return self._handled(session.connection(), pending, channels, items, now, look_ahead)
+
+    def _hand_over_if_bot(
+        self,
+        session: Session,
+        to: replies.Target,
+        pending: PendingMessage,
+        reason: str,
+        now: datetime,
+        **context: Any,
+    ) -> list[Outgoing] | None:
+        """Opens the ticket, unless a person owns the conversation already (since it was
+        read); returns what the customer is told of the wait, None when nothing was opened."""
+        conversation = session.get(Conversation, pending.conversation_id)
+        if conversation is None or conversation.owner != Owner.BOT:
+            return None
+        ticket = hand_over(session, conversation, reason, now, self.desk, **context)
+        return self._expectation(session, to, ticket, now)
 
     def _system_reply(
         self, session: Session, to: replies.Target, message_id: int, reply: str, now: datetime

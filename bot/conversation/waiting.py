@@ -66,10 +66,12 @@ def follow_up_waiting(sessions: sessionmaker, brand: Brand, now: datetime) -> in
         return 0
     queued = 0
     with sessions.begin() as session:
+        # Every gateway worker runs this (docs/scaling.md): each takes the tickets no other
+        # is following up right now, as the service-level check does.
         waiting = session.scalars(
-            select(Ticket).where(
-                Ticket.status == TicketStatus.OPEN, Ticket.first_response_at.is_(None)
-            )
+            select(Ticket)
+            .where(Ticket.status == TicketStatus.OPEN, Ticket.first_response_at.is_(None))
+            .with_for_update(skip_locked=True, of=Ticket)
         ).all()
         for ticket in waiting:
             updated = session.scalar(

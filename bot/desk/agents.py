@@ -44,6 +44,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -204,8 +205,12 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
 
 
-def _wants_page(request: web.Request) -> bool:
-    return request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+def refuse_nobody(request: web.Request) -> NoReturn:
+    """The answer to a request without a logged-in agent: a page asks for the login,
+    anything else is 401."""
+    if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+        raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(request.path_qs)}")
+    raise web.HTTPUnauthorized(text="Log in first.")
 
 
 def require_agent(protected: tuple[str, ...]) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -220,9 +225,7 @@ def require_agent(protected: tuple[str, ...]) -> Callable[..., Awaitable[web.Str
             return await handler(request)
         agent = agent_of(request)
         if agent is None:
-            if _wants_page(request):
-                raise web.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(request.path_qs)}")
-            raise web.HTTPUnauthorized(text="Log in first.")
+            refuse_nobody(request)
         if request.method not in ("GET", "HEAD", "OPTIONS") and request.path != LOGOUT_PATH:
             check_csrf(request, agent)
         request[_AGENT_KEY] = agent

@@ -53,7 +53,8 @@ def waited(since: datetime, now: datetime) -> str:
     return f"{hours // 24} d"
 
 
-def _who(view: TicketView) -> str:
+def customer_label(view: TicketView) -> str:
+    """The customer as the card names them: name, @handle, or their platform id."""
     parts = []
     if view.customer_name:
         parts.append(view.customer_name)
@@ -86,11 +87,18 @@ def _understood(view: TicketView) -> str:
     return "\n".join(lines)
 
 
+def shown_slots(view: TicketView) -> dict[str, Any]:
+    """What the bot collected that an agent needs, by name (bookkeeping slots left out)."""
+    return {
+        k: v for k, v in sorted(view.slots.items()) if k not in HIDDEN_SLOTS and v not in (None, "")
+    }
+
+
 def _slots(view: TicketView) -> str:
-    shown = {k: v for k, v in view.slots.items() if k not in HIDDEN_SLOTS and v not in (None, "")}
+    shown = shown_slots(view)
     if not shown:
         return "_none_"
-    return ", ".join(f"*{k}*: `{v}`" for k, v in sorted(shown.items()))
+    return ", ".join(f"*{k}*: `{v}`" for k, v in shown.items())
 
 
 def _transcript(view: TicketView) -> str:
@@ -123,7 +131,7 @@ def card_blocks(view: TicketView, now: datetime) -> list[dict[str, Any]]:
         {
             "type": "section",
             "fields": [
-                {"type": "mrkdwn", "text": f"*Customer:*\n{_who(view)}"},
+                {"type": "mrkdwn", "text": f"*Customer:*\n{customer_label(view)}"},
                 {"type": "mrkdwn", "text": f"*Where:*\n{where}"},
                 {"type": "mrkdwn", "text": f"*Priority:*\n{icon} {view.priority}"},
                 {"type": "mrkdwn", "text": f"*Waiting:*\n{waited(view.created_at, now)}"},
@@ -227,7 +235,9 @@ def _option(ticket_id: int, priority: str) -> dict[str, Any]:
 def card_text(view: TicketView) -> str:
     """The notification text of the card (what phones and screen readers show)."""
     where = CHANNEL_NAMES.get(view.channel, view.channel)
-    return f"Ticket #{view.ticket_id}: {reason_label(view.reason)}, {_who(view)} on {where}"
+    return (
+        f"Ticket #{view.ticket_id}: {reason_label(view.reason)}, {customer_label(view)} on {where}"
+    )
 
 
 def note_modal(ticket_id: int) -> dict[str, Any]:

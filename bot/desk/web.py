@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from html import escape
@@ -33,14 +32,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import ConstrainedStr, conint, validator
+from pydantic import conint, validator
 from sqlalchemy import select
 
-from bot.contract import reason_label
+from bot.contract import MAX_TEXT_CHARS, reason_label
 from bot.desk.agents import Agent, Login, add_login_routes, agent_of
-from bot.desk.cards import HIDDEN_SLOTS, PRIORITIES, TicketView, waited
+from bot.desk.cards import PRIORITIES, TicketView, customer_label, shown_slots, waited
 from bot.desk.operations import CareDesk, Outcome, Refused
-from bot.edge import Refusal, Strict, read_json, validated
+from bot.edge import PageId, Refusal, Strict, read_json, validated
 from bot.settings import DeskSettings
 from bot.store.models import AuditEvent, Message, Ticket
 from bot.store.records import utcnow
@@ -52,7 +51,7 @@ T = TypeVar("T")
 PAGE = Path(__file__).with_name("desk.html")
 SCRIPT = Path(__file__).with_name("desk.js")
 PREFIX = "/desk"
-MAX_TEXT = 4096
+MAX_TEXT = MAX_TEXT_CHARS
 SHOWN_MESSAGES = 200
 # What agents did on a ticket, shown beside the conversation (refusals are only audited).
 ACTIVITY = {
@@ -75,11 +74,8 @@ PAGE_HEADERS = {
 }
 
 
-class ReplyKey(ConstrainedStr):
-    """The page's id for one reply, so a resent POST is sent to the customer once."""
-
-    strict = True
-    regex = r"^[A-Za-z0-9_-]{8,64}\Z"
+# The page's id for one reply, so a resent POST is sent to the customer once.
+ReplyKey = PageId
 
 
 def _text(value: Any) -> str:
@@ -255,9 +251,9 @@ class WebDesk:
         except Refused as refusal:
             why = str(refusal)
             await asyncio.to_thread(care.refuse, agent.name, operation, ticket_id, why)
-            return web.json_response({"error": _plain(why)}, status=409)
+            return web.json_response({"error": why}, status=409)
         self.wake()
-        return web.json_response({"message": _plain(outcome.message)})
+        return web.json_response({"message": outcome.message})
 
 
 async def _found(read: Callable[[int], T], ticket_id: int) -> T:
@@ -265,7 +261,7 @@ async def _found(read: Callable[[int], T], ticket_id: int) -> T:
     try:
         return await asyncio.to_thread(read, ticket_id)
     except Refused as refusal:
-        raise Refusal(404, _plain(str(refusal))) from None
+        raise Refusal(404, str(refusal)) from None
 
 
 def _thread(fn: Callable[..., Outcome], *args: Any) -> Callable[[], Awaitable[Outcome]]:
@@ -283,11 +279,6 @@ def _ticket_id(request: web.Request) -> int:
     return int(request.match_info["ticket"])  # the route takes 1-18 digits only
 
 
-def _plain(text: str) -> str:
-    """Slack's mention ``<@U123>`` as ``@U123``."""
-    return re.sub(r"<@([^>]+)>", r"@\1", text)
-
-
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds") + "Z"  # sorts the log in the page
 
@@ -301,15 +292,10 @@ def _summary(view: TicketView, now: datetime) -> dict[str, Any]:
         "status": view.status,
         "agent": view.agent_id,
         "channel": view.channel,
-        "customer": _who(view),
+        "customer": customer_label(view),
         "waited": waited(view.created_at, now),
         "last": (last or {}).get("text") or "",
     }
-
-
-def _who(view: TicketView) -> str:
-    parts = [view.customer_name or "", f"@{view.customer_handle}" if view.customer_handle else ""]
-    return " ".join(p for p in parts if p) or f"customer {view.customer_platform_id}"
 
 
 def _card(view: TicketView, now: datetime) -> dict[str, Any]:
@@ -328,11 +314,7 @@ def _card(view: TicketView, now: datetime) -> dict[str, Any]:
             }
             for turn in view.understood
         ],
-        "slots": {
-            k: v
-            for k, v in sorted(view.slots.items())
-            if k not in HIDDEN_SLOTS and v not in (None, "")
-        },
+        "slots": shown_slots(view),
         "transcript": view.transcript,
         "earlier": [
             {"id": t["id"], "reason": reason_label(t["reason"]), "status": t["status"]}

@@ -42,7 +42,7 @@ from bot.review.archives import (
 from bot.review.meaning import group_posts
 from bot.review.nludata import normalise
 from bot.review.redaction import ANNOTATION, plain_text, redact_for_training
-from bot.review.suggest import Suggester, Thresholds
+from bot.review.suggest import Suggester, Thresholds, margin
 from bot.store.models import ArchiveImport, ArchivePost, ImportStage, ReviewStatus
 from bot.store.records import utcnow
 
@@ -272,13 +272,7 @@ def _group(sessions: sessionmaker, thresholds: Thresholds, progress: bool) -> in
             .order_by(ArchivePost.id)
         ).all()
     vectors = np.stack([np.frombuffer(r.vector, dtype=np.float16) for r in rows]).astype(np.float32)
-    margins = np.array(
-        [
-            1.0 if r.confidence is None else r.confidence - (r.runner_up_confidence or 0.0)
-            for r in rows
-        ],
-        dtype=np.float32,
-    )
+    margins = np.array([margin(r.confidence, r.runner_up_confidence) for r in rows], np.float32)
     placed = group_posts(
         vectors,
         margins,

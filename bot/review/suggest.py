@@ -1,7 +1,7 @@
 """What the current model says about imported posts, and the vectors that group them.
 
 :class:`ModelSuggester` parses posts with the shipped model in-process, in
-batches (as ``bot.evaluation.parse_texts`` does), and takes the sentence
+batches (``bot.evaluation.nlu_messages``), and takes the sentence
 encoder's vector from the same run: one MPNet pass gives the intent, its
 confidence, the runner-up and the vector that groups posts by meaning.
 
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bot.real_posts import FALLBACK
 from bot.review.groups import trigrams
 
 
@@ -35,9 +36,12 @@ class Suggestion:
     @property
     def margin(self) -> float:
         """How much surer the model is of its first intent than of its second (1 when unknown)."""
-        if self.confidence is None:
-            return 1.0
-        return self.confidence - (self.runner_up_confidence or 0.0)
+        return margin(self.confidence, self.runner_up_confidence)
+
+
+def margin(confidence: float | None, runner_up_confidence: float | None) -> float:
+    """How much surer the model is of its first intent than of its second (1 when unknown)."""
+    return 1.0 if confidence is None else confidence - (runner_up_confidence or 0.0)
 
 
 @dataclass(frozen=True)
@@ -90,29 +94,16 @@ class ModelSuggester:
         self.batch_size = batch_size
 
     def suggest(self, texts: list[str]) -> list[Suggestion]:
-        from rasa.core.channels.channel import UserMessage
-        from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
-        from rasa.shared.core.trackers import DialogueStateTracker
+        from bot.evaluation import nlu_messages
 
-        processor = self.agent.processor
-        target = processor.model_metadata.nlu_target
-        tracker = DialogueStateTracker.from_events("import", [])
-        found = []
-        for start in range(0, len(texts), self.batch_size):
-            messages = [UserMessage(t) for t in texts[start : start + self.batch_size]]
-            results = processor.graph_runner.run(
-                inputs={PLACEHOLDER_MESSAGE: messages, PLACEHOLDER_TRACKER: tracker},
-                targets=[target],
-            )
-            found += [_suggestion(message) for message in results[target]]
-        return found
+        return [_suggestion(m) for m in nlu_messages(self.agent, texts, self.batch_size)]
 
 
 def _suggestion(message: Any) -> Suggestion:
     from rasa.shared.nlu.constants import TEXT
 
     parse = message.as_dict(only_output_properties=True)
-    ranking = [r for r in parse.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
+    ranking = [r for r in parse.get("intent_ranking") or [] if r["name"] != FALLBACK]
     names = [_full_intent(str(r["name"]), parse) for r in ranking[:2]]
     _, sentence = message.get_dense_features(TEXT)
     if sentence is not None:
