@@ -63,9 +63,9 @@ bench-nlu: setup
 	$(PY) -m benchmarks.nlu $(BENCH_NLU_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check bot actions tests
-	$(VENV)/bin/ruff format --check bot actions tests
-	$(VENV)/bin/mypy bot actions
+	$(VENV)/bin/ruff check bot in_rasa actions tests
+	$(VENV)/bin/ruff format --check bot in_rasa actions tests
+	$(VENV)/bin/mypy bot in_rasa actions
 
 lock:
 	scripts/lock

@@ -18,7 +18,7 @@ from actions.common import airline_session, city_time
 from actions.flights import first_valid
 from actions.wording import Reply
 from bot.brand import load_brand
-from bot.nlu import values
+from in_rasa.nlu import values
 
 FINISHED = {BagStatus.DELIVERED, BagStatus.CLOSED}
 

@@ -26,7 +26,7 @@ from actions.handover import hand_over
 from actions.wording import Reply
 from bot.brand import load_brand
 from bot.contract import HandoverReason
-from bot.nlu import values
+from in_rasa.nlu import values
 
 BOOKING_INTENTS = {"booking_change", "refund_request"}
 # A delay this long lets the customer change for free, like a cancellation does.

@@ -27,7 +27,7 @@ from actions.common import (
 from actions.wording import Reply
 from bot.brand import load_brand
 from bot.contract import Visibility
-from bot.nlu import values
+from in_rasa.nlu import values
 
 FLIGHT_INTENTS = {"flight_status", "flight_delayed", "flight_cancelled"}
 # From this delay on, a later flight may suit the customer better: offer one.

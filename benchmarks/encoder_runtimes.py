@@ -243,7 +243,7 @@ def save(figures: Figures) -> None:
 
 def build_graphs(variants: list[str]) -> None:
     """Builds the ONNX graphs the variants need (once per environment), timed apart."""
-    from bot.nlu.onnx_encoder import graph_file
+    from in_rasa.nlu.onnx_encoder import graph_file
 
     encoder = "all-mpnet-base-v2"
     for variant in variants:

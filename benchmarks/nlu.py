@@ -50,7 +50,7 @@ from typing import Any
 import yaml
 
 from bot.brand import PROJECT_ROOT
-from bot.nlu.encoder import QUANTIZATIONS, RUNTIMES
+from in_rasa.nlu.encoder import QUANTIZATIONS, RUNTIMES
 
 DATA_DIR = PROJECT_ROOT.parent / "shared" / "benchmarks"
 SHIPPED_CONFIG = PROJECT_ROOT / "config.yml"

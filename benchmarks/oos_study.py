@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse
 
 from benchmarks.nlu import DATA_DIR, RESULTS_DIR
-from bot.nlu.word_support import WordSupport
+from in_rasa.nlu.word_support import WordSupport
 
 SPLITS = ("train", "val", "test", "oos_train", "oos_val", "oos_test")
 SUPPORT_WEIGHT = 0.6
@@ -55,7 +55,7 @@ def sentence_vectors(data: dict[str, list[list[str]]], cache: Path) -> dict[str,
     if stored.exists():
         with np.load(stored) as arrays:
             return {name: arrays[name] for name in arrays.files}
-    from bot.nlu.encoder import shared_encoder
+    from in_rasa.nlu.encoder import shared_encoder
 
     encoder = shared_encoder()
     vectors = {}

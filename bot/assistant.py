@@ -1,4 +1,4 @@
-"""The gateway's client of the Rasa assistant (the ``care`` channel of bot/rasa_bridge.py)."""
+"""The gateway's client of the Rasa assistant (the ``care`` channel of in_rasa/bridge.py)."""
 
 from __future__ import annotations
 

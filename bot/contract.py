@@ -12,7 +12,7 @@ gateway agree on these names; neither imports the other's code.
   adds its deep link to it.
 * The parse of a customer message may name a second intent the message carries
   besides its own (``intent_also: {"name", "confidence"}``, from
-  bot/nlu/second_intent.py): "NW881 delayed AGAIN, ridiculous" is a delay and
+  in_rasa/nlu/second_intent.py): "NW881 delayed AGAIN, ridiculous" is a delay and
   a complaint. A handover payload repeats it as ``also``.
 * The gateway sends ``metadata.visibility`` (``public`` or ``private``) with
   each customer message; the assistant's ``visibility`` slot follows it.
@@ -30,7 +30,7 @@ INVITE_PRIVATE_KEY = "invite_private"
 INTENT_ALSO = "intent_also"
 # Every looked-for second intent's likelihood (evaluation only; nothing acts on it).
 INTENT_ALSO_RANKING = "intent_also_ranking"
-#: The longest customer message the care channel takes (bot/rasa_bridge.py).
+#: The longest customer message the care channel takes (in_rasa/bridge.py).
 MAX_TEXT_CHARS = 4096
 
 

@@ -28,7 +28,7 @@ MODEL_INPUTS = (
     "domain.yml",
     "data",
     "brand.yml",
-    "bot/nlu",
+    "in_rasa/nlu",
     "requirements.lock",
     "requirements-nodeps.txt",
 )
@@ -85,7 +85,7 @@ def train() -> float:
         ],
         cwd=PROJECT_ROOT,
         # A training has the cores to itself: the encoder may use them all
-        # (a running assistant uses one thread per process, bot/nlu/onnx_encoder.py).
+        # (a running assistant uses one thread per process, in_rasa/nlu/onnx_encoder.py).
         env={"CARE_ENCODER_THREADS": str(os.cpu_count() or 1), **rasa_env()},
         check=True,
     )

@@ -170,7 +170,7 @@ _LOWER_WORD = re.compile(r"(?<![\w'#@])[a-z]{5,}(?![\w'])")
 def _english() -> frozenset[str]:
     """Whole words of the sentence encoder's vocabulary: 30,000 common English words
     and word pieces, a stand-in for a dictionary (none ships with the system)."""
-    from bot.nlu.encoder import MPNET, model_dir
+    from in_rasa.nlu.encoder import MPNET, model_dir
 
     vocabulary = (model_dir(MPNET) / "vocab.txt").read_text(encoding="utf-8").split()
     return frozenset(w for w in vocabulary if w.isalpha())

@@ -19,10 +19,10 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = run("ruff", "check", "bot", "actions", "tests")
+    result = run("ruff", "check", "bot", "in_rasa", "actions", "tests")
     assert result.returncode == 0, result.stdout[-3000:]
 
 
 def test_mypy() -> None:
-    result = run("mypy", "bot", "actions")
+    result = run("mypy", "bot", "in_rasa", "actions")
     assert result.returncode == 0, result.stdout[-3000:]

@@ -1,14 +1,13 @@
 """Import directions: lower layers never import higher ones (CONTRIBUTING.md, "Layout").
 
-Every module of ``bot/`` and ``actions/`` is parsed (no import runs) and each
+Every module of ``bot/``, ``in_rasa/`` and ``actions/`` is parsed (no import runs) and each
 of its imports of our own code, wherever it is written (a function-level
 import counts too), is checked against the layer it belongs to:
 
     store < conversation core < channels, desk < analytics < gateway < offline tools
 
-and, beside them, the code that runs inside Rasa (``bot/rasa_bridge.py``,
-``bot/nlu/``) and the action server (``actions/``), which never import the
-gateway, nor the gateway them.
+and, beside them, the code that runs inside Rasa (``in_rasa/``) and the action
+server (``actions/``), which never import the gateway, nor the gateway them.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
+#: Our top-level packages: the gateway and offline tools, the code inside Rasa, the actions.
+ROOTS = ("bot", "in_rasa", "actions")
 
 # Shared by every process: plain data and small helpers that import nothing of ours
 # above them (checked below like everything else).
@@ -41,7 +42,7 @@ CHANNELS = {"bot.channels"}
 DESK = {"bot.desk"}
 ANALYTICS = {"bot.analytics"}
 GATEWAY = {"bot.gateway", "bot.assembly", "bot.inbox", "bot.outbox"}
-IN_RASA = {"bot.rasa_bridge", "bot.nlu"}
+IN_RASA = {"in_rasa"}
 TOOLS = {
     "bot.run",
     "bot.launch",
@@ -75,7 +76,7 @@ ALLOWED: dict[str, set[str]] = {
     "tools": SHARED | STORE | IN_RASA | TOOLS,
     # The action server: the assistant's contract, the brand, the value normalisers
     # that run inside Rasa too, and the one SQLite recipe.
-    "actions": SHARED | ACTIONS | {"bot.nlu.values", "bot.store.sqlite"},
+    "actions": SHARED | ACTIONS | {"in_rasa.nlu.values", "bot.store.sqlite"},
 }
 LAYERS = {
     "shared": SHARED,
@@ -97,7 +98,7 @@ def _within(module: str, homes: set[str]) -> bool:
 
 
 def layer_of(module: str) -> str | None:
-    """The layer of one of our modules (None for the package roots ``bot``, ``actions``)."""
+    """The layer of one of our modules (None for the package roots)."""
     found = [name for name, homes in LAYERS.items() if _within(module, homes)]
     return found[0] if found else None
 
@@ -113,15 +114,15 @@ def is_module(name: str) -> bool:
 
 
 def our_imports(source: str) -> Iterator[tuple[int, str]]:
-    """(line, module) for every import of ``bot`` or ``actions`` code in ``source``;
+    """(line, module) for every import of our code (``ROOTS``) in ``source``;
     ``from package import submodule`` names the submodule."""
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] in ("bot", "actions"):
+                if alias.name.split(".")[0] in ROOTS:
                     yield node.lineno, alias.name
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.split(".")[0] not in ("bot", "actions"):
+            if node.module.split(".")[0] not in ROOTS:
                 continue
             for alias in node.names:
                 candidate = f"{node.module}.{alias.name}"
@@ -137,19 +138,19 @@ def violations(module: str, source: str) -> list[str]:
     return [
         f"{module}:{line} imports {imported} ({layer} may not import {layer_of(imported)})"
         for line, imported in our_imports(source)
-        if imported not in ("bot", "actions") and not _within(imported, allowed)
+        if imported not in ROOTS and not _within(imported, allowed)
     ]
 
 
 def project_modules() -> Iterator[tuple[str, Path]]:
-    for package in ("bot", "actions"):
+    for package in ROOTS:
         for path in sorted((PROJECT / package).rglob("*.py")):
             if "migrations" not in path.parts:
                 yield module_name(path), path
 
 
 def test_every_module_has_a_layer() -> None:
-    homeless = [m for m, _ in project_modules() if m not in ("bot", "actions") and not layer_of(m)]
+    homeless = [m for m, _ in project_modules() if m not in ROOTS and not layer_of(m)]
     assert homeless == [], "add these modules to a layer in tests/test_layers.py"
 
 
@@ -170,8 +171,8 @@ def test_no_module_imports_a_layer_above_it() -> None:
         ("bot.conversation.ingest", "import bot.channels.telegram\n", "bot.channels.telegram"),
         ("bot.desk.operations", "from bot.review.inbox import ReviewInbox\n", "bot.review.inbox"),
         ("bot.channels.webchat", "from bot.store.models import Message\n", "bot.store.models"),
-        ("bot.nlu.components", "from bot.conversation import turns\n", "bot.conversation.turns"),
-        ("bot.inbox", "def f():\n    from bot.nlu import encoder\n", "bot.nlu.encoder"),
+        ("in_rasa.nlu.tokenizer", "from bot.conversation import turns\n", "bot.conversation.turns"),
+        ("bot.inbox", "def f():\n    from in_rasa.nlu import encoder\n", "in_rasa.nlu.encoder"),
         ("bot.assistant", "from bot.analytics import live\n", "bot.analytics.live"),
         ("bot.desk.web", "from bot.analytics.dashboard import x\n", "bot.analytics.dashboard"),
         ("actions.flights", "from bot.gateway import create_app\n", "bot.gateway"),

@@ -89,7 +89,7 @@ class NluFile:
         """Appends examples to an intent's block; returns those added (not already there).
 
         With ``also``, to the intent's block of examples that carry that second intent
-        (``metadata: {also: ...}``, bot/nlu/second_intent.py), made after the intent's
+        (``metadata: {also: ...}``, in_rasa/nlu/second_intent.py), made after the intent's
         last block if there is none yet.
         """
         entry = self._block(intent, also)

@@ -1,6 +1,6 @@
 """Whole conversations through the trained model, the Rasa server and the action server.
 
-They talk to the gateway's channel (bot/rasa_bridge.py) over HTTP, as the
+They talk to the gateway's channel (in_rasa/bridge.py) over HTTP, as the
 gateway does, so they also check what that channel returns.
 """
 
@@ -98,7 +98,7 @@ def test_booking_change_in_public_invites_to_a_dm_and_says_nothing_personal(
 def test_lost_bag_opens_a_report(assistant: Assistant) -> None:
     chat = Conversation(assistant)
     said = responses(chat.say("my suitcase never showed up at the carousel in Denver"))
-    # Read as also a complaint, the report gets an apology first (bot/nlu/second_intent.py).
+    # Read as also a complaint, the report gets an apology first (in_rasa/nlu/second_intent.py).
     assert said in (["ask_booking_ref"], ["apology_baggage_issue", "ask_booking_ref"])
     turn = chat.say("K9PLZ3")
     assert responses(turn) in (["bag_report_created"], ["bag_searching"])

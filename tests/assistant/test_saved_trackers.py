@@ -1,4 +1,4 @@
-"""The care channel takes each turn's tracker as Rasa saves it (bot/rasa_bridge.py)."""
+"""The care channel takes each turn's tracker as Rasa saves it (in_rasa/bridge.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.rasa_bridge import SavedTrackers
+from in_rasa.bridge import SavedTrackers
 
 
 def store_and_keeper() -> tuple[InMemoryTrackerStore, SavedTrackers]:

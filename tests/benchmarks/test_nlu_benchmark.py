@@ -46,7 +46,7 @@ def test_the_benchmark_pipeline_is_the_shipped_one_without_the_airline_parts() -
     shipped = shipped_config()
     config = benchmark_config(shipped)
     names = [c["name"] for c in config["pipeline"]]
-    airline_only = ("ResponseSelector", "bot.nlu.components.RuleEntityExtractor")
+    airline_only = ("ResponseSelector", "in_rasa.nlu.entities.RuleEntityExtractor")
     assert names == [c["name"] for c in shipped["pipeline"] if c["name"] not in airline_only]
     fallback = next(c for c in config["pipeline"] if c["name"].endswith("FallbackClassifier"))
     shipped_fallback = next(

@@ -72,7 +72,7 @@ class FakeAssistant:
         if self.status != 200:
             return web.json_response({"error": "broken"}, status=self.status)
         text = body["message"]
-        if len(text) > MAX_TEXT_CHARS:  # bot/rasa_bridge.py refuses it
+        if len(text) > MAX_TEXT_CHARS:  # in_rasa/bridge.py refuses it
             return web.json_response({"error": "'message' too long"}, status=400)
         if not text.strip():  # Rasa's pipeline fails on it
             return web.json_response({"error": "the assistant failed on this turn"}, status=500)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.nlu.encoder import (
+from in_rasa.nlu.encoder import (
     MINILM,
     MPNET,
     relative_position_buckets,
@@ -129,7 +129,7 @@ def test_a_zip_without_the_weights_leaves_no_model_behind(tmp_path: Path) -> Non
 
 
 def test_the_encoding_cache_returns_what_the_encoder_computed(tmp_path: Path) -> None:
-    from bot.nlu.encoder_cache import EncodingCache
+    from in_rasa.nlu.encoder_cache import EncodingCache
 
     texts = ["my bag never showed up", "is NW881 on time?", "my bag never showed up"]
     cache = EncodingCache(tmp_path / "cache.sqlite", "minilm-test")
@@ -144,7 +144,7 @@ def test_the_encoding_cache_returns_what_the_encoder_computed(tmp_path: Path) ->
 
 
 def test_a_cached_text_is_not_encoded_again(tmp_path: Path) -> None:
-    from bot.nlu.encoder_cache import EncodingCache
+    from in_rasa.nlu.encoder_cache import EncodingCache
 
     cache = EncodingCache(tmp_path / "cache.sqlite", "minilm-test")
     text = "my bag never showed up"

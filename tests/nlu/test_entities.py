@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.nlu.components import KEEP_LAST, RuleEntityExtractor, read_patterns
+from in_rasa.nlu.entities import KEEP_LAST, RuleEntityExtractor, read_patterns
 from tests.conftest import PROJECT_ROOT
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.components import GroupedFallbackClassifier
+from in_rasa.nlu.fallback import GroupedFallbackClassifier
 
 CONFIG = {
     **GroupedFallbackClassifier.get_default_config(),

@@ -8,7 +8,8 @@ from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.components import SentenceEncoderFeaturizer, SocialTokenizer
+from in_rasa.nlu.featurizer import SentenceEncoderFeaturizer
+from in_rasa.nlu.tokenizer import SocialTokenizer
 
 
 def featurized(config: dict) -> Message:

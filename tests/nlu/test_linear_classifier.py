@@ -15,7 +15,7 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.linear_classifier import (
+from in_rasa.nlu.linear_classifier import (
     FeatureBlock,
     LinearIntentClassifier,
     design_matrix,

@@ -21,8 +21,8 @@ import onnx
 import onnxruntime
 import pytest
 
-from bot.nlu.encoder import MAX_PIECES, MINILM, MPNET, shared_encoder
-from bot.nlu.onnx_encoder import (
+from in_rasa.nlu.encoder import MAX_PIECES, MINILM, MPNET, shared_encoder
+from in_rasa.nlu.onnx_encoder import (
     THREADS_VARIABLE,
     OnnxEncoder,
     graph_file,

@@ -13,7 +13,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.contract import INTENT_ALSO
-from bot.nlu.second_intent import SecondIntentClassifier, second_intents
+from in_rasa.nlu.second_intent import SecondIntentClassifier, second_intents
 from tests.nlu.test_linear_classifier import message
 
 # Words: bag lost flight late hello refund. The sentence vector's first axis is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.components import SocialTokenizer, social_lemma
+from in_rasa.nlu.tokenizer import SocialTokenizer, social_lemma
 
 
 def tokens(text: str) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.nlu import values
+from in_rasa.nlu import values
 
 TODAY = date(2026, 11, 23)  # a Monday
 

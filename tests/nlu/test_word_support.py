@@ -1,11 +1,11 @@
-"""The share of a message's words an intent's examples used (bot/nlu/word_support.py)."""
+"""The share of a message's words an intent's examples used (in_rasa/nlu/word_support.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bot.nlu.word_support import WordSupport, words
+from in_rasa.nlu.word_support import WordSupport, words
 
 EXAMPLES = [
     ("my bag was lost", 0),
@@ -39,7 +39,7 @@ def test_links_and_handles_are_not_words_and_numbers_are_one() -> None:
 
 
 def test_a_name_no_example_had_is_left_out_and_a_known_one_counts() -> None:
-    from bot.nlu.word_support import names
+    from in_rasa.nlu.word_support import names
 
     assert names("the agent in Nashville at PHX was rude, ask Karen") == {
         "nashville",

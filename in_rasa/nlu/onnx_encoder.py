@@ -1,7 +1,7 @@
 """The sentence encoders run with ONNX Runtime: the graph built once per environment.
 
 The first use of an encoder with ``runtime: onnx`` builds its ONNX graph from
-the packaged safetensors weights (:mod:`bot.nlu.onnx_graph`, no PyTorch) and,
+the packaged safetensors weights (:mod:`in_rasa.nlu.onnx_graph`, no PyTorch) and,
 with ``quantize: int8``, a copy with int8 weights; both are kept in the
 environment's ``share/care-encoders/<encoder>/``, beside MPNet's unpacked
 weights, under a name that changes with the graph builder's code and with the
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bot.nlu import onnx_graph
-from bot.nlu.encoder import (
+from in_rasa.nlu import onnx_graph
+from in_rasa.nlu.encoder import (
     DISTRIBUTIONS,
     Encoder,
     model_dir,
@@ -175,7 +175,7 @@ def session_options(thread_count: int) -> onnxruntime.SessionOptions:
 
 class OnnxEncoder(Encoder):
     """A BERT or MPNet sentence encoder run with ONNX Runtime (same interface and
-    output as the NumPy :class:`~bot.nlu.encoder.SentenceEncoder`)."""
+    output as the NumPy :class:`~in_rasa.nlu.encoder.SentenceEncoder`)."""
 
     def __init__(
         self,
