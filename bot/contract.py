@@ -16,6 +16,11 @@ gateway agree on these names; neither imports the other's code.
   a complaint. A handover payload repeats it as ``also``.
 * The gateway sends ``metadata.visibility`` (``public`` or ``private``) with
   each customer message; the assistant's ``visibility`` slot follows it.
+* It sends ``metadata.desk`` too: false when no agents' desk runs (no Slack,
+  no web desk), so that no one can take a handover. The assistant's ``desk``
+  slot follows it, and its replies then offer no person (what the customer
+  can do instead); the gateway answers a handover itself (brand.yml
+  ``no_desk``).
 * The assistant reads a message of 1 to :data:`MAX_TEXT_CHARS` characters,
   not only spaces; the gateway answers others itself (bot/own_answers.py).
 """
@@ -27,6 +32,8 @@ import enum
 HANDOVER_KEY = "handover"
 VISIBILITY_KEY = "visibility"
 INVITE_PRIVATE_KEY = "invite_private"
+#: Metadata key and slot: whether an agents' desk runs, so a person can be offered.
+DESK_KEY = "desk"
 INTENT_ALSO = "intent_also"
 # Every looked-for second intent's likelihood (evaluation only; nothing acts on it).
 INTENT_ALSO_RANKING = "intent_also_ranking"

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = MAX_TEXT_CHARS
 MAX_SENDER_CHARS = 128
 # Slots that are Rasa's own bookkeeping, not something an agent needs to see.
-INTERNAL_SLOTS = {"session_started_metadata", "requested_slot"}
+INTERNAL_SLOTS = {"session_started_metadata", "requested_slot", "desk"}
 # Clears the handover slots and tells the customer the bot is back (actions/handover.py).
 HANDBACK_ACTION = "action_handback"
 

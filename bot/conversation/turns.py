@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.assistant import Assistant, AssistantRefused, AssistantUnavailable, Turn
 from bot.brand import Brand
-from bot.contract import HandoverReason
+from bot.contract import DESK_KEY, VISIBILITY_KEY, HandoverReason
 from bot.conversation import replies, waiting
 from bot.conversation.handover import Desk, hand_over, open_ticket
 from bot.conversation.leases import PendingMessage, next_pending, pending_message
@@ -211,7 +211,11 @@ class ConversationRouter:
                     pending.rasa_sender_id,
                     pending.text,
                     message_id=str(pending.message_id),
-                    metadata={"visibility": pending.visibility.value, "channel": pending.channel},
+                    metadata={
+                        VISIBILITY_KEY: pending.visibility.value,
+                        "channel": pending.channel,
+                        DESK_KEY: self.desk is not None,
+                    },
                 )
             except AssistantRefused as error:  # this message's problem: a person reads it
                 answer = OwnAnswer("bot_unavailable", HandoverReason.UNREADABLE, str(error))

@@ -105,6 +105,23 @@ async def test_session_start_takes_visibility_from_the_gateway(run, metadata, vi
     assert (outcome.events[-1]["event"], outcome.events[-1]["name"]) == ("action", "action_listen")
 
 
+@pytest.mark.parametrize(
+    ("metadata", "desk"),
+    [
+        ({"desk": False}, False),
+        ({"desk": True}, True),
+        ({}, True),
+        ({"desk": "no"}, True),
+        (None, True),
+    ],
+)
+async def test_session_start_takes_the_desk_from_the_gateway(run, metadata, desk) -> None:
+    # Only the gateway's plain "no desk" turns the offers of a person off.
+    tracker = make_tracker(slots={"session_started_metadata": metadata})
+    outcome = await run(ActionSessionStart(), tracker)
+    assert outcome.slot("desk") is desk
+
+
 @pytest.fixture
 def brand_unsure_in_public(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """brand.yml with another ``unsure_in_public`` (a function: returns the setter)."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from actions.wording import Reply, UnknownResponse, choose, placeholders, responses
 from tests.actions.conftest import make_tracker
@@ -112,3 +114,46 @@ def test_unknown_response_is_an_error() -> None:
 
 def test_placeholders() -> None:
     assert placeholders("{flight} leaves at {departure}") == {"flight", "departure"}
+
+
+# What offers a person. The handover_ responses say one is coming: without a desk the
+# gateway never sends them (bot/conversation/waiting.py, promises_a_person).
+OFFERS_A_PERSON = re.compile(r"colleague|\ba person\b|care team|\bagents?\b", re.IGNORECASE)
+NO_DESK = {"type": "slot", "name": "desk", "value": False}
+
+
+def every_response() -> dict[str, list[dict[str, Any]]]:
+    """The actions' responses and domain.yml's, by name."""
+    domain = yaml.safe_load((ACTIONS_DIR.parent / "domain.yml").read_text(encoding="utf-8"))
+    return {**domain["responses"], **responses()}
+
+
+def test_without_a_desk_no_response_offers_a_person() -> None:
+    offering, unanswered = [], []
+    for name, variations in every_response().items():
+        if name.startswith("handover_"):
+            continue
+        no_desk = [v for v in variations if NO_DESK in (v.get("condition") or [])]
+        plain = [v for v in variations if not v.get("condition")]
+        if any(OFFERS_A_PERSON.search(v["text"]) for v in plain) and not no_desk:
+            unanswered.append(name)
+        offering += [name for v in no_desk if OFFERS_A_PERSON.search(v["text"])]
+    assert unanswered == [], "give these a `desk: false` variation that offers no person"
+    assert offering == []
+
+
+def test_the_no_desk_variation_keeps_the_placeholders_and_the_marks() -> None:
+    for name, variations in responses().items():
+        plain = [v for v in variations if not v.get("condition")]
+        for variation in variations:
+            if NO_DESK in (variation.get("condition") or []):
+                assert placeholders(variation["text"]) == placeholders(plain[0]["text"]), name
+                assert variation.get("metadata") == plain[0].get("metadata"), name
+
+
+def test_the_desk_slot_picks_the_variation() -> None:
+    without = choose("bag_closed", make_tracker(slots={"desk": False}))
+    with_desk = choose("bag_closed", make_tracker(slots={"desk": True}))
+    unknown = choose("bag_closed", make_tracker())  # a session from before the slot
+    assert "colleague" not in without["text"] and "care@" in without["text"]
+    assert "colleague" in with_desk["text"] and "colleague" in unknown["text"]

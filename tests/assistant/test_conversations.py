@@ -20,10 +20,13 @@ pytestmark = pytest.mark.model
 class Conversation:
     """One customer talking to the assistant."""
 
-    def __init__(self, assistant: Assistant, visibility: str = "private") -> None:
+    def __init__(
+        self, assistant: Assistant, visibility: str = "private", desk: bool = True
+    ) -> None:
         self.assistant = assistant
         self.sender = f"test-{uuid.uuid4().hex[:10]}"
         self.visibility = visibility
+        self.desk = desk
 
     def say(self, text: str) -> dict[str, Any]:
         response = httpx.post(
@@ -32,7 +35,7 @@ class Conversation:
                 "sender": self.sender,
                 "message": text,
                 "message_id": uuid.uuid4().hex,
-                "metadata": {"visibility": self.visibility},
+                "metadata": {"visibility": self.visibility, "desk": self.desk},
             },
             timeout=60,
         )
@@ -195,3 +198,17 @@ def test_a_cancellation_with_a_refund_demand_takes_the_refund_path(assistant: As
     said = responses(turn)
     assert "rebooking_options" not in said
     assert "refund_next" in said or "ask_booking_ref" in said, said
+
+
+def test_without_a_desk_the_assistant_offers_no_person(assistant: Assistant) -> None:
+    # The gateway says so in each message's metadata (bot/contract.py, DESK_KEY).
+    chat = Conversation(assistant, desk=False)
+    greeting = chat.say("hi")
+    assert greeting["slots"]["desk"] is False
+    identity = chat.say("are you a bot?")
+    said = [m["text"] for turn in (greeting, identity) for m in turn["messages"] if "text" in m]
+    assert responses(greeting) == ["utter_greet"] and responses(identity) == ["utter_iamabot"]
+    assert not any("person" in text or "colleague" in text for text in said), said
+    # With a desk, the same lines offer one.
+    staffed = Conversation(assistant).say("are you a bot?")
+    assert "person" in staffed["messages"][0]["text"]

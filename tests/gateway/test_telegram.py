@@ -51,7 +51,11 @@ async def test_a_private_message_is_answered_in_the_chat(
     await telegram.say("hello from telegram", chat_id=501, user_id=501)
     await eventually(lambda: telegram.replies_to(501))
     assert telegram.replies_to(501) == ["echo: hello from telegram"]
-    assert assistant.turns[0]["metadata"] == {"visibility": "private", "channel": "telegram"}
+    assert assistant.turns[0]["metadata"] == {
+        "visibility": "private",
+        "channel": "telegram",
+        "desk": True,
+    }
     assert "deleteWebhook" in telegram.calls  # polling mode
 
 

@@ -20,7 +20,11 @@ async def test_a_mention_gets_a_public_reply_in_its_thread(
     await start_gateway(rasa_url, twitter_port=port)
     await eventually(lambda: twitter.replies_to(tweet))
     assert twitter.replies_to(tweet) == ["echo: is NW881 on time?"]
-    assert assistant.turns[0]["metadata"] == {"visibility": "public", "channel": "twitter"}
+    assert assistant.turns[0]["metadata"] == {
+        "visibility": "public",
+        "channel": "twitter",
+        "desk": True,
+    }
 
 
 async def test_a_dm_gets_a_dm(fake_assistant, fake_twitter, start_gateway) -> None:

@@ -160,3 +160,5 @@ async def test_with_no_desk_no_person_is_promised(fake_assistant, start_gateway,
         assert db.scalars(select(Ticket)).all() == []
         assert {c.owner for c in db.scalars(select(Conversation))} == {Owner.BOT}
     assert len(assistant.turns) == 3
+    # The assistant is told, so that its own replies offer no person (tests/assistant).
+    assert {turn["metadata"]["desk"] for turn in assistant.turns} == {False}

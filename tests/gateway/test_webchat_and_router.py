@@ -44,7 +44,7 @@ async def test_a_message_is_answered_and_stored(fake_assistant, start_gateway, h
     assert [m["text"] for m in answer] == ["echo: hello there"]
     assert answer[0]["author"] == "bot"
     turn = assistant.turns[0]
-    assert turn["metadata"] == {"visibility": "private", "channel": "webchat"}
+    assert turn["metadata"] == {"visibility": "private", "channel": "webchat", "desk": True}
     assert turn["sender"].startswith("webchat-")  # no personal data in Rasa's sender id
     with gateway.parts.sessions() as db:
         inbound = db.scalars(select(Message).where(Message.direction == "in")).one()
