@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -345,3 +346,33 @@ class SlackMarkup:
 
     def code(self, word: str) -> str:
         return f"`{word}`"
+
+
+# <url|label>, <@U1|name>, <#C1|name>, <!here>, <!subteam^S1|@team>, <!date^...|fallback>:
+# Slack's own markup in what an agent types (api.slack.com "Formatting text").
+_SLACK_REFERENCE = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def plain_text(text: str) -> str:
+    """An agent's Slack message as the customer should read it: links written out,
+    mentions of colleagues and channel-wide pings left out, Slack's escapes undone.
+
+    Written here rather than taken from a library: slack_sdk has no such decoder,
+    and the markup is three escapes and one bracket form.
+    """
+
+    def reference(match: re.Match[str]) -> str:
+        target, label = match.group(1), match.group(2)
+        if target.startswith(("@", "!")):  # a colleague, @here, @channel, a user group
+            return label if target.startswith(("!subteam", "!date")) and label else ""
+        if target.startswith("#"):
+            return f"#{label}" if label else ""
+        url = target.removeprefix("mailto:")
+        if not label or label in (url, target):
+            return url
+        return f"{label} ({url})"
+
+    decoded = _SLACK_REFERENCE.sub(reference, text)
+    for escaped, char in (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&")):
+        decoded = decoded.replace(escaped, char)
+    return re.sub(r"[ \t]{2,}", " ", decoded).strip()

@@ -34,7 +34,14 @@ from sqlalchemy.orm import Session
 
 from bot.brand import Brand
 from bot.desk import slack_requests
-from bot.desk.cards import card_blocks, card_text, note_modal, queue_text, relabel_modal
+from bot.desk.cards import (
+    card_blocks,
+    card_text,
+    note_modal,
+    plain_text,
+    queue_text,
+    relabel_modal,
+)
 from bot.desk.operations import CareDesk, Outcome, Refused, handed_back
 from bot.messages import CANNOT_TELL, NOT_SENT, OutboundReply, SendError, SentLookup
 from bot.settings import SlackSettings
@@ -324,8 +331,9 @@ class SlackDesk:
         thread_ts, ts = event.get("thread_ts"), event.get("ts")
         if not thread_ts or thread_ts == ts or event.get("subtype") or event.get("bot_id"):
             return  # not a reply in a thread, or an edit, a join, our own post...
-        # What the customer will read: cleaned at this edge, like customers' own text.
-        user, text = event.get("user"), clean_text(event.get("text") or "").strip()
+        # What the customer will read: Slack's markup undone and cleaned at this edge,
+        # like customers' own text.
+        user, text = event.get("user"), clean_text(plain_text(event.get("text") or "")).strip()
         if not user or not text:
             return
         ticket_id = await asyncio.to_thread(self.desk.ticket_for_thread, thread_ts)

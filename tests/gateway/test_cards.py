@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.desk.cards import TicketView, card_blocks
+import pytest
+
+from bot.desk.cards import TicketView, card_blocks, plain_text
 
 
 def view(**changes: object) -> TicketView:
@@ -41,3 +43,28 @@ def test_a_card_shows_both_requests_of_a_two_request_post() -> None:
     assert "Two requests in one:* `flight_cancelled` + `refund_request`" in both
     one = json.dumps(card_blocks(view(request=("complaint",)), now))
     assert "Two requests" not in one and "`flight_cancelled` 90%" in one
+
+
+@pytest.mark.parametrize(
+    ("slack", "customer_reads"),
+    [
+        (
+            "Fares &amp; fees: see <https://northwind.example/fees|our page>",
+            "Fares & fees: see our page (https://northwind.example/fees)",
+        ),
+        ("<https://northwind.example/fees>", "https://northwind.example/fees"),
+        (
+            "mail <mailto:care@northwind.example|care@northwind.example>",
+            "mail care@northwind.example",
+        ),
+        ("<@U2> can you check? Sorry for the wait", "can you check? Sorry for the wait"),
+        ("<!here> 1 &lt; 2 &gt; 0", "1 < 2 > 0"),
+        ("ask <!subteam^S1|@baggage> or see <#C1|help>", "ask @baggage or see #help"),
+        ("&amp;lt; stays as typed", "&lt; stays as typed"),
+        ("plain words, no markup", "plain words, no markup"),
+    ],
+)
+def test_an_agents_slack_markup_reaches_the_customer_as_plain_text(
+    slack: str, customer_reads: str
+) -> None:
+    assert plain_text(slack) == customer_reads

@@ -215,6 +215,20 @@ async def test_agent_reply_reaches_the_customer_once_and_follow_ups_reach_the_th
     assert len(desk.telegram.replies_to(CUSTOMER_CHAT)) == before + 1
 
 
+async def test_an_agents_reply_reaches_the_customer_without_slack_markup(desk: Desk) -> None:
+    ticket, thread = await desk.hand_over()
+    await desk.click(AGENTS[0], "claim", str(ticket.id))
+    before = len(desk.telegram.replies_to(CUSTOMER_CHAT))
+    # What Slack's event carries when an agent types "Fees & rules: our page" with a link,
+    # after pinging a colleague.
+    typed = "<@U2> Fees &amp; rules: <https://northwind.example/fees|our page>"
+    await desk.thread_reply(AGENTS[0], typed, thread, "Ev010")
+    await eventually(lambda: len(desk.telegram.replies_to(CUSTOMER_CHAT)) > before)
+    assert desk.telegram.replies_to(CUSTOMER_CHAT)[before:] == [
+        "Fees & rules: our page (https://northwind.example/fees)"
+    ]
+
+
 async def test_internal_notes_stay_internal(desk: Desk) -> None:
     ticket, thread = await desk.hand_over()
     await desk.click(AGENTS[0], "claim", str(ticket.id))
