@@ -22,6 +22,7 @@ from in_rasa.nlu.encoder import (
     MINILM,
     QUANTIZATIONS,
     RUNTIMES,
+    Encoder,
     shared_encoder,
 )
 from in_rasa.nlu.encoder_cache import EncodingCache, default_path
@@ -110,8 +111,21 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> SentenceEncoderFeaturizer:
-        """Creates the featurizer; the encoder loads on first use."""
-        return cls({**cls.get_default_config(), **config}, execution_context.node_name)
+        """Creates the featurizer with its encoder loaded and run once.
+
+        Loaded here, while Rasa loads the model and before it says it is up,
+        rather than on the first customer's message: on a busy machine that first
+        use (weights, ONNX session, first run) took longer than the gateway waits
+        for a turn, and the customer got a fallback instead of an answer.
+        """
+        featurizer = cls({**cls.get_default_config(), **config}, execution_context.node_name)
+        featurizer._encoder().encode(["hello"])
+        return featurizer
+
+    def _encoder(self) -> Encoder:
+        return shared_encoder(
+            self._config["encoder"], self._config["runtime"], self._config["quantize"]
+        )
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Featurizes every training example (in batches), through the encoder cache: a
@@ -144,9 +158,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         ]
         if not work:
             return messages
-        encoded = shared_encoder(
-            self._config["encoder"], self._config["runtime"], self._config["quantize"]
-        ).encode(
+        encoded = self._encoder().encode(
             [message.get(attribute) for message, attribute in work],
             batch_size=self._config["batch_size"],
             cache=cache,

@@ -83,3 +83,18 @@ def test_the_model_fingerprint_changes_with_the_runtime_and_quantization() -> No
     ) == SentenceEncoderFeaturizer.fingerprint_addon(
         {"encoder": "all-mpnet-base-v2", "runtime": "onnx", "quantize": "none"}
     )
+
+
+def test_the_encoder_is_loaded_with_the_model_not_on_the_first_message() -> None:
+    from types import SimpleNamespace
+
+    from in_rasa.nlu.encoder import shared_encoder
+
+    shared_encoder.cache_clear()
+    context = SimpleNamespace(node_name="featurizer")
+    config = {"encoder": "all-MiniLM-L6-v2", "runtime": "numpy"}
+    SentenceEncoderFeaturizer.create(config, None, None, context)  # type: ignore[arg-type]
+    # Loaded and run once at create (when Rasa loads the model); the message reuses it.
+    assert shared_encoder.cache_info().currsize == 1
+    featurized(config)
+    assert shared_encoder.cache_info().hits >= 1 and shared_encoder.cache_info().currsize == 1
