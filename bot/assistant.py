@@ -63,9 +63,10 @@ class BotMessage:
 
 
 FALLBACK_INTENT = "nlu_fallback"
-#: Pauses before each time a turn is asked (bot/assistant.py ``_send_until_answered``): the
-#: first at once, then again after each cut. 4 attempts within 1.75 s: a killed Rasa
-#: process's port closes well within that here (2 GB, tests/gateway/test_scaleout_rasa.py).
+#: Pauses before each time a turn is asked (``Assistant._send_until_answered``): the first
+#: at once, then again after each cut, 4 asks within 1.75 s. A killed Rasa's port closes
+#: (and the balancer skips it) within that: tests/gateway/test_scaleout_rasa.py's turns
+#: cut by the kill were all answered at the next ask.
 CUT_PAUSES = (0.0, 0.25, 0.5, 1.0)
 CUT_ATTEMPTS = len(CUT_PAUSES)
 
