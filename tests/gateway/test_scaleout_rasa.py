@@ -169,6 +169,12 @@ async def test_real_replicas_with_the_redis_lock_store_survive_redis_and_a_repli
     # And the gateway recorded Rasa's turn for each: none got its own fallback instead.
     assert _not_answered_by_rasa(stores.care_url) == 0
     assert len(events[twice[2]]) == 1  # the turn sent to both replicas: taken once
+    logs = "".join(path.read_text() for path in tmp_path.glob("gateway-*.log"))
+    print(
+        f"\n{CUSTOMERS} x {ROUNDS} turns taken once each; turns cut by the kill and asked "
+        f"again: {logs.count('turn cut')}; asks refused while Redis was away: "
+        f"{logs.count('waits for the assistant')}"
+    )
 
 
 async def _the_same_turn_at_each_replica(
