@@ -9,7 +9,7 @@ had in hand. Bytes are copied both ways untouched (HTTP keep-alive included).
 Why hand-written: in a cluster this is the platform's job (a Kubernetes
 Service, the load balancer in deploy/docker-compose.yml), and no balancer
 (HAProxy, nginx) is installed on a developer's machine; this is the
-stand-in ``python -m bot.run --scale N`` starts, in about a hundred lines.
+stand-in ``python -m bot.run --scale N`` starts, in under two hundred lines.
 Tests also use :class:`Balancer` as a proxy they can cut (:meth:`Balancer.cut`):
 a Redis that goes away and comes back, without stopping the machine's Redis.
 """
