@@ -166,6 +166,7 @@ def assemble(
         worker_id=settings.worker_id,
         lease_seconds=settings.lease_seconds,
         reads=reads,
+        assistant_wait_seconds=settings.rasa_wait_seconds,
     )
     outbox = Outbox(
         sessions, senders, settings.worker_id, paces=paces, reads=reads, wake=outbox_due

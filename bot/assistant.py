@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -12,7 +13,14 @@ from typing import Any
 import aiohttp
 
 from bot.analytics import counters
-from bot.contract import HANDOVER_KEY, INVITE_PRIVATE_KEY, VISIBILITY_KEY, Visibility
+from bot.contract import (
+    HANDOVER_KEY,
+    INVITE_PRIVATE_KEY,
+    NOT_TAKEN_KEY,
+    TURN_NOT_TAKEN,
+    VISIBILITY_KEY,
+    Visibility,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +31,11 @@ class AssistantUnavailable(Exception):
 
 class AssistantRefused(AssistantUnavailable):
     """Rasa refused this message (a 4xx): the message's problem, not the assistant's."""
+
+
+class AssistantBusy(AssistantUnavailable):
+    """Rasa did not start the turn (its lock store is away, bot.contract.TURN_NOT_TAKEN):
+    nothing happened there, and the message may be sent again later."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,12 @@ class BotMessage:
 
 
 FALLBACK_INTENT = "nlu_fallback"
+#: Pauses before each time a turn is asked (``Assistant._send_until_answered``): the first
+#: at once, then again after each cut, 4 asks within 1.75 s. A killed Rasa's port closes
+#: (and the balancer skips it) within that: tests/gateway/test_scaleout_rasa.py's turns
+#: cut by the kill were all answered at the next ask.
+CUT_PAUSES = (0.0, 0.25, 0.5, 1.0)
+CUT_ATTEMPTS = len(CUT_PAUSES)
 
 
 @dataclass(frozen=True)
@@ -137,7 +156,9 @@ class Assistant:
     action server fails every turn). Then, for ``cooldown`` seconds, turns fail
     at once instead of each waiting for the timeout: new conversations go
     straight to a person. A health check (:meth:`check`) clears the state as
-    soon as Rasa and the action server answer again.
+    soon as Rasa and the action server answer again. A turn Rasa did not start
+    (503: its lock store is away) is nobody's failure: :class:`AssistantBusy`,
+    and the message waits (bot/inbox.py).
 
     At most ``concurrency`` turns are at Rasa at once; the others wait here,
     their messages safe in the store. Rasa parses one message at a time on its
@@ -225,24 +246,17 @@ class Assistant:
         sender = str(body.get("sender"))
         url = f"{self.rasa_url}/webhooks/care/{path}"
         try:
-            try:
-                status, data = await self._send(url, body)
-            except aiohttp.ServerDisconnectedError:
-                # Cut before any answer: most often a kept-alive connection to a replica
-                # that just died (docs/scaling.md). Once more, on a new connection: at
-                # worst Rasa sees the message twice, the customer still gets one answer
-                # (as when a gateway dies mid-turn, bot/inbox.py).
-                status, data = await self._send(url, body, fresh=True)
+            status, data = await self._send_until_answered(url, body)
         except (aiohttp.ClientConnectorError, asyncio.TimeoutError) as error:
             # No connection, or no answer in time: Rasa is down (or too slow) for everyone.
             reason = f"{type(error).__name__}: {error}"[:200]
             self._mark_down(reason)
             raise AssistantUnavailable(reason) from error
         except aiohttp.ClientConnectionError as error:
-            # Connected, then cut mid-turn: the Rasa that had this turn went away. Behind
-            # one URL with several replicas (docs/scaling.md) the next turn reaches a live
-            # one, so this counts against this conversation only, like a 5xx; a lone Rasa
-            # that died refuses the next connection, and is marked down then.
+            # Cut mid-turn every time it was asked: the Rasa that had this turn went away.
+            # Behind one URL with several replicas (docs/scaling.md) the next turn reaches
+            # a live one, so this counts against this conversation only, like a 5xx; a
+            # lone Rasa that died refuses the next connection, and is marked down then.
             reason = f"{type(error).__name__}: {error}"[:200]
             self._failed(sender, reason)
             raise AssistantUnavailable(reason) from error
@@ -250,6 +264,9 @@ class Assistant:
             reason = f"{type(error).__name__}: {error}"[:200]
             self._failed(sender, reason)
             raise AssistantUnavailable(reason) from error
+        if status == TURN_NOT_TAKEN and isinstance(data, dict) and data.get(NOT_TAKEN_KEY) is True:
+            # Not this message's fault, nor a broken assistant: it waits (bot/inbox.py).
+            raise AssistantBusy(f"Rasa did not start the turn ({status})")
         if status >= 500:
             self._failed(sender, f"Rasa answered {status}")
             raise AssistantUnavailable(f"Rasa answered {status}")
@@ -261,6 +278,28 @@ class Assistant:
             self._failed(sender, "an answer that is not a turn")
             raise AssistantUnavailable("Rasa answered something that is not a turn")
         return data
+
+    async def _send_until_answered(self, url: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """Status and JSON body; a connection cut before the answer is asked again, on a
+        new connection each time, up to :data:`CUT_ATTEMPTS` times in all.
+
+        A cut most often means a replica that died (docs/scaling.md): a kept-alive
+        connection to it, or a new one the balancer handed to it in the moment it
+        died. A few tenths of a second later its port is closed and the balancer
+        skips it. Asking again is safe: the care channel takes a turn once per
+        message id (bot/rasa_bridge.py), whether or not the cut one was taken.
+        """
+        for attempt, pause in enumerate(CUT_PAUSES):
+            await asyncio.sleep(pause)
+            try:
+                return await self._send(url, body, fresh=attempt > 0)
+            except aiohttp.ClientConnectorError:
+                raise  # no connection at all: not a cut
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as error:
+                if attempt == len(CUT_PAUSES) - 1:
+                    raise
+                logger.info("assistant: turn cut (%s), asking again", type(error).__name__)
+        raise AssertionError("unreachable")
 
     async def _send(self, url: str, body: dict[str, Any], fresh: bool = False) -> tuple[int, Any]:
         """Status and JSON body; ``fresh``: on a connection of its own, not from the pool
@@ -276,7 +315,12 @@ class Assistant:
     ) -> tuple[int, Any]:
         async with session.post(url, json=body, timeout=self.timeout) as response:
             status = response.status
-            return status, (await response.json() if status < 400 else None)
+            if status < 400:
+                return status, await response.json()
+            if status == TURN_NOT_TAKEN:  # the care channel's, or a load balancer's page
+                with contextlib.suppress(ValueError):
+                    return status, await response.json(content_type=None)
+            return status, None
 
     async def turn(self, sender: str, text: str, message_id: str, metadata: dict[str, Any]) -> Turn:
         """Sends one customer message; returns the assistant's answer.

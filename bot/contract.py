@@ -23,6 +23,12 @@ gateway agree on these names; neither imports the other's code.
   ``no_desk``).
 * The assistant reads a message of 1 to :data:`MAX_TEXT_CHARS` characters,
   not only spaces; the gateway answers others itself (bot/own_answers.py).
+* A turn is taken once per ``message_id``: the care channel answers a message
+  it has taken before (the answer was lost on the way back) from the tracker,
+  without taking it again. When it could not start the turn (the lock store is
+  away) it answers :data:`TURN_NOT_TAKEN` with ``{NOT_TAKEN_KEY: true}``: nothing
+  happened, send it again later. (A bare 503, from a load balancer with no
+  replica, says nothing of the kind.)
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ INTENT_ALSO = "intent_also"
 INTENT_ALSO_RANKING = "intent_also_ranking"
 #: The longest customer message the care channel takes (in_rasa/bridge.py).
 MAX_TEXT_CHARS = 4096
+#: The care channel's status for a turn it did not start (503 Service Unavailable), with
+#: ``{NOT_TAKEN_KEY: true}`` in the body.
+TURN_NOT_TAKEN = 503
+NOT_TAKEN_KEY = "not_taken"
 
 
 class Visibility(str, enum.Enum):

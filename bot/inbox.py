@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import sessionmaker
 
+from bot.assistant import AssistantBusy
 from bot.conversation import leases
 from bot.conversation.leases import PendingMessage
 from bot.conversation.turns import ConversationRouter, Handled
@@ -48,6 +49,7 @@ class Inbox:
         on_handled: Callable[[int, Handled], None] | None = None,
         attempts: int = 3,
         retry_seconds: float = 5.0,
+        busy_retry_seconds: float = 2.0,
     ) -> None:
         self.router = router
         # Told which conversation queued what for which channels: the outbox sends now.
@@ -70,6 +72,9 @@ class Inbox:
         self.attempts = attempts
         self.retry_seconds = retry_seconds
         self._failures: dict[int, int] = {}
+        # A turn Rasa did not start (its lock store away) is asked again this much later,
+        # until the router's limit (RASA_WAIT_SECONDS); it is nobody's failure meanwhile.
+        self.busy_retry_seconds = busy_retry_seconds
         # The router finds each conversation's next message in the transaction that
         # finishes the one before, when it leases for this worker.
         self._look_ahead = router.worker_id == worker_id
@@ -153,6 +158,10 @@ class Inbox:
             if self._failures:
                 self._failures.pop(key, None)
             return handled
+        except AssistantBusy as error:
+            logger.warning("inbox: message %s waits for the assistant: %s", key, error)
+            self._retry_after[conversation_id] = time.monotonic() + self.busy_retry_seconds
+            return None
         except Exception as error:
             failures = self._failures.get(key, 0) + 1
             logger.exception(

@@ -122,6 +122,9 @@ class Settings:
     # How long messages wait for an assistant that has not answered since the gateway
     # started (Rasa loading its model), before they go to a person.
     rasa_startup_seconds: float = 120.0
+    # How long a message waits for a Rasa that did not start its turn (503: its lock
+    # store is away, docs/scaling.md), counted from when it was stored, before a person.
+    rasa_wait_seconds: float = 60.0
     host: str = "127.0.0.1"
     port: int = 8000
     # Prometheus /metrics on a port of its own (bot/analytics/live.py); None: off.
@@ -334,6 +337,7 @@ def load_settings(
         rasa_timeout=env.number("RASA_TIMEOUT_SECONDS", defaults.rasa_timeout),
         rasa_concurrency=_at_least_one(env, "RASA_CONCURRENCY", defaults.rasa_concurrency),
         rasa_startup_seconds=_seconds(env, "RASA_STARTUP_SECONDS", defaults.rasa_startup_seconds),
+        rasa_wait_seconds=_seconds(env, "RASA_WAIT_SECONDS", defaults.rasa_wait_seconds),
         host=env.get("GATEWAY_HOST", defaults.host) or defaults.host,
         port=int(env.number("GATEWAY_PORT", defaults.port)),
         metrics_host=env.get("GATEWAY_METRICS_HOST", defaults.metrics_host)

@@ -11,7 +11,8 @@ every turn, and one round trip should bring it all:
 
 Routes (under ``/webhooks/care``):
 
-* ``POST /webhook`` ``{"sender", "message", "message_id"?, "metadata"?}``
+* ``POST /webhook`` ``{"sender", "message", "message_id"?, "metadata"?}``, taken
+  once per ``message_id`` (:func:`take_once`); 503 when it could not start.
 * ``POST /handback`` ``{"sender"}``: an agent handed the conversation back;
   runs ``action_handback`` (clears the handover, says the bot is back).
 * ``GET /`` health.
@@ -29,13 +30,13 @@ from typing import Any
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.core.policies.policy import PolicyPrediction
 from rasa.core.tracker_store import TrackerStore
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.contract import INTENT_ALSO, MAX_TEXT_CHARS
+from bot.contract import INTENT_ALSO, MAX_TEXT_CHARS, NOT_TAKEN_KEY, TURN_NOT_TAKEN
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,53 @@ class SavedTrackers:
         return tracker if tracker is not None else await self.store.retrieve(sender)
 
 
+class NotTaken(Exception):
+    """The turn could not start: the conversation's lock could not be taken (the lock
+    store is away). Nothing was done; the gateway sends the message again later."""
+
+
+def _answered(tracker: DialogueStateTracker | None, message_id: str) -> list[BotUttered] | None:
+    """What the bot said after the customer message ``message_id``, if the tracker has it."""
+    answer: list[BotUttered] | None = None
+    for event in tracker.events if tracker else []:
+        if isinstance(event, UserUttered):
+            if answer is not None:
+                break
+            if event.message_id == message_id:
+                answer = []
+        elif answer is not None and isinstance(event, BotUttered):
+            answer.append(event)
+    return answer
+
+
+async def take_once(agent: Any, message: UserMessage) -> None:
+    """Rasa's turn (``Agent.handle_message``), once per message id.
+
+    A turn whose answer was lost on the way back (a replica killed after saving
+    the tracker, a connection cut) is sent again by the gateway, to any replica:
+    under the conversation's lock, a message the tracker already has is answered
+    with what the bot said then, not taken twice.
+    """
+    started = done = False
+    try:
+        async with agent.lock_store.lock(message.sender_id):
+            started = True
+            tracker = await agent.tracker_store.retrieve(message.sender_id)
+            earlier = _answered(tracker, message.message_id)
+            if earlier is None:
+                await agent.processor.handle_message(message)
+            for said in earlier or []:
+                await message.output_channel.send_response(message.sender_id, said.message())
+            done = True
+    except Exception as error:
+        if not started:  # the lock was not taken: nothing happened
+            raise NotTaken(f"{type(error).__name__}: {error}") from error
+        if not done:
+            raise
+        # Taken and saved; only freeing the lock failed (it expires on its own).
+        logger.warning("care channel: the lock of %s was not freed: %s", message.sender_id, error)
+
+
 class CareInput(InputChannel):
     """Input channel for the gateway: the bot's messages plus the turn's NLU and slots."""
 
@@ -215,11 +263,18 @@ class CareInput(InputChannel):
                 metadata=metadata,
                 **({"message_id": message_id} if message_id else {}),
             )
-            trackers = SavedTrackers.of(request.app, request.app.ctx.agent.tracker_store)
+            agent = request.app.ctx.agent
+            trackers = SavedTrackers.of(request.app, agent.tracker_store)
             try:
-                tracker = await trackers.turn(sender, lambda: on_new_message(message))
+                tracker = await trackers.turn(sender, lambda: take_once(agent, message))
             except asyncio.CancelledError:
                 raise
+            except NotTaken as error:
+                logger.warning("care channel: turn of %s not taken: %s", sender, error)
+                return response.json(
+                    {"error": "not taken, send it again", NOT_TAKEN_KEY: True},
+                    status=TURN_NOT_TAKEN,
+                )
             except Exception:
                 logger.exception("care channel: turn of %s failed", sender)
                 return response.json({"error": "the assistant failed on this turn"}, status=500)

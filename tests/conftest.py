@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Noon UTC on the day the tests run: 06:00 in Chicago, before most of the
 # demo day's departures, so the seeded disruptions are still ahead.
 TEST_NOW = datetime.utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """Every async test runs on asyncio's own loop, as the gateway does in production.
+
+    Not the policy's loop: importing ``rasa.core.channels`` (bot/rasa_bridge.py's tests,
+    at collection) imports aiogram, which sets uvloop's policy for the whole process.
+    The loop then depended on which files were collected: asyncio's for a file run
+    alone, uvloop's in the full suite, where test_scaleout.py met errors (EBUSY on
+    closing the loop) that a run of the file alone never saw.
+    """
+    return {"asyncio": asyncio.SelectorEventLoop}
 
 
 @pytest.fixture(autouse=True)

@@ -41,6 +41,7 @@ class PendingMessage:
     channel: str
     owner: Owner
     visibility: Visibility
+    accepted_at: datetime  # when it was stored
 
     @property
     def rasa_sender_id(self) -> str:
@@ -90,6 +91,7 @@ _PENDING_COLUMNS = (
     CONVERSATIONS.c.channel,
     CONVERSATIONS.c.owner,
     CONVERSATIONS.c.visibility,
+    MESSAGES.c.created_at,
 )
 _WITH_CONVERSATION = (MESSAGES, CONVERSATIONS, MESSAGES.c.conversation_id == CONVERSATIONS.c.id)
 _OLDEST_PENDING = (
@@ -119,6 +121,7 @@ def _pending_of(row: Any) -> PendingMessage:
         channel=row.channel,
         owner=row.owner,
         visibility=Visibility(row.visibility),
+        accepted_at=row.created_at,
     )
 
 

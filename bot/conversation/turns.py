@@ -39,7 +39,7 @@ from sqlalchemy import JSON, DateTime, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.assistant import Assistant, AssistantRefused, AssistantUnavailable, Turn
+from bot.assistant import Assistant, AssistantBusy, AssistantRefused, AssistantUnavailable, Turn
 from bot.brand import Brand
 from bot.contract import DESK_KEY, VISIBILITY_KEY, HandoverReason
 from bot.conversation import replies, waiting
@@ -125,6 +125,7 @@ class ConversationRouter:
         worker_id: str | None = None,
         lease_seconds: float = 15.0,
         reads: sessionmaker | None = None,
+        assistant_wait_seconds: float = 60.0,
     ) -> None:
         self.sessions = sessions
         self.reads = reads or sessions  # read-only work: never waits for a writer
@@ -137,6 +138,7 @@ class ConversationRouter:
         # next one in the same transaction.
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease_seconds)
+        self.assistant_wait = timedelta(seconds=assistant_wait_seconds)
         # Handovers and messages kept for agents also go to the desk's channel.
         named = desk.name if desk is not None else None
         self._desk_channels: frozenset[str] = frozenset({named} if named else ())
@@ -166,6 +168,7 @@ class ConversationRouter:
         ``message`` is its id, or the message as read when its conversation was
         leased. With ``look_ahead`` (and a worker id), the transaction that
         records the outcome also renews the lease and finds the next message.
+        AssistantBusy: Rasa did not start the turn, and the message may still wait.
         """
         key = message.message_id if isinstance(message, PendingMessage) else message
         if key in self._in_hand or key in self._recent_set:
@@ -217,6 +220,10 @@ class ConversationRouter:
                         DESK_KEY: self.desk is not None,
                     },
                 )
+            except AssistantBusy as error:  # Rasa did nothing: the message waits (bot/inbox.py)
+                if self.clock() - pending.accepted_at < self.assistant_wait:
+                    raise
+                answer = _unavailable(str(error))
             except AssistantRefused as error:  # this message's problem: a person reads it
                 answer = OwnAnswer("bot_unavailable", HandoverReason.UNREADABLE, str(error))
             except AssistantUnavailable as error:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.contract import MAX_TEXT_CHARS
+from bot.contract import MAX_TEXT_CHARS, NOT_TAKEN_KEY, TURN_NOT_TAKEN
 
 
 @dataclass
@@ -33,6 +33,10 @@ class FakeAssistant:
     in_flight: int = 0
     most_in_flight: int = 0
     health_delay: float = 0.0  # a health check that takes this long (longer: no answer)
+    # False: like the care channel with its Redis lock store away, every turn is answered
+    # 503 "not taken" (bot.contract), nothing done; the senders refused so go to ``not_taken``.
+    lock_store_up: bool = True
+    not_taken: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._busy = asyncio.Lock()
@@ -63,6 +67,11 @@ class FakeAssistant:
 
     async def _answer(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if not self.lock_store_up:
+            self.not_taken.append(body["sender"])
+            return web.json_response(
+                {"error": "not taken", NOT_TAKEN_KEY: True}, status=TURN_NOT_TAKEN
+            )
         self.turns.append(body)
         if self.one_at_a_time:
             async with self._busy:

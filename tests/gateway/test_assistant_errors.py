@@ -121,3 +121,53 @@ async def test_several_conversations_failing_in_a_row_mean_the_assistant_is_down
         owners = set(db.scalars(select(Conversation.owner)))
     assert owners == {Owner.QUEUE}
     assert [t.reason for t in tickets(gateway)] == ["bot_unavailable"] * 4
+
+
+async def test_turns_rasa_could_not_start_wait_and_are_answered_once_it_can(
+    fake_assistant, start_gateway, http
+) -> None:
+    """Rasa's lock store (Redis) away: the care channel starts no turn (503, not taken).
+    The messages wait, in order, and the assistant is nobody's failure meanwhile; once
+    the lock store is back, each gets Rasa's answer, once."""
+    assistant, rasa_url = fake_assistant
+    gateway = await start_gateway(rasa_url, rasa_wait_seconds=30.0)
+    await eventually(lambda: gateway.parts.assistant.started)
+    assistant.lock_store_up = False
+    waiting = [uuid.uuid4().hex for _ in range(4)]  # more than it takes to count Rasa down
+    for session in waiting:
+        await _post(http, gateway.url, session, "is NW405 on time?")
+    await _post(http, gateway.url, waiting[0], "and NW406?")
+    # Each conversation's first message was asked, refused, and asked again later.
+    await eventually(
+        lambda: all(assistant.not_taken.count(f"webchat-{n}") >= 2 for n in range(1, 5)),
+        timeout=15,
+    )
+    assert [await _replies(http, gateway.url, s) for s in waiting] == [[]] * 4
+    assert gateway.parts.assistant.available and assistant.turns == []
+    assistant.lock_store_up = True
+
+    async def all_answered() -> list[list[str]]:
+        answers = [await _replies(http, gateway.url, s) for s in waiting]
+        return answers if len(answers[0]) == 2 and all(answers[1:]) else []
+
+    answers = await eventually(all_answered, timeout=15)
+    assert answers[0] == ["echo: is NW405 on time?", "echo: and NW406?"]
+    assert answers[1:] == [["echo: is NW405 on time?"]] * 3
+    assert len(assistant.turns) == 5 and tickets(gateway) == []
+
+
+async def test_a_message_that_waited_its_limit_for_rasa_goes_to_a_person(
+    fake_assistant, start_gateway, http
+) -> None:
+    """The wait is bounded (RASA_WAIT_SECONDS, from when the message was stored): past it,
+    the message gets the gateway's answer and a person, as when Rasa is down."""
+    assistant, rasa_url = fake_assistant
+    gateway = await start_gateway(rasa_url, rasa_wait_seconds=1.0)
+    await eventually(lambda: gateway.parts.assistant.started)
+    assistant.lock_store_up = False
+    session = uuid.uuid4().hex
+    await _post(http, gateway.url, session, "is NW405 on time?")
+    replies = await eventually(lambda: _replies(http, gateway.url, session), timeout=10)
+    assert replies == [load_brand().message("bot_unavailable")]
+    assert [t.reason for t in tickets(gateway)] == ["bot_unavailable"]
+    assert assistant.turns == [] and len(assistant.not_taken) >= 2
