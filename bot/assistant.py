@@ -287,7 +287,7 @@ class Assistant:
         connection to it, or a new one the balancer handed to it in the moment it
         died. A few tenths of a second later its port is closed and the balancer
         skips it. Asking again is safe: the care channel takes a turn once per
-        message id (bot/rasa_bridge.py), whether or not the cut one was taken.
+        message id (in_rasa/bridge.py), whether or not the cut one was taken.
         """
         for attempt, pause in enumerate(CUT_PAUSES):
             await asyncio.sleep(pause)

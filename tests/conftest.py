@@ -21,7 +21,7 @@ TEST_NOW = datetime.utcnow().replace(hour=12, minute=0, second=0, microsecond=0)
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
     """Every async test runs on asyncio's own loop, as the gateway does in production.
 
-    Not the policy's loop: importing ``rasa.core.channels`` (bot/rasa_bridge.py's tests,
+    Not the policy's loop: importing ``rasa.core.channels`` (in_rasa/bridge.py's tests,
     at collection) imports aiogram, which sets uvloop's policy for the whole process.
     The loop then depended on which files were collected: asyncio's for a file run
     alone, uvloop's in the full suite, where test_scaleout.py met errors (EBUSY on

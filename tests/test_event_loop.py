@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 # Imports aiogram (Rasa's Telegram channel), which sets uvloop's event loop policy for the
-# whole process as soon as it is imported: here at collection, as bot/rasa_bridge.py's tests do.
+# whole process as soon as it is imported: here at collection, as in_rasa/bridge.py's tests do.
 import rasa.core.channels  # noqa: F401
 
 

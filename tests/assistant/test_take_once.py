@@ -1,4 +1,4 @@
-"""The care channel takes a turn once per message id (bot/rasa_bridge.py ``take_once``).
+"""The care channel takes a turn once per message id (in_rasa/bridge.py ``take_once``).
 
 Rasa's own objects, no model: an agent with a tracker store and a lock store.
 A message the tracker already has never reaches the processor (this agent has
@@ -15,7 +15,7 @@ from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 
-from bot.rasa_bridge import CareOutput, NotTaken, take_once
+from in_rasa.bridge import CareOutput, NotTaken, take_once
 from tests.conftest import free_port
 
 GREETING = BotUttered(
