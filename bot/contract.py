@@ -32,6 +32,14 @@ INTENT_ALSO = "intent_also"
 INTENT_ALSO_RANKING = "intent_also_ranking"
 #: The longest customer message the care channel takes (bot/rasa_bridge.py).
 MAX_TEXT_CHARS = 4096
+#: The assistant's intents that ask for nothing: the analytics measure no containment on
+#: them (bot/analytics/metrics.py), and a "request" is any other intent.
+SMALL_TALK = ("greet", "goodbye", "thank", "affirm", "deny", "praise", "bot_challenge")
+#: The customer closing a conversation: said after the bot answered a request, the bot
+#: resolved it, and a rating is offered (bot/conversation/csat.py).
+CLOSING = ("thank", "goodbye")
+#: Satisfaction ratings run from 1 (worst) to this (best): the brand labels each step.
+RATING_SCALE = 5
 
 
 class Visibility(str, enum.Enum):

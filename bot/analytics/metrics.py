@@ -49,6 +49,7 @@ from bot.analytics.figures import (
     Window,
 )
 from bot.analytics.sql import day_of, percentiles, seconds_between
+from bot.contract import SMALL_TALK
 from bot.store.models import Author, Conversation, Customer, Direction, Message, Ticket
 
 CONVERSATIONS = Conversation.__table__
@@ -59,8 +60,6 @@ TICKETS = Ticket.__table__
 #: How long after a turn a handover or the same question again counts against it.
 FOLLOW_UP = timedelta(hours=24)
 FOLLOW_UP_SECONDS = FOLLOW_UP.total_seconds()
-#: Intents that ask for nothing: no containment is measured on them.
-SMALL_TALK = ("greet", "goodbye", "thank", "affirm", "deny", "praise", "bot_challenge")
 #: Sentiment read from intents (the store keeps no other): praise and thanks
 #: are positive, complaints negative.
 POSITIVE = ("praise", "thank")
