@@ -48,6 +48,7 @@ from bot.analytics.figures import (
     Volume,
     Window,
 )
+from bot.analytics.satisfaction import satisfaction
 from bot.analytics.sql import day_of, percentiles, seconds_between
 from bot.contract import SMALL_TALK
 from bot.store.models import Author, Conversation, Customer, Direction, Message, Ticket
@@ -300,6 +301,7 @@ def _report(connection: Connection, window: Window, t: Table) -> Report:
         days=_days(groups, handover_days),
         fans=_people(connection, t, POSITIVE, at_least=1),
         repeat_complainers=_people(connection, t, NEGATIVE, at_least=2),
+        satisfaction=satisfaction(connection, window, _in_scope(window)),
     )
 
 
