@@ -227,9 +227,8 @@ class OutboxItem(Base):  # type: ignore[misc,valid-type]
 
 
 class Rating(Base):  # type: ignore[misc,valid-type]
-    """A satisfaction rating offered after a resolution, and the customer's score once tapped
-    (bot/conversation/csat.py); ``resolution`` ("ticket:<id>", "bot:<message id>") is
-    unique: one offer per resolution."""
+    """A satisfaction rating offered after a resolution (bot/conversation/csat.py) and the
+    score tapped; one per resolution (``resolution``, unique: "ticket:<id>", "bot:<id>")."""
 
     __tablename__ = "ratings"
     __table_args__ = (
