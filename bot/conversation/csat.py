@@ -209,9 +209,16 @@ def _resolved_request(
     ).first()
     if request is None or request.created_at < now - BOT_RESOLUTION_WITHIN:
         return None
+    # Who answered it: the first message to the customer after it (a quick "thanks" may
+    # be stored before the reply to the request it thanks for: messages are handled in
+    # order, so that reply is there by now).
     answered_by = session.scalar(
         select(m.author)
-        .where(m.conversation_id == conversation_id, m.id > request.id)
+        .where(
+            m.conversation_id == conversation_id,
+            m.id > request.id,
+            m.author != Author.CUSTOMER,
+        )
         .order_by(m.id)
         .limit(1)
     )

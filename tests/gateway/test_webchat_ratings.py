@@ -159,6 +159,26 @@ async def test_the_bot_resolves_a_request_when_the_customer_thanks_it(
     assert len(ratings(gateway)) == 2 and all(r.score is None for r in ratings(gateway))
 
 
+async def test_a_thanks_stored_before_the_answer_it_thanks_for_still_resolves(
+    fake_assistant, start_gateway, http
+) -> None:
+    assistant, rasa_url = fake_assistant
+    assistant.delay = 0.6  # the customer thanks while the bot is still answering
+    gateway = await start_gateway(rasa_url)
+    customer = Customer(gateway, http)
+    await customer.say("/flight_status is NW881 on time?")
+    await asyncio.sleep(0.2)
+    await customer.say("/thank thanks!")
+    [question] = await eventually(customer.questions)
+    from bot.store.models import Message
+
+    with gateway.parts.sessions() as db:
+        said = db.execute(select(Message.author, Message.text).order_by(Message.id)).all()
+    # Stored in this order: the request, the thanks, then the bot's answer to the request.
+    assert [author.value for author, _text in said][:3] == ["customer", "customer", "bot"]
+    assert said[-1][1] == QUESTION and question["rating"]["score"] is None
+
+
 async def test_no_question_after_a_handover_and_never_twice_for_a_redelivered_thanks(
     fake_assistant, start_gateway, http
 ) -> None:
