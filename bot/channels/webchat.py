@@ -1,14 +1,15 @@
 """A web chat on localhost, to try the bot without any platform credentials.
 
 ``GET /`` serves the page; the page posts messages to ``/webchat/api/messages``
-and polls the same path for replies. A satisfaction question comes with its
-rating (id, labels, and the score once tapped); a tap posts to
-``/webchat/api/ratings`` (bot/conversation/csat.py), and a reloaded page shows
-the choice from the store. A message carries an id made by the
+and polls the same path for replies. A message carries an id made by the
 page, so a resent POST is stored once. With ``own=1`` the poll returns the
 customer's own messages too (with the page's id as ``client_id``): a reloaded
 page rebuilds both sides of the conversation from the store, which holds
 them anyway, instead of keeping a second copy in the browser.
+
+A satisfaction question (bot/conversation/csat.py) comes with its rating: its
+id, the buttons' labels, and the score once tapped, so a reloaded page shows
+the choice the store keeps. A tap posts to ``/webchat/api/ratings``.
 """
 
 from __future__ import annotations
