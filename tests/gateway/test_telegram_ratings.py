@@ -13,7 +13,8 @@ from bot.brand import load_brand
 from bot.settings import Secret
 from bot.store.models import AuditEvent, Rating
 from tests.fakes.telegram import BOT_USERNAME, FakeTelegram
-from tests.gateway.conftest import RunningGateway, eventually, telegram_settings
+from tests.gateway.conftest import AGENTS, RunningGateway, eventually, telegram_settings
+from tests.gateway.test_desk import CUSTOMER_CHAT, open_desk
 
 BRAND = load_brand()
 QUESTION = BRAND.message("rating_question")
@@ -190,3 +191,27 @@ def _set_aside(gateway: RunningGateway) -> int:
     with gateway.parts.sessions() as db:
         events = db.scalars(select(AuditEvent).where(AuditEvent.action == "set_aside"))
         return len(list(events))
+
+
+async def test_resolved_in_slack_the_telegram_customer_rates_it(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http
+) -> None:
+    desk = await open_desk(fake_assistant, fake_telegram, fake_slack, start_gateway, http)
+    ticket, _thread = await desk.hand_over()
+    telegram = desk.telegram
+    await desk.click(AGENTS[0], "claim", str(ticket.id))
+    await desk.click(AGENTS[0], "resolve", str(ticket.id))
+    [question] = await eventually(lambda: questions(telegram, CUSTOMER_CHAT))
+    [rating] = ratings(desk.gateway)
+    assert (rating.ticket_id, rating.resolution) == (ticket.id, f"ticket:{ticket.id}")
+    assert len(question["reply_markup"]["inline_keyboard"][0]) == len(BRAND.rating_labels)
+    await telegram.tap(
+        f"rate:{rating.id}:2", question["message_id"], chat_id=CUSTOMER_CHAT, user_id=CUSTOMER_CHAT
+    )
+    await eventually(lambda: telegram.edited)
+    [rating] = ratings(desk.gateway)
+    assert rating.score == 2
+    # Resolving again is refused: still one question.
+    await desk.click(AGENTS[0], "resolve", str(ticket.id))
+    await asyncio.sleep(0.3)
+    assert len(questions(telegram, CUSTOMER_CHAT)) == 1
