@@ -12,7 +12,7 @@ import aiohttp
 from sqlalchemy import func, select
 
 from bot.brand import load_brand
-from bot.store.models import OutboxItem, Rating
+from bot.store.models import Message, OutboxItem, Rating, Ticket
 from tests.gateway.conftest import RunningGateway, eventually
 from tests.gateway.test_web_desk import handed_over
 from tests.gateway.test_webchat_page import screenshot
@@ -97,8 +97,6 @@ async def test_an_agents_resolution_is_offered_once_and_rated_with_one_tap(
     assert question["rating"]["score"] is None
     # The resolution recorded again (a retried request, a second worker): no second question.
     with gateway.parts.sessions.begin() as db:
-        from bot.store.models import Ticket
-
         gateway.parts.care.ratings.after_ticket(db, db.get(Ticket, ticket.id), ticket.created_at)
     await asyncio.sleep(0.5)
     assert len(await customer.questions()) == 1 and questions_queued(gateway) == 1
@@ -170,8 +168,6 @@ async def test_a_thanks_stored_before_the_answer_it_thanks_for_still_resolves(
     await asyncio.sleep(0.2)
     await customer.say("/thank thanks!")
     [question] = await eventually(customer.questions)
-    from bot.store.models import Message
-
     with gateway.parts.sessions() as db:
         said = db.execute(select(Message.author, Message.text).order_by(Message.id)).all()
     # Stored in this order: the request, the thanks, then the bot's answer to the request.
@@ -298,8 +294,6 @@ async def _count(read: Any, count: int) -> bool:
 
 
 def _request_ids(gateway: RunningGateway, *intents: str) -> list[int]:
-    from bot.store.models import Message
-
     with gateway.parts.sessions() as db:
         return [
             db.scalar(select(func.min(Message.id)).where(Message.intent == intent))
