@@ -139,6 +139,10 @@ class IndexedTelegram(FakeTelegram):
         while self._indexed < len(self.sent):
             record = self.sent[self._indexed]
             self._indexed += 1
+            if record.get("reply_markup"):
+                # A satisfaction question after "thank you" (bot/conversation/csat.py),
+                # sent behind the reply: not the reply a turn is timed to.
+                continue
             chat_id = int(record["chat_id"])
             self._by_chat.setdefault(chat_id, []).append(record)
             if chat_id in self._arrived:

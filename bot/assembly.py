@@ -25,6 +25,7 @@ from bot.channels import twitter_limits
 from bot.channels.telegram import TelegramChannel
 from bot.channels.twitter import TwitterChannel
 from bot.channels.webchat import WebchatChannel
+from bot.conversation.csat import Ratings
 from bot.conversation.handover import Desk
 from bot.conversation.ingest import Accepted, Intake
 from bot.conversation.turns import ConversationRouter
@@ -58,6 +59,8 @@ class DeskParts:
     links: Links
     #: The trainers' review inbox, built when an agent first corrects the bot.
     review: Trainers
+    #: The customers' satisfaction, asked once a ticket is resolved.
+    ratings: Ratings | None = None
 
 
 @dataclass
@@ -86,6 +89,9 @@ class Gateway:
 
 #: Link makers of the platforms that have public posts (the desk shows them).
 LINKS: Links = {"twitter": twitter_limits.post_link}
+#: The channels whose adapters show one-tap rating buttons in a private conversation
+#: (Twitter's have none: bot/conversation/csat.py).
+RATED_CHANNELS = frozenset({WebchatChannel.name, TelegramChannel.name})
 
 
 def assemble(
@@ -127,10 +133,11 @@ def assemble(
         lease_seconds=settings.lease_seconds,
         reads=reads,
     )
-    channels: dict[str, Channel] = {"webchat": WebchatChannel(intake, reads)}
+    ratings = Ratings(sessions, brand, RATED_CHANNELS)
+    channels: dict[str, Channel] = {"webchat": WebchatChannel(intake, reads, ratings)}
     paces: dict[str, Pace] = {}
     if settings.telegram is not None:
-        channels["telegram"] = TelegramChannel(settings.telegram, intake, brand)
+        channels["telegram"] = TelegramChannel(settings.telegram, intake, brand, ratings)
         paces["telegram"] = Pace(settings.telegram.per_chat_interval)
     if settings.twitter is not None:
         channels["twitter"] = TwitterChannel(
@@ -140,7 +147,7 @@ def assemble(
     outbox_due = asyncio.Event()
     factory = desk_factory or (_slack_desk if settings.slack is not None else None)
     parts = DeskParts(
-        settings, sessions, assistant, brand, outbox_due.set, LINKS, _LazyReview(sessions)
+        settings, sessions, assistant, brand, outbox_due.set, LINKS, _LazyReview(sessions), ratings
     )
     running = factory(parts) if factory is not None else None
     desks: list[str] = []
@@ -155,7 +162,13 @@ def assemble(
         desks.append("web")
         # The web desk alone queues nothing for Slack: it reads tickets from the store.
         care = care or CareDesk(
-            sessions, assistant, brand, channel=None, review=parts.review, links=LINKS
+            sessions,
+            assistant,
+            brand,
+            channel=None,
+            review=parts.review,
+            links=LINKS,
+            ratings=ratings,
         )
     desk: Desk | None = running or care
     router = ConversationRouter(
@@ -167,6 +180,7 @@ def assemble(
         lease_seconds=settings.lease_seconds,
         reads=reads,
         assistant_wait_seconds=settings.rasa_wait_seconds,
+        ratings=ratings,
     )
     outbox = Outbox(
         sessions, senders, settings.worker_id, paces=paces, reads=reads, wake=outbox_due
@@ -225,6 +239,7 @@ def _slack_desk(parts: DeskParts) -> RunningDesk:
         review=parts.review,
         markup=SlackMarkup(),
         links=parts.links,
+        ratings=parts.ratings,
     )
     return SlackDesk(parts.settings.slack, care, parts.outbox_wake, parts.brand)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.contract import RATING_SCALE
 from bot.expectations import CareTeam
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,8 @@ class Brand:
     # When the care team works and how fast its queue moves: what a handed-over
     # customer is told about the wait (bot/expectations.py). None: nothing said.
     care_team: CareTeam | None = None
+    # The one-tap answers to a satisfaction question, worst first; empty: none offered.
+    rating_labels: tuple[str, ...] = ()
 
     def message(self, name: str, **values: str) -> str:
         """One of the gateway's own messages, filled in."""
@@ -59,7 +62,17 @@ def load_brand(path: str | None = None) -> Brand:
         },
         unsure_in_public=_choice(raw, "unsure_in_public", ("handover", "invite_private")),
         care_team=CareTeam.from_raw(raw["care_team"]) if raw.get("care_team") else None,
+        rating_labels=_rating_labels(raw.get("rating_labels")),
     )
+
+
+def _rating_labels(raw: object) -> tuple[str, ...]:
+    if not raw:
+        return ()
+    labels = tuple(str(label).strip() for label in raw) if isinstance(raw, list) else ()
+    if len(labels) != RATING_SCALE or not all(labels):
+        raise ValueError(f"brand.yml: rating_labels must be {RATING_SCALE} labels, worst first")
+    return labels
 
 
 def _choice(raw: dict, key: str, allowed: tuple[str, ...]) -> str:

@@ -49,6 +49,14 @@ MAX_TEXT_CHARS = 4096
 #: ``{NOT_TAKEN_KEY: true}`` in the body.
 TURN_NOT_TAKEN = 503
 NOT_TAKEN_KEY = "not_taken"
+#: The assistant's intents that ask for nothing: the analytics measure no containment on
+#: them (bot/analytics/metrics.py), and a "request" is any other intent.
+SMALL_TALK = ("greet", "goodbye", "thank", "affirm", "deny", "praise", "bot_challenge")
+#: The customer closing a conversation: said after the bot answered a request, the bot
+#: resolved it, and a rating is offered (bot/conversation/csat.py).
+CLOSING = ("thank", "goodbye")
+#: Satisfaction ratings run from 1 (worst) to this (best): the brand labels each step.
+RATING_SCALE = 5
 
 
 class Visibility(str, enum.Enum):

@@ -163,6 +163,7 @@ ROUTES = [
     ("webchat", "GET", "/", "page"),
     ("webchat", "POST", "/webchat/api/messages", "receive"),
     ("webchat", "GET", "/webchat/api/messages", "replies"),
+    ("webchat", "POST", "/webchat/api/ratings", "rate"),
     ("telegram", "POST", "/telegram/webhook", "webhook"),
     ("desk", "POST", "/slack/events", "http_events"),
 ]

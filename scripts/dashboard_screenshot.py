@@ -52,7 +52,7 @@ async def main(out: Path) -> None:
             browser = await playwright.chromium.launch(
                 executable_path=chromium, args=["--headless=new", "--no-sandbox"]
             )
-            context = await browser.new_context(viewport={"width": 1200, "height": 1040})
+            context = await browser.new_context(viewport={"width": 1200, "height": 1330})
             await context.add_cookies(
                 [{"name": SESSION_COOKIE, "value": login.session_for("alice"), "url": url}]
             )

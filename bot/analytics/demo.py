@@ -7,6 +7,9 @@ conversation; then its "Data" filter). Demo customers and places are named
 ``demo-<n>``: no platform id has that shape, so a real message never lands in
 a demo conversation. Seeded once (``python -m bot.analytics demo``; ``--again``
 replaces it); the same every time (a fixed random seed), ending yesterday.
+Resolutions on the channels with rating buttons are offered a satisfaction
+rating, about four in ten answered (their scores from a seed of their own, so
+the month's conversations stay as they were before ratings existed).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bot.store.models import (
     Message,
     Owner,
     Priority,
+    Rating,
     Ticket,
     TicketStatus,
 )
@@ -51,6 +55,15 @@ TOPICS: list[tuple[str, int, str, str]] = [
     ("greet", 4, "hi there", "small"),
 ]
 CHANNELS = [("webchat", "private", 4), ("telegram", "private", 3), ("twitter", "public", 3)]
+#: The channels with rating buttons (bot/assembly.py, RATED_CHANNELS), private in the demo.
+RATED = ("webchat", "telegram")
+#: Who answers a rating, and with which score (1 to 5), by what was resolved.
+ANSWERED = {"bot": 0.45, "complaint": 0.4, "ticket": 0.33}
+SCORES = {
+    "bot": [3, 4, 10, 33, 50],
+    "complaint": [20, 20, 25, 20, 15],
+    "ticket": [8, 10, 17, 35, 30],
+}
 NAMES = [
     "ana_lisboa", "ben.travels", "chloe_m", "dmitri", "elif_k", "farah", "gus_flies",
     "hana", "ivo", "jules_r", "kemal", "lena.w", "marco", "nadia", "oskar", "priya_s",
@@ -62,6 +75,8 @@ NAMES = [
 class _Rows:
     messages: list[dict[str, Any]] = field(default_factory=list)
     tickets: list[dict[str, Any]] = field(default_factory=list)
+    # (conversation, channel, what was resolved: "bot", "complaint" or "ticket", when)
+    resolutions: list[tuple[int, str, str, datetime]] = field(default_factory=list)
 
 
 def seed_demo(engine: Engine, now: datetime, again: bool = False) -> int:
@@ -82,6 +97,7 @@ def remove_demo(connection: Connection) -> None:
     demo = select(Conversation.id).where(Conversation.demo.is_(True)).scalar_subquery()
     customers = select(Conversation.customer_id).where(Conversation.demo.is_(True))
     customer_ids = [row[0] for row in connection.execute(customers)]
+    connection.execute(delete(Rating).where(Rating.conversation_id.in_(demo)))
     connection.execute(delete(Message).where(Message.conversation_id.in_(demo)))
     connection.execute(delete(Ticket).where(Ticket.conversation_id.in_(demo)))
     connection.execute(delete(Conversation).where(Conversation.demo.is_(True)))
@@ -131,7 +147,38 @@ def _seed(connection: Connection, today: datetime) -> int:
         connection.execute(insert(Message.__table__), rows.messages)
     if rows.tickets:
         connection.execute(insert(Ticket.__table__), rows.tickets)
+    _ratings(connection, rows.resolutions)
     return count
+
+
+def _ratings(connection: Connection, resolutions: list[tuple[int, str, str, datetime]]) -> None:
+    """A rating offered after each resolution on a channel with buttons; some answered."""
+    rng = random.Random(1717)
+    tickets = dict(
+        connection.execute(
+            select(Ticket.conversation_id, Ticket.id).where(
+                Ticket.conversation_id.in_({r[0] for r in resolutions if r[2] != "bot"})
+            )
+        ).all()
+    )
+    offers = []
+    for index, (conversation, channel, kind, at) in enumerate(resolutions):
+        if channel not in RATED:
+            continue
+        answered = rng.random() < ANSWERED[kind]
+        offers.append(
+            {
+                "conversation_id": conversation,
+                "ticket_id": tickets.get(conversation) if kind != "bot" else None,
+                "channel": channel,
+                "resolution": f"demo:{index}",
+                "score": _pick(rng, list(enumerate(SCORES[kind], start=1))) if answered else None,
+                "offered_at": at,
+                "rated_at": at + timedelta(seconds=rng.randint(8, 900)) if answered else None,
+            }
+        )
+    if offers:
+        connection.execute(insert(Rating.__table__), offers)
 
 
 def _conversation(
@@ -157,6 +204,10 @@ def _conversation(
                 "A person from our team will reply here shortly.",
             )
             _ticket(rng, rows, conversation, outcome.split(":")[1], at)
+            resolved = rows.tickets[-1]["resolved_at"]
+            if resolved is not None:
+                kind = "complaint" if outcome == "person:complaint" else "ticket"
+                rows.resolutions.append((conversation, channel, kind, resolved))
             return
         say(at, Author.BOT, "Here is what I found.")
         if outcome == "bot" and rng.random() < 0.12:  # "no, that's not it"
@@ -175,6 +226,7 @@ def _conversation(
             say(at, Author.CUSTOMER, "thanks!", "thank", 0.95)
             at += timedelta(seconds=0.8)
             say(at, Author.BOT, "You're welcome!")
+            rows.resolutions.append((conversation, channel, "bot", at))
         at += timedelta(minutes=rng.randint(2, 90))
 
 

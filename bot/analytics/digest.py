@@ -68,6 +68,7 @@ def compose(day: date, figures: Report, before: Report) -> str:
         f"; time to resolve: {duration(figures.time_to_resolve)}",
         f"• Service-level breaches: {sum(figures.sla_breaches.values())}"
         f"{_change(sum(figures.sla_breaches.values()), sum(before.sla_breaches.values()))}",
+        _satisfaction(figures, before),
     ]
     if figures.fans:
         lines.append(
@@ -84,6 +85,16 @@ def compose(day: date, figures: Report, before: Report) -> str:
     if worst:
         lines.append(worst)
     return "\n".join(lines)
+
+
+def _satisfaction(figures: Report, before: Report) -> str:
+    """CSAT (4 or 5 of 5), its change in points, and how many of the asked rated."""
+    now, then = figures.satisfaction.total, before.satisfaction.total
+    change = _change(_points(now.csat), _points(then.csat), " points")
+    return (
+        f"• Satisfied (CSAT): {percent(now.csat)}{change} of {now.rated} ratings;"
+        f" {now.rated} of {now.offered} asked rated"
+    )
 
 
 def _worst_intent(figures: Report) -> str | None:

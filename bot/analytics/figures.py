@@ -79,6 +79,36 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Satisfaction:
+    """Satisfaction ratings offered, rated (a score tapped) and satisfied (rated 4 or 5 of 5)."""
+
+    offered: int = 0
+    rated: int = 0
+    satisfied: int = 0
+
+    @property
+    def csat(self) -> float | None:
+        """Satisfied over rated (None without ratings)."""
+        return self.satisfied / self.rated if self.rated else None
+
+    @property
+    def response_rate(self) -> float | None:
+        """Rated over offered (None without offers)."""
+        return self.rated / self.offered if self.offered else None
+
+
+@dataclass(frozen=True)
+class SatisfactionFigures:
+    """The window's ratings in all, by channel and by the day they were offered, and how
+    many of each score."""
+
+    total: Satisfaction = field(default_factory=Satisfaction)
+    channels: dict[str, Satisfaction] = field(default_factory=dict)
+    days: dict[str, Satisfaction] = field(default_factory=dict)
+    scores: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Report:
     """Every figure of a window (plain data: report.py writes it as JSON, CSV or Markdown)."""
 
@@ -99,6 +129,7 @@ class Report:
     days: list[Day]
     fans: list[Person] = field(default_factory=list)
     repeat_complainers: list[Person] = field(default_factory=list)
+    satisfaction: SatisfactionFigures = field(default_factory=SatisfactionFigures)
 
     @property
     def containment(self) -> float | None:

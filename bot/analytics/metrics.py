@@ -48,7 +48,9 @@ from bot.analytics.figures import (
     Volume,
     Window,
 )
+from bot.analytics.satisfaction import satisfaction
 from bot.analytics.sql import day_of, percentiles, seconds_between
+from bot.contract import SMALL_TALK
 from bot.store.models import Author, Conversation, Customer, Direction, Message, Ticket
 
 CONVERSATIONS = Conversation.__table__
@@ -59,8 +61,6 @@ TICKETS = Ticket.__table__
 #: How long after a turn a handover or the same question again counts against it.
 FOLLOW_UP = timedelta(hours=24)
 FOLLOW_UP_SECONDS = FOLLOW_UP.total_seconds()
-#: Intents that ask for nothing: no containment is measured on them.
-SMALL_TALK = ("greet", "goodbye", "thank", "affirm", "deny", "praise", "bot_challenge")
 #: Sentiment read from intents (the store keeps no other): praise and thanks
 #: are positive, complaints negative.
 POSITIVE = ("praise", "thank")
@@ -301,6 +301,7 @@ def _report(connection: Connection, window: Window, t: Table) -> Report:
         days=_days(groups, handover_days),
         fans=_people(connection, t, POSITIVE, at_least=1),
         repeat_complainers=_people(connection, t, NEGATIVE, at_least=2),
+        satisfaction=satisfaction(connection, window, _in_scope(window)),
     )
 
 

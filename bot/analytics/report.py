@@ -8,6 +8,7 @@ import io
 from dataclasses import asdict
 from typing import Any
 
+from bot.analytics.figures import Satisfaction
 from bot.analytics.metrics import Durations, Report
 from bot.contract import reason_label
 
@@ -74,7 +75,24 @@ def as_dict(report: Report) -> dict[str, Any]:
         ],
         "fans": [asdict(p) for p in report.fans],
         "repeat_complainers": [asdict(p) for p in report.repeat_complainers],
+        "satisfaction": {
+            **_satisfaction(report.satisfaction.total),
+            "scores": {str(score): n for score, n in report.satisfaction.scores.items()},
+            "channels": [
+                {"channel": channel, **_satisfaction(figures)}
+                for channel, figures in report.satisfaction.channels.items()
+            ],
+            "days": [
+                {"day": day, **_satisfaction(figures)}
+                for day, figures in report.satisfaction.days.items()
+            ],
+        },
     }
+
+
+def _satisfaction(figures: Satisfaction) -> dict[str, Any]:
+    """Offers, ratings and the satisfied, with CSAT and the response rate."""
+    return {**asdict(figures), "csat": figures.csat, "response_rate": figures.response_rate}
 
 
 def as_csv(report: Report) -> str:
@@ -115,6 +133,15 @@ def as_csv(report: Report) -> str:
         for person in data[kind]:
             key = f"{person['channel']}/{person['handle']}"
             writer.writerow([kind, key, "messages", person["messages"]])
+    satisfaction = data["satisfaction"]
+    parts = [("", satisfaction)]
+    parts += [(f"channel/{c['channel']}", c) for c in satisfaction["channels"]]
+    parts += [(f"day/{d['day']}", d) for d in satisfaction["days"]]
+    for key, figures in parts:
+        for metric in ("offered", "rated", "satisfied", "csat", "response_rate"):
+            writer.writerow(["satisfaction", key, metric, _cell(figures[metric])])
+    for score, count in satisfaction["scores"].items():
+        writer.writerow(["satisfaction", f"score/{score}", "ratings", count])
     return out.getvalue()
 
 
@@ -144,6 +171,7 @@ def as_markdown(report: Report) -> str:
         f"- Time to claim: {duration(report.time_to_claim)}",
         f"- Time to resolve: {duration(report.time_to_resolve)}",
         f"- Service-level breaches: {sum(report.sla_breaches.values())}",
+        f"- Satisfied (CSAT, 4 or 5 of 5): {satisfied(report.satisfaction.total)}",
         "",
         "## Volume",
         "",
@@ -173,6 +201,16 @@ def as_markdown(report: Report) -> str:
             for r in data["handovers"]["reasons"]
         ),
         "",
+        "## Satisfaction by channel",
+        "",
+        "| channel | offered | rated | response rate | satisfied (CSAT) |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {channel} | {s.offered} | {s.rated} | {percent(s.response_rate)} |"
+            f" {percent(s.csat)} |"
+            for channel, s in report.satisfaction.channels.items()
+        ),
+        "",
         "## Fans to thank",
         "",
         *(f"- {p.handle} ({p.channel}): {p.messages}" for p in report.fans),
@@ -185,6 +223,17 @@ def as_markdown(report: Report) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def satisfied(figures: Satisfaction) -> str:
+    """CSAT, of how many ratings, and the response rate: ``75.0% of 4 ratings (4 of 8
+    asked rated)``; ``–`` without ratings."""
+    if not figures.offered:
+        return "–"
+    asked = f"{figures.rated} of {figures.offered} asked rated"
+    if not figures.rated:
+        return f"– ({asked})"
+    return f"{percent(figures.csat)} of {figures.rated} ratings ({asked})"
 
 
 def percent(value: float | None) -> str:

@@ -12,7 +12,9 @@ Private chats are private conversations; in groups the bot answers only
 messages that mention it or reply to it, one conversation per member, in
 public. Photos, stickers, voice notes, locations and the like get a polite
 "text only, please" (a caption is read as text); edited messages, channel
-posts and other update kinds are ignored on purpose.
+posts and other update kinds are ignored on purpose. A tap on a satisfaction
+question's button (a ``callback_query``) is a rating, recorded before its
+update is confirmed (bot/channels/telegram_rating.py).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from telegram import Bot, Message, Update
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 
 from bot.brand import Brand
-from bot.channels import telegram_update
+from bot.channels import telegram_rating, telegram_update
+from bot.channels.telegram_rating import Tapped
 from bot.channels.telegram_request import AiohttpRequest
 from bot.contract import Visibility
+from bot.conversation.csat import Ratings
 from bot.conversation.ingest import Intake, StoreUnavailable
 from bot.edge import read_json
 from bot.messages import (
@@ -52,7 +56,7 @@ from bot.text import clean_text
 logger = logging.getLogger(__name__)
 
 NAME = "telegram"
-ALLOWED_UPDATES = ["message", "edited_message"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SEND_CONNECTIONS = 256  # to the Bot API for sending (python-telegram-bot's default pool)
 MEDIA_KINDS = (
@@ -95,10 +99,12 @@ class TelegramChannel:
         settings: TelegramSettings,
         intake: Intake,
         brand: Brand,
+        ratings: Ratings,
     ) -> None:
         self.settings = settings
         self.intake = intake
         self.brand = brand
+        self.ratings = ratings
         api = settings.api_url.rstrip("/")
         # Every connection of a burst stays alive for the next replies.
         self._requests = (
@@ -237,25 +243,35 @@ class TelegramChannel:
             return offset
         following = max(ids) + 1
         messages: list[InboundMessage] = []
+        taps: list[Tapped] = []
         unreadable: list[Unreadable] = []
         for raw in updates:
             reading = self.read(raw)
             if isinstance(reading, InboundMessage):
                 messages.append(reading)
+            elif isinstance(reading, Tapped):
+                taps.append(reading)
             elif reading is not None:
                 unreadable.append(reading)
+        # Taps are recorded before the offset moves past them (again after a crash in
+        # between: harmless, a tap is recorded once).
+        outcomes = [await telegram_rating.record(self.ratings, tap) for tap in taps]
         # Stored, with the offset, before the next getUpdates confirms them.
         await self.intake.accept(messages, (NAME, "offset", str(following)), unreadable)
+        for tap, outcome in zip(taps, outcomes, strict=True):
+            await telegram_rating.acknowledge(self.bot, tap, outcome, self.ratings)
         # Let the handling of these messages start before the next poll is built.
         await asyncio.sleep(0)
         return following
 
-    def read(self, raw: Any) -> InboundMessage | Unreadable | None:
-        """Our message for an update as Telegram sent it; None for what we ignore on
-        purpose; :class:`Unreadable` for one that cannot be read (retrying it could
-        never succeed, and would hold up every update after it)."""
+    def read(self, raw: Any) -> InboundMessage | Tapped | Unreadable | None:
+        """Our message (or a rating's tap) for an update as Telegram sent it; None for what
+        we ignore on purpose; :class:`Unreadable` for one that cannot be read (retrying it
+        could never succeed, and would hold up every update after it)."""
         try:
-            telegram_update.check(raw)
+            checked = telegram_update.check(raw)
+            if checked.callback_query is not None:
+                return telegram_rating.read(checked.callback_query, NAME)
             return self.to_inbound(Update.de_json(raw, self.bot))
         except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as error:
             platform_id = raw.get("update_id") if isinstance(raw, dict) else None
@@ -283,6 +299,9 @@ class TelegramChannel:
         try:
             if isinstance(reading, InboundMessage):
                 await self.intake.accept([reading])
+            elif isinstance(reading, Tapped):
+                outcome = await telegram_rating.record(self.ratings, reading)
+                await telegram_rating.acknowledge(self.bot, reading, outcome, self.ratings)
             elif reading is not None:
                 await self.intake.accept([], unreadable=[reading])
         except StoreUnavailable:
@@ -346,6 +365,9 @@ class TelegramChannel:
                 link = f"https://t.me/{self.bot.username}"
                 text = f"{text}\n{self.brand.message('invite_private_link', link=link)}"
         kwargs: dict[str, Any] = {}
+        buttons = telegram_rating.keyboard(reply.extra)  # a satisfaction question's
+        if buttons is not None:
+            kwargs["reply_markup"] = buttons
         if reply_to is not None:
             kwargs["reply_to_message_id"] = reply_to
             kwargs["allow_sending_without_reply"] = True

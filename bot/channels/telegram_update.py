@@ -91,18 +91,33 @@ class Message(Strict):
 Message.update_forward_refs()
 
 
+class CallbackQuery(Strict):
+    """``CallbackQuery``: a tap on a button of one of the bot's messages (a rating's).
+
+    ``message`` is the message with the button (Telegram sends an inaccessible one,
+    with ``date`` 0, when it is too old); ``data`` is the button's (64 bytes at most
+    as Telegram sends it; longer is read, and refused, by bot/channels/telegram_rating.py).
+    """
+
+    id: Name
+    from_: User = Field(alias="from")
+    message: Message | None = None
+    data: Name | None = None
+
+
 class Update(Strict):
     """``Update``: kinds the gateway does not read pass unchecked (they are ignored)."""
 
     update_id: Counter
     message: Message | None = None
     edited_message: Message | None = None
+    callback_query: CallbackQuery | None = None
 
 
-def check(data: Any) -> None:
-    """Raises ValueError naming the first fields that do not fit, if any."""
+def check(data: Any) -> Update:
+    """The update, checked; ValueError naming the first fields that do not fit, if any."""
     try:
-        Update.parse_obj(data)
+        return Update.parse_obj(data)
     except ValidationError as error:
         raise ValueError(f"not a readable update: {short_reason(error)}") from None
 

@@ -6,6 +6,10 @@ page, so a resent POST is stored once. With ``own=1`` the poll returns the
 customer's own messages too (with the page's id as ``client_id``): a reloaded
 page rebuilds both sides of the conversation from the store, which holds
 them anyway, instead of keeping a second copy in the browser.
+
+A satisfaction question (bot/conversation/csat.py) comes with its rating: its
+id, the buttons' labels, and the score once tapped, so a reloaded page shows
+the choice the store keeps. A tap posts to ``/webchat/api/ratings``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from aiohttp import web
 from pydantic import conint, validator
 from sqlalchemy.orm import sessionmaker
 
-from bot.contract import MAX_TEXT_CHARS, Visibility
+from bot.contract import MAX_TEXT_CHARS, RATING_SCALE, Visibility
+from bot.conversation.csat import Ratings, Recorded, Tap
 from bot.conversation.ingest import Intake, StoreUnavailable
 from bot.conversation.replies import SentReply, sent_replies
 from bot.edge import PageId, Refusal, Strict, read_json, validated
@@ -68,14 +73,23 @@ class Poll(Strict):
         return value
 
 
+class RatingPost(Strict):
+    """A tap on one of a satisfaction question's buttons."""
+
+    session: PageId
+    rating: conint(strict=True, ge=1, le=2**63 - 1)  # type: ignore[valid-type]
+    score: conint(strict=True, ge=1, le=RATING_SCALE)  # type: ignore[valid-type]
+
+
 class WebchatChannel:
     """Routes of the web chat, and its sender (replies are read back by the page)."""
 
     name = NAME
 
-    def __init__(self, intake: Intake, sessions: sessionmaker) -> None:
+    def __init__(self, intake: Intake, sessions: sessionmaker, ratings: Ratings) -> None:
         self.intake = intake
         self.sessions = sessions
+        self.ratings = ratings
 
     async def page(self, _request: web.Request) -> web.StreamResponse:
         return web.Response(
@@ -100,6 +114,22 @@ class WebchatChannel:
             raise Refusal(422, "this message could not be stored")
         return web.json_response({"accepted": True, "duplicate": not accepted.new_ids}, status=202)
 
+    async def rate(self, request: web.Request) -> web.Response:
+        """Records a tap: 200 with the score (again for the same tap), 409 with the score
+        kept when another was recorded first, 404 for a rating not of this conversation."""
+        post = validated(RatingPost, await read_json(request))
+        tap = Tap(NAME, f"web:{post.session}", post.session, post.rating, post.score)
+        try:
+            outcome = await asyncio.to_thread(self.ratings.record, tap)
+        except StoreUnavailable:
+            raise Refusal(503, "the store is unavailable: try again shortly") from None
+        if outcome.recorded is Recorded.UNKNOWN:
+            raise Refusal(404, "no such rating in this conversation")
+        answer = {"score": outcome.score, "thanks": self.ratings.thanks()}
+        if outcome.recorded is Recorded.KEPT:
+            return web.json_response({"error": "already rated", **answer}, status=409)
+        return web.json_response(answer)
+
     async def replies(self, request: web.Request) -> web.Response:
         poll = validated(Poll, dict(request.query))
         rows = await asyncio.to_thread(self._messages, poll.session, poll.after, poll.own == "1")
@@ -110,7 +140,7 @@ class WebchatChannel:
         in the order they were stored (one id sequence for both directions)."""
         with self.sessions() as session:  # a read-only session factory
             found = sent_replies(session, NAME, f"web:{session_id}", after, own=own)
-        return [_shown(row) for row in found]
+        return [_shown(row, self.ratings.labels) for row in found]
 
     async def start(self) -> None:
         """Nothing to start: the page's requests come through the gateway's routes."""
@@ -127,11 +157,19 @@ class WebchatChannel:
         return NOT_SENT
 
 
-def _shown(row: SentReply) -> dict[str, Any]:
-    """A message as the page shows it; a customer's carries the id the page gave it."""
-    shown = {"id": row.id, "text": row.text, "author": row.author, "at": _iso(row.created_at)}
+def _shown(row: SentReply, labels: tuple[str, ...]) -> dict[str, Any]:
+    """A message as the page shows it; a customer's carries the id the page gave it, a
+    satisfaction question its rating."""
+    shown: dict[str, Any] = {
+        "id": row.id,
+        "text": row.text,
+        "author": row.author,
+        "at": _iso(row.created_at),
+    }
     if row.customer_message_id is not None:
         shown["client_id"] = row.customer_message_id.rpartition(":")[2]
+    if row.rating_id is not None:
+        shown["rating"] = {"id": row.rating_id, "score": row.rating_score, "labels": labels}
     return shown
 
 

@@ -11,5 +11,6 @@ through the :class:`bot.conversation.handover.Desk` protocol.
 * ``turns``: a stored message handled: to the assistant, or kept for a person;
 * ``replies``: replies stored and queued, and the public privacy check;
 * ``handover``: tickets, their context, the desk protocol;
-* ``waiting``: a handed-over customer's wait (the notice, the one update, the bot back).
+* ``waiting``: a handed-over customer's wait (the notice, the one update, the bot back);
+* ``csat``: satisfaction asked once after a resolution, and the customer's tap recorded once.
 """

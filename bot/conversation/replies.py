@@ -29,6 +29,7 @@ from bot.store.models import (
     Message,
     OutboxItem,
     OutboxStatus,
+    Rating,
 )
 from bot.store.records import CONVERSATIONS, CUSTOMERS, MESSAGES, Outgoing, audit, enqueue
 
@@ -95,10 +96,12 @@ def queue_text(
     response: str | None = None,
     agent_id: str | None = None,
     claimed_by: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[Outgoing]:
     """Stores an outgoing message and queues it; with ``claimed_by`` the outbox item is
-    claimed for that worker, to be sent as soon as the caller commits. Returns the new
-    item (none when ``key`` was queued before)."""
+    claimed for that worker, to be sent as soon as the caller commits. ``extra`` goes into
+    the outbox payload for the channel (a rating's buttons). Returns the new item (none
+    when ``key`` was queued before)."""
     outbound = connection.execute(
         _INSERT_MESSAGE,
         {
@@ -120,6 +123,7 @@ def queue_text(
         "reply_to": to.reply_to,
         "invite_private": invite_private,
         "response": response,
+        **(extra or {}),
     }
     item = enqueue(
         connection,
@@ -202,6 +206,9 @@ class SentReply:
     created_at: datetime
     # A customer's message: the id its channel gave it (the web chat page's own id).
     customer_message_id: str | None = None
+    # A satisfaction question: its rating, and the score once the customer tapped.
+    rating_id: int | None = None
+    rating_score: int | None = None
 
 
 def sent_replies(
@@ -219,9 +226,12 @@ def sent_replies(
             Message.author,
             Message.created_at,
             Message.platform_message_id,
+            Rating.id.label("rating_id"),
+            Rating.score,
         )
         .join(Conversation, Conversation.id == Message.conversation_id)
         .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
+        .outerjoin(Rating, Rating.message_id == Message.id)
         .where(
             Conversation.channel == channel,
             Conversation.place == place,
@@ -237,6 +247,8 @@ def sent_replies(
             r.author.value,
             r.created_at,
             r.platform_message_id if r.author == Author.CUSTOMER else None,
+            r.rating_id,
+            r.score,
         )
         for r in found
     ]

@@ -43,6 +43,7 @@ from bot.assistant import Assistant, AssistantBusy, AssistantRefused, AssistantU
 from bot.brand import Brand
 from bot.contract import DESK_KEY, VISIBILITY_KEY, HandoverReason
 from bot.conversation import replies, waiting
+from bot.conversation.csat import Ratings
 from bot.conversation.handover import Desk, hand_over, open_ticket
 from bot.conversation.leases import PendingMessage, next_pending, pending_message
 from bot.own_answers import OwnAnswer, own_answer
@@ -126,11 +127,13 @@ class ConversationRouter:
         lease_seconds: float = 15.0,
         reads: sessionmaker | None = None,
         assistant_wait_seconds: float = 60.0,
+        ratings: Ratings | None = None,
     ) -> None:
         self.sessions = sessions
         self.reads = reads or sessions  # read-only work: never waits for a writer
         self.assistant = assistant
         self.desk = desk
+        self.ratings = ratings  # satisfaction asked after the bot resolved a request
         self.brand = brand
         self.clock = clock
         # With a worker id, the replies of a turn are claimed for this worker in
@@ -313,6 +316,10 @@ class ConversationRouter:
                 )
                 if more is not None:
                     items, channels = items + more, channels | self._desk_channels
+            elif self.ratings is not None:
+                items += self.ratings.after_turn(
+                    session, to, pending.message_id, turn.intent, now, self.worker_id
+                )
             return self._handled(session.connection(), pending, channels, items, now, look_ahead)
 
     def _answer_alone(

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.assistant import Assistant, AssistantUnavailable
 from bot.brand import Brand
 from bot.conversation import ownership
+from bot.conversation.csat import Ratings
 from bot.conversation.replies import send_text
 from bot.desk import views
 from bot.desk.cards import PRIORITIES, TicketView, UnderstoodMessage
@@ -83,11 +84,13 @@ class CareDesk:
         markup: Markup | None = None,
         links: views.Links | None = None,
         clock: Callable[[], datetime] = utcnow,
+        ratings: Ratings | None = None,
     ) -> None:
         self.sessions = sessions
         self.assistant = assistant
         self.brand = brand
         self.clock = clock
+        self.ratings = ratings  # the customer's satisfaction, asked once a ticket is resolved
         # The channel the desk's own items (cards, thread messages) go out on; None
         # without Slack: the web desk (bot/desk/web.py) reads tickets from the store.
         self.name = channel
@@ -344,6 +347,8 @@ class CareDesk:
                 ownership.to_bot(conversation)
             else:
                 ownership.ticket_resolved(conversation)
+                if self.ratings is not None:
+                    self.ratings.after_ticket(session, ticket, now)
             audit(session, agent, status.value, now, conversation.id, ticket.id)
             self.refresh_card(session, ticket, now)
             return conversation.rasa_sender_id

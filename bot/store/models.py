@@ -7,6 +7,7 @@ import enum
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Enum,
@@ -20,6 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
+
+from bot.contract import RATING_SCALE
 
 Base = declarative_base()
 
@@ -221,6 +224,27 @@ class OutboxItem(Base):  # type: ignore[misc,valid-type]
     # The worker that is sending it, and since when (a crashed worker's claim expires).
     claimed_by = Column(String(64))
     claimed_at = Column(DateTime)
+
+
+class Rating(Base):  # type: ignore[misc,valid-type]
+    """A satisfaction rating offered after a resolution (bot/conversation/csat.py) and the
+    score tapped; one per resolution (``resolution``, unique: "ticket:<id>", "bot:<id>")."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        CheckConstraint(f"score BETWEEN 1 AND {RATING_SCALE}", name="ck_ratings_score"),
+        Index("ix_ratings_offered_at", "offered_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(Integer, ForeignKey("conversations.id"), nullable=False, index=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id"))  # an agent's resolution
+    channel = Column(String(16), nullable=False)
+    resolution = Column(String(64), nullable=False, unique=True)
+    message_id = Column(Integer, ForeignKey("messages.id"))  # the question, as sent
+    score = Column(Integer)  # None until the customer taps
+    offered_at = Column(DateTime, nullable=False)
+    rated_at = Column(DateTime)
 
 
 class AuditEvent(Base):  # type: ignore[misc,valid-type]

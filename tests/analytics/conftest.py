@@ -18,6 +18,7 @@ from bot.store.models import (
     Direction,
     Message,
     Owner,
+    Rating,
     Ticket,
     TicketStatus,
 )
@@ -95,15 +96,36 @@ class Story:
         )
         self.session.flush()  # ids in the order the story tells
 
-    def ticket(self, conversation: Conversation, at: datetime, reason: str, **times: Any) -> None:
+    def ticket(self, conversation: Conversation, at: datetime, reason: str, **times: Any) -> Ticket:
+        ticket = Ticket(
+            conversation_id=conversation.id,
+            reason=reason,
+            status=TicketStatus.RESOLVED if times.get("resolved_at") else TicketStatus.OPEN,
+            context={},
+            created_at=at,
+            **times,
+        )
+        self.session.add(ticket)
+        self.session.flush()
+        return ticket
+
+    def rating(
+        self,
+        conversation: Conversation,
+        offered: datetime,
+        score: int | None = None,
+        ticket: Ticket | None = None,
+    ) -> None:
+        """A rating offered at ``offered``; tapped ``score`` a minute later, if any."""
         self.session.add(
-            Ticket(
+            Rating(
                 conversation_id=conversation.id,
-                reason=reason,
-                status=TicketStatus.RESOLVED if times.get("resolved_at") else TicketStatus.OPEN,
-                context={},
-                created_at=at,
-                **times,
+                ticket_id=ticket.id if ticket else None,
+                channel=conversation.channel,
+                resolution=f"story:{offered.isoformat()}:{conversation.id}",
+                score=score,
+                offered_at=offered,
+                rated_at=offered + timedelta(minutes=1) if score else None,
             )
         )
 
@@ -124,13 +146,17 @@ def tell_the_story(engine: Engine) -> None:
         alice = story.conversation("webchat", "alice")
         story.says(alice, at, "flight_status")
         story.answers(alice, seconds(at, 2))
+        # Ratings (offered, scored 1-5 or not): alice 5 on the 2nd and 4 on the 3rd; bob 2
+        # after his ticket; erin never taps; frank (demo) 1, gina's before the window 3.
+        story.rating(alice, seconds(at, 60), 5)
+        story.rating(alice, DAY.replace(day=3, hour=8), 4)
         # bob: a refund, answered in 4 s, then a ticket (policy): claimed after 120 s,
         # first agent reply after 300 s, resolved after an hour.
         bob = story.conversation("telegram", "bob")
         story.says(bob, at, "refund_request", 0.8)
         story.answers(bob, seconds(at, 4))
         opened = seconds(at, 5)
-        story.ticket(
+        resolved = story.ticket(
             bob,
             opened,
             "policy",
@@ -138,6 +164,7 @@ def tell_the_story(engine: Engine) -> None:
             first_response_at=seconds(opened, 300),
             resolved_at=seconds(opened, 3600),
         )
+        story.rating(bob, seconds(opened, 3600), 2, ticket=resolved)
         # carol, in public: a bag (confidence under the threshold) answered in 1 s;
         # "no" (answered in 3 s); the bag again, answered in 6 s.
         carol = story.conversation("twitter", "carol", "public")
@@ -173,13 +200,16 @@ def tell_the_story(engine: Engine) -> None:
         story.answers(erin, seconds(at, 1))
         story.says(erin, seconds(at, 1800), "thank")
         story.answers(erin, seconds(at, 1802))
+        story.rating(erin, seconds(at, 1803))
         # Not counted: demo data, and messages before and after the window.
         frank = story.conversation("webchat", "frank", demo=True)
         story.says(frank, DAY.replace(hour=9), "flight_status")
         story.answers(frank, DAY.replace(hour=9, second=3))
+        story.rating(frank, DAY.replace(hour=9, second=4), 1)
         gina = story.conversation("webchat", "gina")
         story.says(gina, DAY - timedelta(hours=1), "flight_status")
         story.answers(gina, DAY - timedelta(minutes=59))
+        story.rating(gina, DAY - timedelta(minutes=58), 3)
         story.says(gina, DAY + timedelta(days=2, minutes=30), "flight_status")
         story.answers(gina, DAY + timedelta(days=2, minutes=31))
 

@@ -36,6 +36,15 @@ def test_json_csv_and_markdown(engine: Engine, capsys: pytest.CaptureFixture[str
     [bags] = [i for i in data["intents"] if i["intent"] == "baggage_issue"]
     assert (bags["containment"], bags["fallback_rate"], bags["deny_rate"]) == (0.5, 0.5, 0.5)
     assert data["days"][1]["sentiment"] == 1.0  # erin: two positive of two messages
+    # Ratings: alice 5 and 4, bob 2, erin none (conftest.py).
+    satisfaction = data["satisfaction"]
+    assert (satisfaction["offered"], satisfaction["rated"], satisfaction["satisfied"]) == (4, 3, 2)
+    assert (satisfaction["csat"], satisfaction["response_rate"]) == (2 / 3, 0.75)
+    assert satisfaction["scores"] == {"2": 1, "4": 1, "5": 1}
+    assert [(c["channel"], c["csat"]) for c in satisfaction["channels"]] == [
+        ("telegram", 0.0),
+        ("webchat", 1.0),
+    ]
 
     rows = list(csv.DictReader(io.StringIO(report(engine, capsys, "--format", "csv"))))
     figure = {(r["section"], r["key"], r["metric"]): r["value"] for r in rows}
@@ -44,12 +53,22 @@ def test_json_csv_and_markdown(engine: Engine, capsys: pytest.CaptureFixture[str
     assert figure[("response_time", "time_to_claim", "p90")] == "600.0"
     assert figure[("handover_reason", "policy", "tickets")] == "1"
     assert figure[("day", "2026-11-02", "negative")] == "2"
+    assert figure[("satisfaction", "", "csat")] == "0.6667"
+    assert figure[("satisfaction", "channel/telegram", "response_rate")] == "0.5"
+    assert figure[("satisfaction", "day/2026-11-03", "rated")] == "1"
+    assert figure[("satisfaction", "score/5", "ratings")] == "1"
+
+    everything = report(engine, capsys, "--format", "md")
+    assert "- Satisfied (CSAT, 4 or 5 of 5): 66.7% of 3 ratings (3 of 4 asked rated)" in everything
+    assert "| telegram | 2 | 1 | 50.0% | 0.0% |" in everything
+    assert "| webchat | 2 | 2 | 100.0% | 100.0% |" in everything
 
     page = report(engine, capsys, "--format", "md", "--channel", "twitter")
     assert page.startswith("# Care report 2026-11-02 00:00 to 2026-11-04 00:00 UTC (twitter)")
     assert "- Containment: 25.0% (1 of 4 requests)" in page
     assert "| twitter | public | 5 | 2 |" in page
     assert "- dave (twitter): 2" in page
+    assert "- Satisfied (CSAT, 4 or 5 of 5): –" in page  # nothing offered in public
 
 
 def test_refusals(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:

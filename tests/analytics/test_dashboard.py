@@ -76,6 +76,10 @@ async def test_an_agent_reads_the_figures_and_bad_queries_are_refused(
         data = await answer.json()
         assert (data["conversations"], data["messages"], data["only_demo_data"]) == (5, 9, False)
         assert data["containment"] == {"topic_turns": 6, "contained": 2, "rate": 2 / 6}
+        assert (data["satisfaction"]["csat"], data["satisfaction"]["response_rate"]) == (
+            2 / 3,
+            0.75,
+        )
         for query, reason in [
             ({"since": "yesterday"}, "since: a date"),
             ({"since": "2026-11-04", "until": "2026-11-02"}, "since must be before until"),
@@ -114,6 +118,8 @@ async def test_the_page_shows_the_storys_figures(
         "agent-response": "5.0 min",  # 300 s and 1200 s: rank 1
         "time-to-resolve": "1.0 h",
         "sla-breaches": "1",
+        "csat": "66.7%",  # alice 5 and 4, bob 2: two of three ratings 4 or 5
+        "csat-response": "75.0%",  # three of four asked rated (erin did not)
     }
     for tile, text in tiles.items():
         assert await page.text_content(f"#{tile}") == text, tile
@@ -133,6 +139,20 @@ async def test_the_page_shows_the_storys_figures(
     assert reasons == [["Complaint", "Needs a decision by a person (policy)"], [1, 1]]
     days = await page.evaluate("() => Chart.getChart('chart-days').data.datasets.map(d => d.data)")
     assert days == [[7, 2], [2, 0]]
+    csat = await page.evaluate(
+        "() => { const c = Chart.getChart('chart-csat');"
+        " return [c.data.labels, ...c.data.datasets.map(d => d.data)]; }"
+    )
+    assert csat == [["telegram", "webchat"], [0, 1], [0.5, 1]]
+    per_day = await page.evaluate("() => Chart.getChart('chart-quality').data.datasets[2].data")
+    assert per_day == [0.5, 1]  # 2 Nov: alice 5, bob 2; 3 Nov: alice 4
+    satisfaction = await page.eval_on_selector_all(
+        "#satisfaction tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    assert satisfaction == [
+        ["telegram", "2", "1", "50.0%", "0.0%"],
+        ["webchat", "2", "2", "100.0%", "100.0%"],
+    ]
     shot = SCREENSHOTS / f"dashboard-{request.node.callspec.id}.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(shot), full_page=True)
@@ -143,6 +163,7 @@ async def test_the_page_shows_the_storys_figures(
     assert await page.text_content("#messages") == "5"
     assert await page.text_content("#handover-rate") == "50.0%"  # 1 ticket, 2 conversations
     assert await page.text_content("#fans") == "nobody in this window"
+    assert await page.text_content("#csat") == "–"  # no ratings offered in public
     assert errors == []
     await context.close()
 

@@ -46,6 +46,14 @@ def test_a_month_seeded_once_and_kept_apart(engine: Engine) -> None:
     assert 0.3 < (demo.containment or 0) < 0.95
     assert demo.handovers > 0 and demo.bot_response.count > 0 and demo.fans
     assert {v.channel for v in demo.volume} == {"telegram", "twitter", "webchat"}
+    # Ratings after the resolutions on the channels with buttons, never in public.
+    satisfaction = demo.satisfaction
+    assert set(satisfaction.channels) == {"telegram", "webchat"}
+    assert satisfaction.total.offered > 100
+    assert 0.3 < (satisfaction.total.response_rate or 0) < 0.5
+    assert 0.6 < (satisfaction.total.csat or 0) < 0.85
+    assert set(satisfaction.scores) == {1, 2, 3, 4, 5}
+    assert real.satisfaction.total.offered == 0
 
 
 async def test_the_dashboard_shows_the_demo_month_while_there_is_nothing_real(

@@ -34,6 +34,9 @@ async def test_yesterdays_figures_and_what_changed_posted_once(
         "• Bot first response: median 1 s, p90 2 s (of 2)",
         "• Agent first response: –; time to resolve: –",
         "• Service-level breaches: 0 (−1 on the day before)",
+        # 3 November: alice 4, erin asked and no tap; 2 November: alice 5, bob 2.
+        "• Satisfied (CSAT): 100.0% (+50 points on the day before) of 1 ratings;"
+        " 1 of 2 asked rated",
         "• Fans to thank: erin (telegram)",
     ]
     assert "was posted already" in capsys.readouterr().out
@@ -58,5 +61,9 @@ async def test_the_day_of_the_handovers(engine: Engine) -> None:
     assert "• Bot first response: median 3 s, p90 6 s (of 5)" in text
     assert "• Agent first response: median 5.0 min, p90 20.0 min (of 2)" in text
     assert "• Complained more than once: dave (twitter, 2)" in text
+    # alice 5 and bob 2; on 1 November gina rated 3, not satisfied: 0 %.
+    assert (
+        "• Satisfied (CSAT): 50.0% (+50 points on the day before) of 2 ratings; 2 of 2 asked rated"
+    ) in text
     assert settings.slack is None
     assert await run_digest(engine, settings, day, threshold=THRESHOLD) == 2

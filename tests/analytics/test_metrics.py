@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
+from bot.analytics.figures import Satisfaction, SatisfactionFigures
 from bot.analytics.metrics import (
     Day,
     Durations,
@@ -79,6 +80,24 @@ def test_every_figure_of_the_story(engine: Engine) -> None:
     ]
     assert figures.fans == [Person("telegram", "erin", 2)]
     assert figures.repeat_complainers == [Person("twitter", "dave", 2)]
+    # Ratings offered in the window: alice 5 and 4 (webchat), bob 2 and erin none
+    # (telegram); frank's is demo, gina's before the window. Satisfied: 4 or 5.
+    assert figures.satisfaction == SatisfactionFigures(
+        total=Satisfaction(offered=4, rated=3, satisfied=2),
+        channels={
+            "telegram": Satisfaction(offered=2, rated=1, satisfied=0),
+            "webchat": Satisfaction(offered=2, rated=2, satisfied=2),
+        },
+        days={
+            "2026-11-02": Satisfaction(offered=2, rated=2, satisfied=1),
+            "2026-11-03": Satisfaction(offered=2, rated=1, satisfied=1),
+        },
+        scores={2: 1, 4: 1, 5: 1},
+    )
+    assert (figures.satisfaction.total.csat, figures.satisfaction.total.response_rate) == (
+        2 / 3,
+        3 / 4,
+    )
 
 
 def test_one_channel_and_the_demo_data_apart(engine: Engine) -> None:
@@ -95,6 +114,12 @@ def test_one_channel_and_the_demo_data_apart(engine: Engine) -> None:
     assert (demo.messages, demo.topic_turns, demo.contained) == (1, 1, 1)
     assert demo.bot_response == Durations(1, 3.0, 3.0)
     assert demo.fans == [] and demo.handovers == 0
+    # frank rated 1: one offer, one rating, nobody satisfied.
+    assert demo.satisfaction.total == Satisfaction(offered=1, rated=1, satisfied=0)
+    assert demo.satisfaction.total.csat == 0.0
+    assert twitter.satisfaction.total == Satisfaction()  # no ratings in public
+    assert twitter.satisfaction.total.csat is None
+    assert first_day.satisfaction.total == Satisfaction(offered=2, rated=2, satisfied=1)
     assert (first_day.messages, first_day.fans) == (7, [])
 
 
@@ -104,3 +129,5 @@ def test_an_empty_window_has_no_figures_not_errors(engine: Engine) -> None:
     assert (empty.messages, empty.containment, empty.handover_rate) == (0, None, None)
     assert empty.bot_response == Durations(0, None, None)
     assert empty.days == [] and empty.intents == [] and empty.sla_breaches == {}
+    assert empty.satisfaction == SatisfactionFigures()
+    assert empty.satisfaction.total.response_rate is None

@@ -7,6 +7,7 @@ broken, or silenced. End-to-end tests use the real trained model instead.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,10 @@ class FakeAssistant:
     """Rules: "human" -> handover; "private" -> a private reply; "pii" -> a reply with an
     unmarked record locator; "silent" -> no messages; "garbled" -> not a turn; "unsure" ->
     the NLU fell back (refund_request 0.31 was its best guess); "explode" -> 500 for that
-    turn; anything else -> an echo. Like the real care channel, text that is empty or
-    only spaces fails the turn (500) and text over 4,096 characters is refused (400)."""
+    turn; anything else -> an echo. As Rasa reads "/intent", a message starting with one
+    is understood as that intent ("/thank thanks!": thank), and echoed. Like the real care
+    channel, text that is empty or only spaces fails the turn (500) and text over 4,096
+    characters is refused (400)."""
 
     turns: list[dict[str, Any]] = field(default_factory=list)
     handbacks: list[str] = field(default_factory=list)
@@ -129,6 +132,9 @@ class FakeAssistant:
             return web.json_response(
                 {"messages": {"text": "hi"}, "parse": {"intent": {"name": 7, "confidence": "x"}}}
             )
+        named = re.match(r"/([a-z_]+)", text)
+        if named:
+            intent = named.group(1)
         ranking = [{"name": intent, "confidence": 0.91}]
         if "unsure" in lowered:
             ranking = [

@@ -1,4 +1,5 @@
-"""A fake Telegram Bot API: getMe, getUpdates (long polling), sendMessage, webhooks."""
+"""A fake Telegram Bot API: getMe, getUpdates (long polling), sendMessage, webhooks, and the
+inline keyboards' side: answerCallbackQuery, editMessageReplyMarkup."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class FakeTelegram:
     # Each entry: seconds of retry_after the next sendMessage gets (a 429).
     flood_waits: list[int] = field(default_factory=list)
     redeliver: int = 0  # deliver each update this many extra times, ignoring offsets
+    answered: list[dict[str, Any]] = field(default_factory=list)  # answerCallbackQuery calls
+    edited: list[dict[str, Any]] = field(default_factory=list)  # editMessageReplyMarkup calls
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
@@ -71,6 +74,35 @@ class FakeTelegram:
             message["text"] = text
         message.update(extra)
         return {"message": message}
+
+    def tap_update(
+        self,
+        data: Any,
+        message_id: int,
+        chat_id: int = 42,
+        user_id: int = 42,
+        chat_type: str = "private",
+    ) -> dict[str, Any]:
+        """An update carrying a tap on a button of the bot's message ``message_id``."""
+        return {
+            "callback_query": {
+                "id": f"q{next(self._ids)}",
+                "from": {"id": user_id, "is_bot": False, "first_name": "Jane"},
+                "chat_instance": f"ci{chat_id}",
+                "message": {
+                    "message_id": message_id,
+                    "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": chat_type},
+                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "Northwind"},
+                    "text": "How did we do?",
+                },
+                "data": data,
+            }
+        }
+
+    async def tap(self, data: Any, message_id: int, **kwargs: Any) -> int:
+        """A customer taps a button; returns the update id."""
+        return await self.push(self.tap_update(data, message_id, **kwargs))
 
     async def say(self, text: str, **kwargs: Any) -> int:
         """A customer writes ``text``; returns the update id."""
@@ -181,6 +213,7 @@ class FakeTelegram:
             "text": params["text"],
             "reply_to_message_id": reply_to,
             "message_id": message_id,
+            "reply_markup": _json(params.get("reply_markup")),
             "at": time.monotonic(),
         }
         self.sent.append(record)
@@ -196,6 +229,16 @@ class FakeTelegram:
             }
         )
 
+    async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> web.Response:
+        self.answered.append(params)
+        async with self._changed:
+            self._changed.notify_all()
+        return self._ok(True)
+
+    async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> web.Response:
+        self.edited.append({**params, "reply_markup": _json(params.get("reply_markup"))})
+        return self._ok(True)
+
     async def _api_setWebhook(self, params: dict[str, Any]) -> web.Response:
         self.webhook = params
         return self._ok(True)
@@ -203,3 +246,8 @@ class FakeTelegram:
     async def _api_deleteWebhook(self, params: dict[str, Any]) -> web.Response:
         self.webhook = {}
         return self._ok(True)
+
+
+def _json(value: Any) -> Any:
+    """A parameter python-telegram-bot sends as JSON text in a form (a reply markup)."""
+    return json.loads(value) if isinstance(value, str) else value

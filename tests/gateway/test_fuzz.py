@@ -5,10 +5,10 @@ chat, Telegram in webhook mode and the Slack desk in HTTP mode, against the
 fake platforms. Hypothesis sends it malformed requests, four kinds of them,
 each as its own test on each store:
 
-* the web chat: posts (JSON of any shape and depth, odd text, raw bytes) and
-  reply polls (odd query strings);
-* the Telegram webhook: updates mutated field by field, with the right
-  secret, some without;
+* the web chat: posts (JSON of any shape and depth, odd text, raw bytes),
+  reply polls (odd query strings) and rating taps;
+* the Telegram webhook: updates (messages, and taps on a rating's button)
+  mutated field by field, with the right secret, some without;
 * the Slack events endpoint, signed: events, clicks, modal submissions and
   slash commands mutated field by field, signed with the signing secret;
 * the Slack events endpoint, unsigned: any body with missing, malformed or
@@ -362,12 +362,19 @@ async def test_the_web_chat_never_answers_5xx(stack: Stack) -> None:
         st.one_of(st.just(uuid.uuid4().hex), TEXT, NUMBERS.map(str)),
         max_size=3,
     )
+    taps = st.one_of(
+        mutated({"session": uuid.uuid4().hex, "rating": 1, "score": 5}).map(encoded), RAW
+    )
 
     @FUZZ
-    @given(body=bodies, content_type=content_types, poll=polls)
-    def web_chat(body: bytes, content_type: str, poll: dict[str, str]) -> None:
+    @given(body=bodies, content_type=content_types, poll=polls, tap=taps)
+    def web_chat(body: bytes, content_type: str, poll: dict[str, str], tap: bytes) -> None:
         answer = request(
             stack.port, "POST", "/webchat/api/messages", body, {"Content-Type": content_type}
+        )
+        assert answer.status < 500, (answer.status, answer.body[:300])
+        answer = request(
+            stack.port, "POST", "/webchat/api/ratings", tap, {"Content-Type": content_type}
         )
         assert answer.status < 500, (answer.status, answer.body[:300])
         query = urllib.parse.urlencode(poll, errors="surrogatepass", encoding="utf-8")
@@ -384,7 +391,12 @@ async def test_the_telegram_webhook_never_answers_5xx(stack: Stack) -> None:
         f"@{BOT_USERNAME} hi", chat_id=-4242, user_id=4243, chat_type="supergroup"
     )
     group["message"]["reply_to_message"] = copy.deepcopy(private["message"])
-    updates = st.one_of(mutated({"update_id": 1, **private}), mutated({"update_id": 2, **group}))
+    tap = stack.telegram.tap_update("rate:1:5", message_id=1, chat_id=4242, user_id=4242)
+    updates = st.one_of(
+        mutated({"update_id": 1, **private}),
+        mutated({"update_id": 2, **group}),
+        mutated({"update_id": 3, **tap}),
+    )
     secrets = st.sampled_from([WEBHOOK_SECRET] * 8 + ["", "wrong", "fuzz-webhook-Secret_"])
 
     @FUZZ

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.twitter import Budget, split_for_tweets
-from bot.store.models import AuditEvent, Cursor, OutboxItem
+from bot.store.models import AuditEvent, Cursor, Message, OutboxItem, Rating
 from tests.fakes.twitter import BRAND_ID
 from tests.gateway.conftest import eventually, the_sent_reply
 
@@ -208,3 +208,31 @@ async def test_an_unreadable_mention_is_skipped_and_polling_goes_on(
     with gateway.parts.sessions() as db:
         cursor = db.scalars(select(Cursor).where(Cursor.name == "mentions_since")).one()
         assert int(cursor.value) == int(later)
+
+
+async def test_no_satisfaction_question_on_twitter(
+    fake_assistant, fake_twitter, start_gateway
+) -> None:
+    """Mentions are public and our DMs have no buttons: a request the bot resolved (the
+    customer thanks it) gets the bot's reply and no rating question (docs/analytics.md)."""
+    _assistant, rasa_url = fake_assistant
+    twitter, port = fake_twitter
+    gateway = await start_gateway(rasa_url, twitter_port=port)
+    twitter.dm("2041", "/flight_status is NW881 on time?", username="rae")
+    await eventually(lambda: twitter.dms_to("2041"))
+    twitter.dm("2041", "/thank thanks!", username="rae")
+    tweet = twitter.mention("2042", "@NorthwindAir /flight_status NW22?", username="ted")
+    await eventually(lambda: twitter.replies_to(tweet))
+    thanks = twitter.mention("2042", "@NorthwindAir /thank thanks", username="ted")
+    await eventually(lambda: twitter.replies_to(thanks) and len(twitter.dms_to("2041")) == 2)
+    assert twitter.dms_to("2041") == [
+        "echo: /flight_status is NW881 on time?",
+        "echo: /thank thanks!",
+    ]
+    with gateway.parts.sessions() as db:
+        assert db.scalars(select(Rating)).all() == []
+        texts = db.scalars(select(OutboxItem.payload)).all()
+        intents = db.scalars(select(Message.intent).order_by(Message.id)).all()
+    # Each thanks was understood as one, in private and in public.
+    assert sorted(i for i in intents if i) == ["flight_status"] * 2 + ["thank"] * 2
+    assert len(texts) == 4 and not any("rating" in payload for payload in texts)

@@ -60,8 +60,12 @@ function show(data) {
   setText("agent-response", seconds(times.agent_first_response.p50));
   setText("time-to-resolve", seconds(times.time_to_resolve.p50));
   setText("sla-breaches", String(Object.values(data.sla_breaches).reduce((a, b) => a + b, 0)));
+  const satisfaction = data.satisfaction;
+  setText("csat", percent(satisfaction.csat));
+  setText("csat-response", percent(satisfaction.response_rate));
 
   const days = data.days.map((d) => d.day);
+  const rated = Object.fromEntries(satisfaction.days.map((d) => [d.day, d]));
   draw("chart-days", {
     type: "bar",
     data: { labels: days, datasets: [
@@ -74,6 +78,7 @@ function show(data) {
     data: { labels: days, datasets: [
       { label: "containment", data: data.days.map((d) => d.containment), borderColor: "#59a14f" },
       { label: "sentiment (positive − negative, per message)", data: data.days.map((d) => d.sentiment), borderColor: "#f28e2b" },
+      { label: "satisfied (CSAT)", data: days.map((day) => (rated[day] || {}).csat ?? null), borderColor: "#4e79a7", spanGaps: true },
     ] },
     options: { scales: { y: { min: -1, max: 1 } } },
   });
@@ -91,6 +96,16 @@ function show(data) {
       { data: data.volume.map((v) => v.messages), backgroundColor: ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948"] },
     ] },
   });
+  const channels = satisfaction.channels;
+  draw("chart-csat", {
+    type: "bar",
+    data: { labels: channels.map((c) => c.channel), datasets: [
+      { label: "satisfied (CSAT)", data: channels.map((c) => c.csat), backgroundColor: "#59a14f" },
+      { label: "response rate", data: channels.map((c) => c.response_rate), backgroundColor: "#bab0ac" },
+    ] },
+    options: { scales: { y: { min: 0, max: 1 } } },
+  });
+  rows($("satisfaction").tBodies[0], channels.map((c) => [c.channel, String(c.offered), String(c.rated), percent(c.response_rate), percent(c.csat)]));
   const names = { bot_first_response: "bot first response", agent_first_response: "agent first response", time_to_claim: "time to claim", time_to_resolve: "time to resolve" };
   rows($("times").tBodies[0], Object.entries(times).map(([key, t]) => [names[key], String(t.count), seconds(t.p50), seconds(t.p90)]));
   rows($("intents").tBodies[0], data.intents.map((i) => [i.intent, String(i.turns), percent(i.containment), percent(i.fallback_rate), percent(i.deny_rate)]));
