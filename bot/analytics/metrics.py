@@ -85,8 +85,15 @@ def turns(window: Window, threshold: float, part: int = 0, parts: int = 1) -> Se
     in_scope = select(CONVERSATIONS.c.id).where(*_in_scope(window))
     if parts > 1:
         # By customer, not conversation: a customer's turns all fall in one part, so
-        # the fans and repeat complainers a part counts are counted whole.
-        in_scope = in_scope.where(CONVERSATIONS.c.customer_id % parts == part)
+        # the fans and repeat complainers a part counts are counted whole. Written
+        # "not one of the other remainders" (the same for ids, which are positive):
+        # PostgreSQL guesses that "= part" keeps 0.5 % of the conversations, and
+        # then plans a nested loop, a parallel worker and a sort on disk for the
+        # half it gets (1.1 s of CPU, against 0.97 s for the whole store's plan,
+        # which it keeps for "<>": one ordered pass over the messages, dropping
+        # the other parts' conversations).
+        others = [other for other in range(parts) if other != part]
+        in_scope = in_scope.where((CONVERSATIONS.c.customer_id % parts).not_in(others))
     sequence = (
         select(
             m.id,
