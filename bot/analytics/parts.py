@@ -74,7 +74,7 @@ def report(engine: Engine, window: Window, threshold: float, parts: int = DEFAUL
         snapshot = None
         if parts > 1:
             snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
-        with ThreadPoolExecutor(max_workers=max(parts - 1, 1)) as others:
+        with ThreadPoolExecutor(max(parts - 1, 1), "analytics-part") as others:
             # The other parts in threads (each waits on its own backend), this
             # thread's part on the exporting connection, which must stay open
             # in its transaction until they have all taken its snapshot.
