@@ -1,29 +1,36 @@
 """The full analytics report over a million stored messages on PostgreSQL.
 
-    .venv/bin/python -m benchmarks.analytics [--messages 1000000] [--server postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python -m benchmarks.analytics [--messages 1000000] [--runs 3] [--parts 1 2]
+        [--server postgresql://postgres@127.0.0.1:5432/postgres]
 
 Creates a scratch database on the server (dropped at the end), migrates it
 (the store's own indexes), and generates with ``generate_series`` a month of
 conversations of ten messages each (customer and bot in turn, 2 s replies),
 on the three channels, a ticket on every tenth conversation (a seventh of
 them past their first-response target). Then it times
-:func:`bot.analytics.metrics.report` over the whole month, ``--runs`` times,
-and prints each run (wall time, and the server's CPU time when it runs on this
-machine) and the median. The figure is in docs/analytics.md.
+:func:`bot.analytics.parts.report` over the whole month, ``--runs`` times for
+each number of ``--parts``, and prints each run: the wall time, the CPU time
+of the database's backends summed (when the server runs on this machine: the
+report's work, which neighbours on the machine do not inflate) and the load
+average; then the medians, and whether every number of parts gave the same
+figures. The figure is in docs/analytics.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 import uuid
 from datetime import datetime
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
 
 from benchmarks.gateway_latency import cpu_seconds
-from bot.analytics.metrics import Window, report
+from bot.analytics.metrics import Window
+from bot.analytics.parts import DEFAULT_PARTS, report
 from bot.store.db import make_engine, migrate
 
 MONTH = (datetime(2026, 10, 1), datetime(2026, 10, 31))
@@ -67,11 +74,46 @@ GENERATE = [
 ]
 
 
+def _open_connections(engine: Engine, parts: int) -> None:
+    """Opens the pool's connections a report uses, so their backends are there to measure."""
+    connections = [engine.connect() for _ in range(parts)]
+    for connection in connections:
+        connection.exec_driver_sql("SELECT 1")
+    for connection in connections:
+        connection.close()
+
+
+def _backend_cpu(admin: Engine, database: str) -> dict[int, float | None]:
+    """The CPU time of each client backend of ``database`` so far (None: not on this machine)."""
+    with admin.connect() as connection:
+        pids = connection.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = :name AND backend_type = 'client backend'"
+            ),
+            {"name": database},
+        ).scalars()
+        return {pid: cpu_seconds(pid) for pid in pids}
+
+
+def _cpu_used(before: dict[int, float | None], after: dict[int, float | None]) -> list[float]:
+    """CPU seconds each backend used between two readings (a backend that appeared in
+    between counts whole); none when the server is not on this machine.
+
+    The busiest backend bounds the wall time from below: on a machine with a
+    free core for each part, the report takes about that long.
+    """
+    if not after or None in after.values() or None in before.values():
+        return []
+    return [used - (before.get(pid) or 0.0) for pid, used in after.items() if used is not None]
+
+
 def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--parts", type=int, nargs="+", default=[DEFAULT_PARTS])
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="keep the database (drop it yourself)")
     args = parser.parse_args()
@@ -103,21 +145,36 @@ def main() -> None:
             connection.exec_driver_sql("VACUUM ANALYZE")
         print(f"generated {args.messages:,} messages in {time.perf_counter() - started:.1f} s")
         window = Window(MONTH[0], MONTH[1])
-        timings = []
-        for run in range(args.runs):
-            with engine.connect() as connection:
-                server = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-                cpu = cpu_seconds(server)
+        every = []
+        for parts in args.parts:
+            _open_connections(engine, parts)
+            timings, cpus, busiest = [], [], []
+            for run in range(args.runs):
+                before = _backend_cpu(admin, name)
                 started = time.perf_counter()
-                figures = report(connection, window, 0.35)
+                figures = report(engine, window, 0.35, parts)
                 timings.append(time.perf_counter() - started)
-                used = cpu_seconds(server)
-            busy = "" if cpu is None or used is None else f", server CPU {used - cpu:.2f} s"
-            print(f"run {run + 1}: {timings[-1]:.2f} s{busy}")
-        print(
-            f"{figures.messages:,} customer messages, {figures.handovers:,} tickets, "
-            f"containment {figures.containment:.3f}; median {statistics.median(timings):.2f} s"
-        )
+                used = _cpu_used(before, _backend_cpu(admin, name))
+                busy = ""
+                if used:
+                    cpus.append(sum(used))
+                    busiest.append(max(used))
+                    busy = f", server CPU {cpus[-1]:.2f} s (busiest backend {busiest[-1]:.2f} s)"
+                load = "/".join(f"{n:.1f}" for n in os.getloadavg())
+                print(f"parts {parts}, run {run + 1}: wall {timings[-1]:.2f} s{busy}, load {load}")
+            every.append(figures)
+            median_cpu = ""
+            if cpus:
+                median_cpu = (
+                    f", server CPU {statistics.median(cpus):.2f} s "
+                    f"(busiest backend {statistics.median(busiest):.2f} s)"
+                )
+            print(
+                f"parts {parts}: {figures.messages:,} customer messages, "
+                f"{figures.handovers:,} tickets, containment {figures.containment:.3f}; "
+                f"median wall {statistics.median(timings):.2f} s{median_cpu}"
+            )
+        print("the same figures for every number of parts:", all(f == every[0] for f in every))
     finally:
         engine.dispose()
         if args.keep:

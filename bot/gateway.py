@@ -143,7 +143,11 @@ def create_app(
         wake=lambda: app[GATEWAY].outbox.wake(),
     )
     add_dashboard(
-        app, lambda: app[GATEWAY].engine, guard=agents_only, threshold=_fallback_threshold()
+        app,
+        lambda: app[GATEWAY].engine,
+        guard=agents_only,
+        threshold=_fallback_threshold(),
+        parts=settings.analytics_parts,
     )
     # The router is frozen before start-up, when the channels do not exist
     # yet: routes are declared here and find their channel per request.

@@ -107,6 +107,8 @@ _AGENT = re.compile(
 
 #: Where Prometheus finds the gateway's /metrics unless GATEWAY_METRICS_PORT says otherwise.
 METRICS_PORT = 9188
+#: Connections a report counts its turns on at once, on PostgreSQL (bot/analytics/parts.py).
+ANALYTICS_PARTS = 2
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,9 @@ class Settings:
     worker_id: str = field(default_factory=lambda: f"gw-{socket.gethostname()}")
     lease_seconds: float = 15.0
     max_body_bytes: int = 1_000_000
+    # A report's turns are counted in this many parts at once on PostgreSQL: about
+    # one per core the database server can spare (docs/analytics.md, "Benchmark").
+    analytics_parts: int = ANALYTICS_PARTS
     telegram: TelegramSettings | None = None
     twitter: TwitterSettings | None = None
     slack: SlackSettings | None = None
@@ -346,6 +351,7 @@ def load_settings(
         worker_id=env.get("GATEWAY_WORKER_ID")
         or f"{defaults.worker_id}-{int(env.number('GATEWAY_PORT', defaults.port))}",
         lease_seconds=env.number("GATEWAY_LEASE_SECONDS", defaults.lease_seconds),
+        analytics_parts=_at_least_one(env, "ANALYTICS_PARTS", defaults.analytics_parts),
         telegram=_telegram(env),
         twitter=_twitter(env),
         slack=_slack(env),

@@ -19,7 +19,8 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from bot.analytics.metrics import Window, report
+from bot.analytics.metrics import Window
+from bot.analytics.parts import report
 from bot.analytics.report import as_csv, as_dict, as_markdown
 from bot.settings import ConfigError, load_settings
 from bot.store.db import make_engine, migrate
@@ -76,7 +77,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         migrate(engine)
         if args.command == "report":
-            return _report(engine, args)
+            return _report(engine, args, settings.analytics_parts)
         if args.command == "digest":
             from bot.analytics.digest import run_digest
 
@@ -90,7 +91,7 @@ def run(argv: list[str] | None = None) -> int:
         engine.dispose()
 
 
-def _report(engine: Engine, args: argparse.Namespace) -> int:
+def _report(engine: Engine, args: argparse.Namespace, parts: int) -> int:
     until = args.until or datetime.utcnow().replace(microsecond=0)
     since = args.since or until - timedelta(days=7)
     if since >= until:
@@ -98,10 +99,8 @@ def _report(engine: Engine, args: argparse.Namespace) -> int:
         return 2
     from bot.evaluation import shipped_threshold
 
-    with engine.connect() as connection:
-        figures = report(
-            connection, Window(since, until, args.channel, args.demo), shipped_threshold()
-        )
+    window = Window(since, until, args.channel, args.demo)
+    figures = report(engine, window, shipped_threshold(), parts)
     sys.stdout.write(FORMATS[args.format](figures))
     return 0
 

@@ -22,7 +22,8 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from bot.analytics.metrics import Window, report
+from bot.analytics.metrics import Window
+from bot.analytics.parts import DEFAULT_PARTS, report
 from bot.analytics.report import as_dict
 from bot.desk.agents import agent_of, refuse_nobody
 from bot.store.db import READ_ONLY
@@ -59,9 +60,14 @@ def agents_only(request: web.Request) -> None:
 
 
 def add_dashboard(
-    app: web.Application, engine: Callable[[], Engine], guard: Guard, threshold: float
+    app: web.Application,
+    engine: Callable[[], Engine],
+    guard: Guard,
+    threshold: float,
+    parts: int = DEFAULT_PARTS,
 ) -> None:
-    """Adds the dashboard's routes; ``engine`` gives the store once the app has started."""
+    """Adds the dashboard's routes; ``engine`` gives the store once the app has started;
+    a report counts its turns on ``parts`` connections (bot/analytics/parts.py)."""
 
     async def page(request: web.Request) -> web.StreamResponse:
         guard(request)
@@ -79,7 +85,7 @@ def add_dashboard(
         window = _window(request)
         store = engine().execution_options(**{READ_ONLY: True})
         chosen = "demo" in request.query  # else: the demo month while nothing is real
-        data = await asyncio.to_thread(_figures, store, window, threshold, chosen)
+        data = await asyncio.to_thread(_figures, store, window, threshold, chosen, parts)
         return web.json_response(data, headers={"Cache-Control": "no-store"})
 
     app.router.add_get(PREFIX, page)
@@ -132,13 +138,15 @@ def _day(text: str | None, name: str, default: date) -> date:
     return day
 
 
-def _figures(store: Engine, window: Window, threshold: float, chosen: bool) -> dict[str, object]:
+def _figures(
+    store: Engine, window: Window, threshold: float, chosen: bool, parts: int
+) -> dict[str, object]:
     with store.connect() as connection:
         demo_only = _only_demo(connection)
-        if demo_only and not chosen:
-            # A store with nothing but the seeded month (make run's first start).
-            window = Window(window.since, window.until, window.channel, demo=True)
-        data = as_dict(report(connection, window, threshold))
+    if demo_only and not chosen:
+        # A store with nothing but the seeded month (make run's first start).
+        window = Window(window.since, window.until, window.channel, demo=True)
+    data = as_dict(report(store, window, threshold, parts))
     data["only_demo_data"] = demo_only
     return data
 

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.analytics.metrics import Report, Window, report
+from bot.analytics.metrics import Report, Window
+from bot.analytics.parts import DEFAULT_PARTS, report
 from bot.analytics.report import duration, percent
 from bot.contract import reason_label
 from bot.settings import Settings, SlackSettings
@@ -28,11 +29,12 @@ logger = logging.getLogger(__name__)
 SOURCE = "digest"
 
 
-def day_report(engine: Engine, day: date, threshold: float, demo: bool = False) -> Report:
+def day_report(
+    engine: Engine, day: date, threshold: float, demo: bool = False, parts: int = DEFAULT_PARTS
+) -> Report:
     """The figures of one UTC day."""
     since = datetime.combine(day, datetime.min.time())
-    with engine.connect() as connection:
-        return report(connection, Window(since, since + timedelta(days=1), demo=demo), threshold)
+    return report(engine, Window(since, since + timedelta(days=1), demo=demo), threshold, parts)
 
 
 def _change(now: float | None, before: float | None, unit: str = "") -> str:
@@ -134,8 +136,8 @@ async def run_digest(
     day = day or (utcnow().date() - timedelta(days=1))
     text = compose(
         day,
-        day_report(engine, day, threshold, demo),
-        day_report(engine, day - timedelta(days=1), threshold, demo),
+        day_report(engine, day, threshold, demo, settings.analytics_parts),
+        day_report(engine, day - timedelta(days=1), threshold, demo, settings.analytics_parts),
     )
     if print_only:
         print(text)

@@ -19,19 +19,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
     and_,
     case,
     exists,
     func,
-    insert,
-    literal,
     or_,
     select,
 )
@@ -49,7 +40,7 @@ from bot.analytics.figures import (
     Window,
 )
 from bot.analytics.satisfaction import satisfaction
-from bot.analytics.sql import day_of, percentiles, seconds_between
+from bot.analytics.sql import day_of, percentiles, ranks, seconds_between
 from bot.contract import SMALL_TALK
 from bot.store.models import Author, Conversation, Customer, Direction, Message, Ticket
 
@@ -79,11 +70,12 @@ def _in_scope(window: Window) -> list[Any]:
     return conditions
 
 
-def turns(window: Window, threshold: float) -> Select:
+def turns(window: Window, threshold: float, part: int = 0, parts: int = 1) -> Select:
     """One row per turn in the window, with what followed it (see the module's docstring).
 
     Messages up to 24 hours after the window are read too: what follows a
-    turn near its end still counts.
+    turn near its end still counts. With ``parts`` > 1, only the turns of
+    customers whose id is ``part`` modulo ``parts`` (bot/analytics/parts.py).
     """
     m = MESSAGES.c
     # Only the columns the windows need flow through them (the conversation's
@@ -91,6 +83,17 @@ def turns(window: Window, threshold: float) -> Select:
     # window functions keep every row they read, and over a million messages
     # narrower rows are much cheaper.
     in_scope = select(CONVERSATIONS.c.id).where(*_in_scope(window))
+    if parts > 1:
+        # By customer, not conversation: a customer's turns all fall in one part, so
+        # the fans and repeat complainers a part counts are counted whole. Written
+        # "not one of the other remainders" (the same for ids, which are positive):
+        # PostgreSQL guesses that "= part" keeps 0.5 % of the conversations, and
+        # then plans a nested loop, a parallel worker and a sort on disk for the
+        # half it gets (1.1 s of CPU, against 0.97 s for the whole store's plan,
+        # which it keeps for "<>": one ordered pass over the messages, dropping
+        # the other parts' conversations).
+        others = [other for other in range(parts) if other != part]
+        in_scope = in_scope.where((CONVERSATIONS.c.customer_id % parts).not_in(others))
     sequence = (
         select(
             m.id,
@@ -189,76 +192,32 @@ def turns(window: Window, threshold: float) -> Select:
     )
 
 
-def report(connection: Connection, window: Window, threshold: float) -> Report:
-    """Every figure for ``window``; ``threshold`` is the NLU's fallback threshold.
+@dataclass(frozen=True)
+class TurnCounts:
+    """What a report reads from the turns (:func:`turns`): counts that add up across
+    customers, so parts of the customers can be counted apart and merged
+    (bot/analytics/parts.py)."""
 
-    The turns are computed once into a temporary table (the connection's own,
-    gone with it) that every figure then reads: over a million messages the
-    window functions cost more than all the figures together (docs/analytics.md,
-    "Benchmark"). A failure rolls the table back with the transaction.
+    groups: list[Group]
+    bot_tenths: dict[float, int]  # the bot's response times, per tenth of a second
+    # (customer id, person): the first PEOPLE_LISTED by most messages, then customer id.
+    fans: list[tuple[int, Person]]
+    repeat_complainers: list[tuple[int, Person]]
+
+
+def report_of(connection: Connection, window: Window, counts: TurnCounts) -> Report:
+    """Every figure for ``window``, from its turns' counts; the tickets are read here.
+
+    Callers use :func:`bot.analytics.parts.report`, which counts the turns.
     """
-    if connection.dialect.name == "postgresql":
-        # Compiling this plan with LLVM took 1.1 s of a 1M-message report, more than
-        # it saved; LOCAL: for this transaction only, never a pooled connection's.
-        connection.exec_driver_sql("SET LOCAL jit = off")
-    table = _turns_table()
-    table.create(connection)
-    connection.execute(insert(table).from_select(list(table.c.keys()), turns(window, threshold)))
-    figures = _report(connection, window, table)
-    table.drop(connection)
-    return figures
-
-
-def _turns_table() -> Table:
-    return Table(
-        "analytics_turns",
-        MetaData(),
-        Column("id", Integer),
-        Column("customer_id", Integer),
-        Column("channel", String(16)),
-        Column("visibility", String(8)),
-        Column("conversation_id", Integer),
-        Column("intent", String(64)),
-        Column("created_at", DateTime),
-        Column("topic", Integer),
-        Column("contained", Integer),
-        Column("fallback", Integer),
-        Column("denied", Integer),
-        Column("bot_seconds", Float),
-        Column("opens", Integer),
-        prefixes=["TEMPORARY"],
-    )
-
-
-def _report(connection: Connection, window: Window, t: Table) -> Report:
-    # One pass for the counts by day, channel, visibility and intent; the
-    # volume, per-intent and per-day figures are sums of its rows.
-    day = day_of(t.c.created_at)
-    groups = [
-        _Group(*row)
-        for row in connection.execute(
-            select(
-                day,
-                t.c.channel,
-                t.c.visibility,
-                t.c.intent,
-                func.count(),
-                func.sum(t.c.topic),
-                func.sum(t.c.contained),
-                func.sum(t.c.fallback),
-                func.sum(t.c.denied),
-                func.sum(t.c.opens),
-            ).group_by(day, t.c.channel, t.c.visibility, t.c.intent)
-        )
-    ]
+    # The volume, per-intent and per-day figures are sums of the groups' rows.
+    groups = counts.groups
     # Each conversation's first turn in the window opens it: summed, they count
     # conversations (a conversation has one channel and one visibility).
     conversations: dict[tuple[str, str], int] = {}
     for g in groups:
         conversations[g.place] = conversations.get(g.place, 0) + g.opens
-    answered, (bot_p50, bot_p90) = percentiles(
-        connection, select(t.c.bot_seconds).where(t.c.bot_seconds.is_not(None))
-    )
+    answered, (bot_p50, bot_p90) = ranks(counts.bot_tenths)
     # The window's tickets by day, reason and breach, in one pass; each figure a sum.
     ticket_day = day_of(TICKETS.c.created_at)
     tickets = connection.execute(
@@ -299,14 +258,14 @@ def _report(connection: Connection, window: Window, t: Table) -> Report:
         time_to_resolve=_durations(connection, window, TICKETS.c.resolved_at),
         sla_breaches=breaches,
         days=_days(groups, handover_days),
-        fans=_people(connection, t, POSITIVE, at_least=1),
-        repeat_complainers=_people(connection, t, NEGATIVE, at_least=2),
+        fans=[person for _, person in counts.fans],
+        repeat_complainers=[person for _, person in counts.repeat_complainers],
         satisfaction=satisfaction(connection, window, _in_scope(window)),
     )
 
 
 @dataclass(frozen=True)
-class _Group:
+class Group:
     """Turns of one day, channel, visibility and intent."""
 
     day: str
@@ -325,9 +284,9 @@ class _Group:
         return self.channel, self.visibility
 
 
-def _intents(groups: list[_Group]) -> list[IntentFigures]:
+def _intents(groups: list[Group]) -> list[IntentFigures]:
     """Per intent, most turns first."""
-    by_intent: dict[str, list[_Group]] = {}
+    by_intent: dict[str, list[Group]] = {}
     for group in groups:
         if group.intent is not None:
             by_intent.setdefault(group.intent, []).append(group)
@@ -345,7 +304,7 @@ def _intents(groups: list[_Group]) -> list[IntentFigures]:
     return sorted(figures, key=lambda f: (-f.turns, f.intent))
 
 
-def _days(groups: list[_Group], handovers: dict[str, int]) -> list[Day]:
+def _days(groups: list[Group], handovers: dict[str, int]) -> list[Day]:
     """Per day, in order."""
     days = sorted({g.day for g in groups})
     return [
@@ -382,20 +341,3 @@ def _durations(connection: Connection, window: Window, until: Any) -> Durations:
     )
     count, (p50, p90) = percentiles(connection, seconds)
     return Durations(count, p50, p90)
-
-
-def _people(
-    connection: Connection, t: Any, intents: tuple[str, ...], at_least: int
-) -> list[Person]:
-    """Customers with at least ``at_least`` turns of these intents, most first."""
-    count = func.count()
-    rows = connection.execute(
-        select(CUSTOMERS.c.channel, func.coalesce(CUSTOMERS.c.handle, literal("")), count)
-        .select_from(t.join(CUSTOMERS, CUSTOMERS.c.id == t.c.customer_id))
-        .where(t.c.intent.in_(intents))
-        .group_by(CUSTOMERS.c.id, CUSTOMERS.c.channel, CUSTOMERS.c.handle)
-        .having(count >= at_least)
-        .order_by(count.desc(), CUSTOMERS.c.id)
-        .limit(PEOPLE_LISTED)
-    )
-    return [Person(channel, handle, messages) for channel, handle, messages in rows]

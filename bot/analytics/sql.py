@@ -3,6 +3,7 @@ every metric (SQLAlchemy's ``@compiles``: each query is written once, in Core)."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Float, String, func, select
@@ -53,28 +54,48 @@ def percentiles(
     connection: Connection, values: Any, points: tuple[int, ...] = (50, 90)
 ) -> tuple[int, list[float | None]]:
     """How many values the one-column select ``values`` has, and their nearest-rank
-    percentiles to a tenth of a second (None when there are none).
+    percentiles to a tenth of a second (None when there are none)."""
+    return ranks(tenth_counts(connection, values), points)
 
-    The p-th percentile is the value of rank ``ceil(n * p / 100)``. The store
-    counts the values per tenth of a second (a hash aggregate: PostgreSQL's
-    ``percentile_cont`` has no SQLite twin, and ranking every value with window
-    functions took 1.7 s of the report over a million messages); the ranks are
-    then walked here over those few rows.
+
+def tenth_counts(connection: Connection, values: Any) -> dict[float, int]:
+    """How many of the one-column select ``values`` fall on each tenth of a second
+    (keyed by tenths: 12.0 is 1.2 s).
+
+    The store counts them (a hash aggregate: PostgreSQL's ``percentile_cont``
+    has no SQLite twin, and ranking every value with window functions took
+    1.7 s of the report over a million messages). Counts of disjoint sets of
+    values add up, tenth by tenth: a report computed in parts merges them
+    (bot/analytics/parts.py) before :func:`ranks` walks them.
     """
     inner = values.subquery()
     tenths = func.round(next(iter(inner.c)) * 10)
-    counts = connection.execute(
-        select(tenths, func.count()).group_by(tenths).order_by(tenths)
-    ).all()
-    total = sum(count for _, count in counts)
+    # float(): PostgreSQL's EXTRACT gives numeric (a Decimal here), the rest floats.
+    return {
+        float(tenth): count
+        for tenth, count in connection.execute(select(tenths, func.count()).group_by(tenths))
+    }
+
+
+def ranks(
+    counts: Mapping[float, int], points: tuple[int, ...] = (50, 90)
+) -> tuple[int, list[float | None]]:
+    """How many values ``counts`` (from :func:`tenth_counts`) has, and their nearest-rank
+    percentiles in seconds (None when there are none).
+
+    The p-th percentile is the value of rank ``ceil(n * p / 100)``, found by
+    walking the few counted tenths in order.
+    """
+    in_order = sorted(counts.items())
+    total = sum(count for _, count in in_order)
     found: list[float | None] = []
     for point in points:
         seen = 0
         value = None
-        for tenth, count in counts:
+        for tenth, count in in_order:
             seen += count
             if seen * 100 >= total * point:
-                value = float(tenth) / 10
+                value = tenth / 10
                 break
         found.append(value)
     return total, found

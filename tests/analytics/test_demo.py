@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.analytics.demo import DAYS, seed_demo
-from bot.analytics.metrics import Window, report
+from bot.analytics.metrics import Window
+from bot.analytics.parts import report
 from bot.desk.agents import SESSION_COOKIE
 from bot.store.models import Conversation
 from tests.analytics.conftest import THRESHOLD, Story
@@ -26,16 +27,15 @@ def test_a_month_seeded_once_and_kept_apart(engine: Engine) -> None:
         real_one = story.conversation("telegram", "rita")
         story.says(real_one, NOW - timedelta(days=3), "flight_status")
         story.answers(real_one, NOW - timedelta(days=3) + timedelta(seconds=2))
-    with engine.connect() as connection:
-        real_before = report(connection, Window(MONTH.since, MONTH.until), THRESHOLD)
+    real_before = report(engine, Window(MONTH.since, MONTH.until), THRESHOLD)
     assert real_before.conversations == 1
     seeded = seed_demo(engine, NOW)
     assert seeded >= DAYS * 28  # 40 to 70 a day, 70 % of it at weekends
     assert seed_demo(engine, NOW) == 0
     assert seed_demo(engine, NOW, again=True) == seeded  # the same month again
+    demo = report(engine, MONTH, THRESHOLD)
+    real = report(engine, Window(MONTH.since, MONTH.until), THRESHOLD)
     with engine.connect() as connection:
-        demo = report(connection, MONTH, THRESHOLD)
-        real = report(connection, Window(MONTH.since, MONTH.until), THRESHOLD)
         demo_count = connection.execute(
             select(func.count()).where(Conversation.demo.is_(True))
         ).scalar()

@@ -15,8 +15,8 @@ from bot.analytics.metrics import (
     ReasonCount,
     Volume,
     Window,
-    report,
 )
+from bot.analytics.parts import report
 from tests.analytics.conftest import DAY, THRESHOLD, tell_the_story
 
 WINDOW = Window(DAY, DAY + timedelta(days=2))
@@ -24,8 +24,7 @@ WINDOW = Window(DAY, DAY + timedelta(days=2))
 
 def test_every_figure_of_the_story(engine: Engine) -> None:
     tell_the_story(engine)
-    with engine.connect() as connection:
-        figures = report(connection, WINDOW, THRESHOLD)
+    figures = report(engine, WINDOW, THRESHOLD)
 
     # Customer messages: webchat alice 1; telegram bob 1 + erin 2; twitter carol 3 + dave 2.
     assert figures.volume == [
@@ -102,10 +101,9 @@ def test_every_figure_of_the_story(engine: Engine) -> None:
 
 def test_one_channel_and_the_demo_data_apart(engine: Engine) -> None:
     tell_the_story(engine)
-    with engine.connect() as connection:
-        twitter = report(connection, Window(WINDOW.since, WINDOW.until, "twitter"), THRESHOLD)
-        demo = report(connection, Window(WINDOW.since, WINDOW.until, demo=True), THRESHOLD)
-        first_day = report(connection, Window(DAY, DAY + timedelta(days=1)), THRESHOLD)
+    twitter = report(engine, Window(WINDOW.since, WINDOW.until, "twitter"), THRESHOLD)
+    demo = report(engine, Window(WINDOW.since, WINDOW.until, demo=True), THRESHOLD)
+    first_day = report(engine, Window(DAY, DAY + timedelta(days=1)), THRESHOLD)
 
     assert (twitter.messages, twitter.conversations, twitter.handovers) == (5, 2, 1)
     assert [r.reason for r in twitter.reasons] == ["complaint"]
@@ -124,8 +122,7 @@ def test_one_channel_and_the_demo_data_apart(engine: Engine) -> None:
 
 
 def test_an_empty_window_has_no_figures_not_errors(engine: Engine) -> None:
-    with engine.connect() as connection:
-        empty = report(connection, WINDOW, THRESHOLD)
+    empty = report(engine, WINDOW, THRESHOLD)
     assert (empty.messages, empty.containment, empty.handover_rate) == (0, None, None)
     assert empty.bot_response == Durations(0, None, None)
     assert empty.days == [] and empty.intents == [] and empty.sla_breaches == {}

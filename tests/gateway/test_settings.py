@@ -85,6 +85,14 @@ def test_rasa_concurrency_must_be_a_whole_number_of_at_least_one(value: str) -> 
     assert settings(RASA_CONCURRENCY="8").rasa_concurrency == 8
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "all", "inf"])
+def test_a_reports_parts_are_a_whole_number_of_at_least_one(value: str) -> None:
+    with pytest.raises(ConfigError, match="ANALYTICS_PARTS"):
+        settings(ANALYTICS_PARTS=value)
+    assert settings(ANALYTICS_PARTS="4").analytics_parts == 4
+    assert settings().analytics_parts == 2
+
+
 @pytest.mark.parametrize("value", ["-1", "inf", "nan", "soon"])
 def test_the_assistants_start_up_time_is_a_number_of_seconds(value: str) -> None:
     with pytest.raises(ConfigError, match="RASA_STARTUP_SECONDS"):
