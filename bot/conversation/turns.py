@@ -23,6 +23,10 @@ lock is free (cheaper than two thread hops), else in a worker thread; other
 database work runs in worker threads. The hot path uses plain SQL statements
 (SQLAlchemy Core) on the session's connection; the rare paths (handover,
 tickets, the desk) use the ORM in the same transaction.
+
+Just over 400 lines: it is the one place where a message's fate is decided
+(answer, wait for the assistant, keep for a person, rate); what each fate
+does lives in the modules named above.
 """
 
 from __future__ import annotations

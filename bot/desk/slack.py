@@ -13,6 +13,9 @@ level notices) go through the gateway's durable outbox like replies to
 customers do; this class is also that outbox's sender for Slack. Service levels
 are checked by the gateway's one loop over tickets (bot/gateway.py), whatever
 desks are on; a breach's notice comes here through the outbox.
+
+Just over 400 lines: one Bolt listener per desk action, each a few lines, read
+together; the card and every other piece of Slack markup are in cards.py.
 """
 
 from __future__ import annotations
@@ -34,14 +37,8 @@ from sqlalchemy.orm import Session
 
 from bot.brand import Brand
 from bot.desk import slack_requests
-from bot.desk.cards import (
-    card_blocks,
-    card_text,
-    note_modal,
-    plain_text,
-    queue_text,
-    relabel_modal,
-)
+from bot.desk import cards
+from bot.desk.cards import card_blocks, card_text, note_modal, queue_text, relabel_modal
 from bot.desk.operations import CareDesk, Outcome, Refused, handed_back
 from bot.messages import CANNOT_TELL, NOT_SENT, OutboundReply, SendError, SentLookup
 from bot.settings import SlackSettings
@@ -331,9 +328,10 @@ class SlackDesk:
         thread_ts, ts = event.get("thread_ts"), event.get("ts")
         if not thread_ts or thread_ts == ts or event.get("subtype") or event.get("bot_id"):
             return  # not a reply in a thread, or an edit, a join, our own post...
-        # What the customer will read: Slack's markup undone and cleaned at this edge,
-        # like customers' own text.
-        user, text = event.get("user"), clean_text(plain_text(event.get("text") or "")).strip()
+        # What the customer will read: Slack's markup undone, cleaned at this edge like
+        # customers' own text.
+        user, text = event.get("user"), clean_text(cards.plain_text(event.get("text") or ""))
+        text = text.strip()
         if not user or not text:
             return
         ticket_id = await asyncio.to_thread(self.desk.ticket_for_thread, thread_ts)
