@@ -36,8 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.orm import Session
 
 from bot.brand import Brand
-from bot.desk import slack_requests
-from bot.desk import cards
+from bot.desk import cards, slack_requests
 from bot.desk.cards import card_blocks, card_text, note_modal, queue_text, relabel_modal
 from bot.desk.operations import CareDesk, Outcome, Refused, handed_back
 from bot.messages import CANNOT_TELL, NOT_SENT, OutboundReply, SendError, SentLookup
