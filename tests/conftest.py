@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,14 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
     closing the loop) that a run of the file alone never saw.
     """
     return {"asyncio": asyncio.SelectorEventLoop}
+
+
+# And asyncio's own policy: on asyncio's loop, uvloop's policy has no child watcher, so
+# no subprocess (Playwright's browser driver, a test's server) could start. aiogram sets
+# it once, when first imported: imported here, before any test module, and undone.
+with contextlib.suppress(ImportError):
+    import aiogram  # noqa: F401
+asyncio.set_event_loop_policy(None)
 
 
 @pytest.fixture(autouse=True)
