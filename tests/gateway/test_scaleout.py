@@ -276,7 +276,10 @@ async def test_kill_a_worker_and_a_replica_mid_run(
         # The live replica slows down, so the victim dies with conversations in hand
         # (at 10 ms a turn it may hold none at that moment, and the takeover is void).
         replicas.fakes[0].delay = 0.5
-        await eventually(lambda: _held_by(shared_store, dead_id), timeout=20)
+        try:
+            await eventually(lambda: _held_by(shared_store, dead_id), timeout=20)
+        except AssertionError as error:  # say what the store held instead (a CI run saw this)
+            raise AssertionError(f"{error}; pending by lease: {_leases(shared_store)}") from None
         os.killpg(victim.process.pid, signal.SIGKILL)
         victim.process.wait()
         killed = time.monotonic()
@@ -304,6 +307,19 @@ async def test_kill_a_worker_and_a_replica_mid_run(
     assert takeover["conversations"] > 0, takeover
     assert takeover["seconds"] <= LEASE_SECONDS + POLL_SECONDS + 1.0, takeover
     print(f"\nkill -9 mid-run: {report}; takeover {takeover}")
+
+
+def _leases(store: str) -> dict[str | None, int]:
+    """Pending customer messages by the worker whose lease their conversation has."""
+    engine = create_engine(store, future=True)
+    with engine.connect() as db:
+        rows = db.execute(
+            select(Conversation.lease_owner, Message.id)
+            .join(Message, Message.conversation_id == Conversation.id)
+            .where(Message.direction == Direction.IN, Message.status != InboundStatus.DONE)
+        ).all()
+    engine.dispose()
+    return dict(Counter(row.lease_owner for row in rows))
 
 
 def _held_by(store: str, worker_id: str) -> set[int]:
