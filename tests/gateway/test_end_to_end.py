@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from bot.brand import load_brand
 from bot.store.models import Conversation, Owner, Ticket
 from tests.conftest import Assistant
 from tests.fakes.twitter import BRAND_ID
@@ -111,3 +112,23 @@ async def test_real_handover_card_and_agent_replies_to_twitter_and_telegram(
     )
     await desk.thread_reply(AGENTS[1], "Hello from the care team!", second.desk_thread, "EvTg1")
     await eventually(lambda: "Hello from the care team!" in telegram.replies_to(606), timeout=30)
+
+
+async def test_a_customer_who_thanks_the_real_assistant_is_asked_for_a_rating(
+    assistant: Assistant, fake_telegram, start_gateway
+) -> None:
+    # The fake assistant's tests name the intent; here the real model must read the thanks.
+    question = load_brand().message("rating_question")
+    telegram, api = fake_telegram
+    await start_gateway(
+        assistant.rasa_url,
+        telegram=telegram_settings(api),
+        action_server_url=assistant.actions_url,
+        rasa_timeout=30.0,
+    )
+    await telegram.say("is NW881 on time today?", chat_id=78, user_id=78)
+    await eventually(lambda: telegram.replies_to(78), timeout=60)
+    await telegram.say("great, thanks a lot!", chat_id=78, user_id=78)
+    await eventually(lambda: question in telegram.replies_to(78), timeout=60)
+    [asked] = [m for m in telegram.sent if m["chat_id"] == 78 and m["text"] == question]
+    assert len(asked["reply_markup"]["inline_keyboard"][0]) == 5
