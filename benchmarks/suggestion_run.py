@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks.archive_import import post
 from bot.evaluation import load_agent, nlu_messages
 from bot.model import MODEL_PATH
-from bot.review.suggest import Suggestion, _suggestion
+from bot.review.suggest import Suggestion, suggestion_of
 from bot.review.suggestion_run import SuggestionRun
 
 BATCH = 256
@@ -40,8 +40,8 @@ def main() -> None:
     run = SuggestionRun(agent)
     print(f"left out: {', '.join(run.skipped)}; selectors: {run.selectors}", flush=True)
     ways: dict[str, Callable[[list[str]], list[Suggestion]]] = {
-        "full graph": lambda t: [_suggestion(m) for m in nlu_messages(agent, t, 64)],
-        "pruned run": lambda t: [_suggestion(m) for m in run.messages(t)],
+        "full graph": lambda t: [suggestion_of(m) for m in nlu_messages(agent, t, 64)],
+        "pruned run": lambda t: [suggestion_of(m) for m in run.messages(t)],
     }
     for way in ways.values():
         way(texts[:64])  # the encoder's session and TensorFlow's tracing, once

@@ -100,10 +100,11 @@ class ModelSuggester:
 
     def suggest(self, texts: list[str]) -> list[Suggestion]:
         """The suggestion for each text, in order (one pass of the model over all of them)."""
-        return [_suggestion(m) for m in self.run.messages(texts)]
+        return [suggestion_of(m) for m in self.run.messages(texts)]
 
 
-def _suggestion(message: Any) -> Suggestion:
+def suggestion_of(message: Any) -> Suggestion:
+    """A suggestion from one of Rasa's processed messages (its parse and sentence features)."""
     from rasa.shared.nlu.constants import TEXT
 
     _, sentence = message.get_dense_features(TEXT)

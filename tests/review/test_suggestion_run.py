@@ -21,7 +21,7 @@ from bot.contract import INTENT_ALSO
 from bot.evaluation import load_agent, nlu_messages
 from bot.model import MODEL_PATH
 from bot.real_posts import FALLBACK
-from bot.review.suggest import Suggestion, _suggestion, reading
+from bot.review.suggest import Suggestion, reading, suggestion_of
 from bot.review.suggestion_run import SuggestionRun
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -63,8 +63,8 @@ def _same(fast: Suggestion, full: tuple[Any, ...], text: str) -> None:
 def test_the_pruned_run_suggests_what_the_full_graph_parses(agent: Any) -> None:
     texts = _texts()
     run = SuggestionRun(agent)
-    fast = [_suggestion(m) for m in run.messages(texts)]
-    full = [_suggestion(m) for m in nlu_messages(agent, texts)]
+    fast = [suggestion_of(m) for m in run.messages(texts)]
+    full = [suggestion_of(m) for m in nlu_messages(agent, texts)]
     assert len(fast) == len(full) == len(texts)
     for text, mine, theirs in zip(texts, fast, full, strict=True):
         _same(
@@ -83,7 +83,7 @@ def test_the_pruned_run_suggests_what_the_full_graph_parses(agent: Any) -> None:
 
 async def test_the_pruned_run_suggests_what_a_live_parse_answers(agent: Any) -> None:
     texts = _texts()[::2]
-    fast = [_suggestion(m) for m in SuggestionRun(agent).messages(texts)]
+    fast = [suggestion_of(m) for m in SuggestionRun(agent).messages(texts)]
     for text, mine in zip(texts, fast, strict=True):
         _same(mine, reading(await agent.parse_message(text)), text)
 
