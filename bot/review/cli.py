@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -139,7 +140,8 @@ def _import(args: argparse.Namespace) -> int:
     )
 
     def suggester() -> Suggester:
-        return TrigramSuggester() if args.no_model else ModelSuggester(args.model)
+        # An import is an offline run: the sentence encoder may use every core.
+        return TrigramSuggester() if args.no_model else ModelSuggester(args.model, os.cpu_count())
 
     kind = TrigramSuggester if args.no_model else ModelSuggester
     try:

@@ -1,9 +1,10 @@
 """What the current model says about imported posts, and the vectors that group them.
 
-:class:`ModelSuggester` parses posts with the shipped model in-process, in
-batches (``bot.evaluation.nlu_messages``), and takes the sentence
-encoder's vector from the same run: one MPNet pass gives the intent, its
-confidence, the runner-up and the vector that groups posts by meaning.
+:class:`ModelSuggester` parses posts with the shipped model in-process, a
+whole batch at once, running only the components a suggestion reads
+(bot/review/suggestion_run.py), and takes the sentence encoder's vector
+from the same run: one MPNet pass gives the intent, its confidence, the
+runner-up and the vector that groups posts by meaning.
 
 :class:`TrigramSuggester` needs no model (``import --no-model``, and the
 tests): no intent, and hashed character-trigram vectors, which group
@@ -87,38 +88,48 @@ class ModelSuggester:
     # topic asked differently 0.5-0.7 (measured on data/nlu.yml's examples).
     thresholds = Thresholds(member=0.72, core=0.8, near_duplicate=0.95)
 
-    def __init__(self, model: Path, batch_size: int = 64) -> None:
+    def __init__(self, model: Path, cores: int | None = None) -> None:
+        """Loads ``model``; ``cores`` threads for its sentence encoder (an offline run's
+        choice: ``CARE_ENCODER_THREADS`` wins, and a running assistant uses one)."""
         from bot.evaluation import load_agent
+        from bot.review.suggestion_run import SuggestionRun, use_cores
 
+        use_cores(cores)
         self.agent = load_agent(model)
-        self.batch_size = batch_size
+        self.run = SuggestionRun(self.agent)
 
     def suggest(self, texts: list[str]) -> list[Suggestion]:
-        from bot.evaluation import nlu_messages
+        """The suggestion for each text, in order (one pass of the model over all of them)."""
+        return [suggestion_of(m) for m in self.run.messages(texts)]
 
-        return [_suggestion(m) for m in nlu_messages(self.agent, texts, self.batch_size)]
 
-
-def _suggestion(message: Any) -> Suggestion:
+def suggestion_of(message: Any) -> Suggestion:
+    """A suggestion from one of Rasa's processed messages (its parse and sentence features)."""
     from rasa.shared.nlu.constants import TEXT
 
-    parse = message.as_dict(only_output_properties=True)
-    ranking = [r for r in parse.get("intent_ranking") or [] if r["name"] != FALLBACK]
-    names = [_full_intent(str(r["name"]), parse) for r in ranking[:2]]
     _, sentence = message.get_dense_features(TEXT)
     if sentence is not None:
         vector = np.asarray(sentence.features, dtype=np.float32).reshape(-1)
     else:
         vector = np.zeros(768, dtype=np.float32)
     vector /= max(float(np.linalg.norm(vector)), 1e-12)
+    return Suggestion(*reading(message.as_dict(only_output_properties=True)), vector)
+
+
+def reading(
+    parse: dict[str, Any],
+) -> tuple[str | None, float | None, str | None, float | None]:
+    """A parse's (Rasa's dict) first intent, its confidence, the runner-up and its
+    confidence, the fallback left out: what a suggestion shows."""
+    ranking = [r for r in parse.get("intent_ranking") or [] if r["name"] != FALLBACK]
+    names = [_full_intent(str(r["name"]), parse) for r in ranking[:2]]
     first = ranking[0] if ranking else None
     second = ranking[1] if len(ranking) > 1 else None
-    return Suggestion(
+    return (
         names[0] if names else None,
         float(first["confidence"]) if first else None,
         names[1] if len(names) > 1 else None,
         float(second["confidence"]) if second else None,
-        vector,
     )
 
 
