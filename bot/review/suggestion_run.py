@@ -46,7 +46,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY, INTENT_RANKING_KEY
 from rasa.shared.nlu.training_data.message import Message
 
 # The one place the review tools name our in-Rasa code.
-from bot.nlu.onnx_encoder import THREADS_VARIABLE
+from in_rasa.nlu.onnx_encoder import THREADS_VARIABLE
 from bot.real_posts import FALLBACK
 
 #: The node that turns the user's messages into Rasa's ``Message``s (Rasa 3.6's name).
@@ -60,7 +60,7 @@ def use_cores(count: int | None) -> None:
     """Gives the sentence encoder ``count`` threads, unless ``CARE_ENCODER_THREADS``
     already says how many.
 
-    A running assistant gives it one thread (bot/nlu/onnx_encoder.py: it shares the
+    A running assistant gives it one thread (in_rasa/nlu/onnx_encoder.py: it shares the
     cores with the gateway and the action server); an import is an offline run
     with the machine to itself. Takes effect when the encoder first loads, i.e.
     when it is called before the model's first parse in this process.
