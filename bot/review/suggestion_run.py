@@ -45,9 +45,10 @@ from rasa.nlu.tokenizers.tokenizer import Tokenizer
 from rasa.shared.nlu.constants import INTENT_NAME_KEY, INTENT_RANKING_KEY
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.real_posts import FALLBACK
+
 # The one place the review tools name our in-Rasa code.
 from in_rasa.nlu.onnx_encoder import THREADS_VARIABLE
-from bot.real_posts import FALLBACK
 
 #: The node that turns the user's messages into Rasa's ``Message``s (Rasa 3.6's name).
 CONVERTER = "nlu_message_converter"
