@@ -48,6 +48,13 @@ class PendingMessage:
         """The conversation's id at the assistant (as :attr:`Conversation.rasa_sender_id`)."""
         return f"{self.channel}-{self.conversation_id}"
 
+    @property
+    def rasa_message_id(self) -> str:
+        """The message's id at the assistant, which takes a turn once per id: the row id
+        and when it was stored, so a store started afresh (its ids from 1 again) beside a
+        tracker store that kept its events never meets an old answer under a new message."""
+        return f"{self.message_id}@{self.accepted_at:%Y%m%dT%H%M%S%f}"
+
 
 def _free(worker: Any, now: Any) -> ColumnElement[bool]:
     """A conversation ``worker`` may lease at ``now``: nobody's, expired, or its own."""

@@ -220,7 +220,7 @@ class ConversationRouter:
                 turn = await self.assistant.turn(
                     pending.rasa_sender_id,
                     pending.text,
-                    message_id=str(pending.message_id),
+                    message_id=pending.rasa_message_id,
                     metadata={
                         VISIBILITY_KEY: pending.visibility.value,
                         "channel": pending.channel,
