@@ -234,6 +234,16 @@ def telegram_settings(api_url: str, **changes: Any) -> TelegramSettings:
     )
 
 
+def telegram_webhook_settings(api_url: str, secret: str) -> TelegramSettings:
+    """Telegram in webhook mode, behind a public URL that forwards here, with ``secret``."""
+    return telegram_settings(
+        api_url,
+        mode="webhook",
+        webhook_url="https://example.test/telegram/webhook",
+        webhook_secret=Secret(secret),
+    )
+
+
 def twitter_settings(**changes: Any) -> TwitterSettings:
     return replace(
         TwitterSettings(

@@ -38,6 +38,7 @@ from tests.gateway.conftest import (
     eventually,
     slack_settings,
     telegram_settings,
+    telegram_webhook_settings,
 )
 from tests.gateway.web_agent import WebAgent, desk_settings
 
@@ -163,12 +164,7 @@ async def test_wrong_json_types_in_the_web_chat_are_refused(
 async def webhook(fake_assistant, fake_telegram, start_gateway):  # type: ignore[no-untyped-def]
     _assistant, rasa_url = fake_assistant
     telegram, api = fake_telegram
-    settings = telegram_settings(
-        api,
-        mode="webhook",
-        webhook_url="https://example.test/telegram/webhook",
-        webhook_secret=Secret(WEBHOOK_SECRET),
-    )
+    settings = telegram_webhook_settings(api, WEBHOOK_SECRET)
     gateway = await start_gateway(rasa_url, telegram=settings)
     return gateway, telegram
 

@@ -16,10 +16,14 @@ import uuid
 
 from sqlalchemy import select
 
-from bot.settings import Secret
 from bot.store.db import make_engine, migrate
 from bot.store.models import AuditEvent
-from tests.gateway.conftest import eventually, run_sql, telegram_settings
+from tests.gateway.conftest import (
+    eventually,
+    run_sql,
+    telegram_settings,
+    telegram_webhook_settings,
+)
 
 POISON = {
     "sqlite": [
@@ -77,12 +81,7 @@ async def test_the_webhook_sets_a_poisoned_update_aside_and_answers_the_next(
 ) -> None:
     _assistant, rasa_url = fake_assistant
     telegram, api = fake_telegram
-    settings = telegram_settings(
-        api,
-        mode="webhook",
-        webhook_url="https://example.test/telegram/webhook",
-        webhook_secret=Secret(SECRET),
-    )
+    settings = telegram_webhook_settings(api, SECRET)
     gateway = await start_gateway(rasa_url, telegram=settings)
     run_sql(database_url, POISON)
     updates = [

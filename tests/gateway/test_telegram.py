@@ -22,6 +22,7 @@ from tests.gateway.conftest import (
     eventually,
     run_sql,
     telegram_settings,
+    telegram_webhook_settings,
     the_sent_reply,
 )
 
@@ -285,16 +286,10 @@ async def test_flood_control_is_respected(fake_assistant, fake_telegram, start_g
 async def test_webhook_refuses_a_forged_secret_and_accepts_the_right_one(
     fake_assistant, fake_telegram, start_gateway, http
 ) -> None:
-    from bot.settings import Secret
 
     _assistant, rasa_url = fake_assistant
     telegram, api = fake_telegram
-    settings = telegram_settings(
-        api,
-        mode="webhook",
-        webhook_url="https://example.test/telegram/webhook",
-        webhook_secret=Secret("s3cret-Token_1"),
-    )
+    settings = telegram_webhook_settings(api, "s3cret-Token_1")
     gateway = await start_gateway(rasa_url, telegram=settings)
     assert telegram.webhook["url"] == "https://example.test/telegram/webhook"
     assert telegram.webhook["secret_token"] == "s3cret-Token_1"

@@ -10,10 +10,15 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.brand import load_brand
-from bot.settings import Secret
 from bot.store.models import AuditEvent, Rating
 from tests.fakes.telegram import BOT_USERNAME, FakeTelegram
-from tests.gateway.conftest import AGENTS, RunningGateway, eventually, telegram_settings
+from tests.gateway.conftest import (
+    AGENTS,
+    RunningGateway,
+    eventually,
+    telegram_settings,
+    telegram_webhook_settings,
+)
 from tests.gateway.test_desk import CUSTOMER_CHAT, open_desk
 
 BRAND = load_brand()
@@ -155,12 +160,7 @@ async def test_a_tap_through_the_webhook(
 ) -> None:
     _assistant, rasa_url = fake_assistant
     telegram, api = fake_telegram
-    settings = telegram_settings(
-        api,
-        mode="webhook",
-        webhook_url="https://example.test/telegram/webhook",
-        webhook_secret=Secret("s" * 32),
-    )
+    settings = telegram_webhook_settings(api, "s" * 32)
     gateway = await start_gateway(rasa_url, telegram=settings)
     headers = {"X-Telegram-Bot-Api-Secret-Token": "s" * 32}
     url = f"{gateway.url}/telegram/webhook"
