@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import select
 
@@ -14,16 +16,19 @@ from tests.gateway.conftest import eventually, telegram_settings
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
+async def real_gateway(start_gateway: Any, assistant: Assistant, **channels: Any) -> Any:
+    """A gateway on the real assistant and its action server, with a turn timeout that
+    leaves room for the model's first turns on a busy machine."""
+    return await start_gateway(
+        assistant.rasa_url, action_server_url=assistant.actions_url, rasa_timeout=30.0, **channels
+    )
+
+
 async def test_telegram_customer_checks_a_flight_then_gets_a_person(
     assistant: Assistant, fake_telegram, start_gateway
 ) -> None:
     telegram, api = fake_telegram
-    gateway = await start_gateway(
-        assistant.rasa_url,
-        telegram=telegram_settings(api),
-        action_server_url=assistant.actions_url,
-        rasa_timeout=30.0,
-    )
+    gateway = await real_gateway(start_gateway, assistant, telegram=telegram_settings(api))
     await telegram.say("is NW881 on time today?", chat_id=77, user_id=77)
     await eventually(lambda: telegram.replies_to(77), timeout=60)
     first = telegram.replies_to(77)[0]
@@ -49,12 +54,7 @@ async def test_public_mention_about_a_booking_is_moved_to_a_dm(
     tweet = twitter.mention(
         "4242", "@NorthwindAir I need to change the date of my booking, ref QX7K2P"
     )
-    await start_gateway(
-        assistant.rasa_url,
-        twitter_port=port,
-        action_server_url=assistant.actions_url,
-        rasa_timeout=30.0,
-    )
+    await real_gateway(start_gateway, assistant, twitter_port=port)
     await eventually(lambda: twitter.replies_to(tweet), timeout=60)
     [reply] = twitter.replies_to(tweet)
     assert "QX7K2P" not in reply
@@ -76,13 +76,12 @@ async def test_real_handover_card_and_agent_replies_to_twitter_and_telegram(
     twitter, port = fake_twitter
     telegram, api = fake_telegram
     slack, slack_api = fake_slack
-    gateway = await start_gateway(
-        assistant.rasa_url,
+    gateway = await real_gateway(
+        start_gateway,
+        assistant,
         twitter_port=port,
         telegram=telegram_settings(api),
         slack=slack_settings(slack_api),
-        action_server_url=assistant.actions_url,
-        rasa_timeout=30.0,
     )
     desk = Desk(gateway, slack, telegram, http)
     tweet = twitter.mention(
@@ -120,12 +119,7 @@ async def test_a_customer_who_thanks_the_real_assistant_is_asked_for_a_rating(
     # The fake assistant's tests name the intent; here the real model must read the thanks.
     question = load_brand().message("rating_question")
     telegram, api = fake_telegram
-    await start_gateway(
-        assistant.rasa_url,
-        telegram=telegram_settings(api),
-        action_server_url=assistant.actions_url,
-        rasa_timeout=30.0,
-    )
+    await real_gateway(start_gateway, assistant, telegram=telegram_settings(api))
     await telegram.say("is NW881 on time today?", chat_id=78, user_id=78)
     await eventually(lambda: telegram.replies_to(78), timeout=60)
     await telegram.say("great, thanks a lot!", chat_id=78, user_id=78)
