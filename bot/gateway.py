@@ -205,14 +205,25 @@ async def _watch_service_levels(gateway: Gateway, brand: Brand, interval: float)
                 queued += len(await asyncio.to_thread(gateway.care.check_service_levels))
             except Exception:
                 logger.exception("gateway: the service level check failed")
+        given_back: list[str] = []
         try:
-            queued += await asyncio.to_thread(
-                waiting.follow_up_waiting, gateway.sessions, brand, gateway.router.clock()
+            followed = await asyncio.to_thread(
+                waiting.follow_up_waiting,
+                gateway.sessions,
+                brand,
+                gateway.router.clock(),
+                gateway.router.desk,
             )
+            queued, given_back = queued + followed.queued, followed.given_back
         except Exception:
             logger.exception("gateway: following up waiting customers failed")
         if queued:
             gateway.outbox.wake()
+        # After the wake: the customer's message does not wait for the assistant.
+        try:
+            await waiting.tell_assistant(gateway.assistant, given_back)
+        except Exception:
+            logger.exception("gateway: telling the assistant of a give-back failed")
 
 
 async def _watch_assistant(assistant: Assistant) -> None:

@@ -52,6 +52,10 @@ class Desk(Protocol):
     ) -> None:
         """The customer wrote while a person owns the conversation."""
 
+    def ticket_given_back(self, session: Session, ticket: Ticket, now: datetime) -> None:
+        """No person came in time and the bot took the conversation back
+        (bot/conversation/waiting.py): the ticket is closed, the desk shows it so."""
+
 
 def transcript(
     session: Session, conversation_id: int, turns: int, times: bool = True

@@ -3,21 +3,32 @@ update when the team is late, the return to the bot when no one comes, and what 
 conversation gets with no desk at all. ``bot/expectations.py`` decides; this module
 reads the queue and records what was said. The router (bot/conversation/turns.py)
 and the gateway's service-level loop call it.
+
+A give-back ends the handover as an agent's hand-back does (bot/desk/operations.py):
+the desk is told in the same transaction (its card shows the ticket closed), and the
+gateway then tells the assistant (:func:`tell_assistant`), so that its dialogue state
+is no longer handed over when the customer writes next.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.assistant import Assistant, AssistantUnavailable
 from bot.brand import Brand
 from bot.conversation import ownership
+from bot.conversation.handover import Desk
 from bot.conversation.replies import send_text
 from bot.expectations import Step, follow_up, on_handover
 from bot.store.models import AuditEvent, Author, Ticket, TicketStatus
 from bot.store.records import audit
+
+logger = logging.getLogger(__name__)
 
 # The assistant's responses that tell the customer a person is coming
 # (actions/responses.yml: handover_requested, handover_complaint...).
@@ -25,6 +36,16 @@ PROMISE_PREFIX = "handover_"
 DEFAULT_FIRST_MINUTES = 120
 UPDATED = "customer_updated"
 GIVEN_BACK = "returned_to_bot"
+
+
+@dataclass(frozen=True)
+class FollowedUp:
+    """What one look at the waiting customers did."""
+
+    #: Messages queued for customers (updates and give-backs).
+    queued: int = 0
+    #: The assistant's ids (``rasa_sender_id``) of the conversations given back to the bot.
+    given_back: list[str] = field(default_factory=list)
 
 
 def promises_a_person(response: str | None) -> bool:
@@ -56,15 +77,18 @@ def handover_notice(session: Session, brand: Brand, ticket: Ticket, now: datetim
     return brand.message(notice.name, **notice.values)
 
 
-def follow_up_waiting(sessions: sessionmaker, brand: Brand, now: datetime) -> int:
+def follow_up_waiting(
+    sessions: sessionmaker, brand: Brand, now: datetime, desk: Desk | None = None
+) -> FollowedUp:
     """Sends the update to customers whose ticket passed its target with no person on it,
     and gives back to the bot those past ``give_back_after_minutes`` (with an apology and
-    what they can do). Returns how many messages it queued; safe to run any number of times.
+    what they can do; ``desk`` is told). Returns what it queued and gave back (the caller
+    tells the assistant: :func:`tell_assistant`); safe to run any number of times.
     """
     team = brand.care_team
     if team is None:
-        return 0
-    queued = 0
+        return FollowedUp()
+    queued, given_back = 0, []
     with sessions.begin() as session:
         # Every gateway worker runs this (docs/scaling.md): each takes the tickets no other
         # is following up right now, as the service-level check does.
@@ -94,6 +118,27 @@ def follow_up_waiting(sessions: sessionmaker, brand: Brand, now: datetime) -> in
                 conversation.updated_at = now
                 text, key = brand.message("returned_to_bot"), f"wait:back:{ticket.id}"
                 audit(session, "gateway", GIVEN_BACK, now, conversation.id, ticket.id)
+                if desk is not None:
+                    desk.ticket_given_back(session, ticket, now)
+                given_back.append(conversation.rasa_sender_id)
             send_text(session, conversation, key, Author.SYSTEM, text, now)
             queued += 1
-    return queued
+    return FollowedUp(queued, given_back)
+
+
+async def tell_assistant(assistant: Assistant, given_back: list[str]) -> None:
+    """Tells the assistant that these conversations are the bot's again (it clears its
+    handover state, as after an agent's hand-back).
+
+    Its greeting is not sent: the customer has just had ``returned_to_bot``, which says
+    the bot is back, with an apology and where else to turn. A second message saying
+    the same ("I'm back: our team has finished helping you") would be one too many,
+    and untrue, since no one from the team came.
+    """
+    for sender in given_back:
+        try:
+            await assistant.handback(sender)
+        except AssistantUnavailable as error:
+            # As after an agent's hand-back: the conversation is the bot's all the same,
+            # and the assistant answers the customer's next message.
+            logger.warning("give back: the assistant did not answer: %s", error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,14 +65,22 @@ def customer_label(view: TicketView) -> str:
     return " ".join(parts) or f"customer {view.customer_platform_id}"
 
 
-def _status_line(view: TicketView) -> str:
+def status_words(view: TicketView, mention: Callable[[str], str]) -> str:
+    """Where the ticket stands, for the Slack card and the web desk (``mention`` writes
+    an agent as the desk shows a person)."""
     if view.status == "open":
-        return "*Status:* waiting for an agent"
+        return "waiting for an agent"
     if view.status == "claimed":
-        return f"*Status:* claimed by <@{view.agent_id}>"
+        return f"claimed by {mention(view.agent_id or '')}"
+    if view.status == "handed_back" and view.agent_id is None:  # bot/conversation/waiting.py
+        return "back with the bot: no one took it in time"
     if view.status == "handed_back":
-        return f"*Status:* handed back to the bot by <@{view.agent_id}>"
-    return f"*Status:* resolved by <@{view.agent_id}>"
+        return f"handed back to the bot by {mention(view.agent_id or '')}"
+    return f"resolved by {mention(view.agent_id or '')}"
+
+
+def _status_line(view: TicketView) -> str:
+    return f"*Status:* {status_words(view, SlackMarkup().mention)}"
 
 
 def _understood(view: TicketView) -> str:

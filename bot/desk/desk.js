@@ -85,9 +85,8 @@
     $("none").hidden = true;
     $("card").hidden = false;
     $("title").textContent = `#${t.id} ${t.reason}`;
-    const owner = t.agent ? `${t.status.replace("_", " ")} by ${t.agent}` : "waiting for an agent";
     $("who").textContent = `${t.customer} · ${t.channel} (${t.visibility}) · ${t.priority} · ` +
-      `waiting ${t.waited} · ${owner}` + (t.error ? ` · ${t.error}` : "");
+      `waiting ${t.waited} · ${t.state}` + (t.error ? ` · ${t.error}` : "");
     const priority = $("priority");
     if (!priority.options.length) {
       for (const p of t.priorities) priority.append(new Option(p, p));

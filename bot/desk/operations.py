@@ -118,6 +118,10 @@ class CareDesk:
             now,
         )
 
+    def ticket_given_back(self, session: Session, ticket: Ticket, now: datetime) -> None:
+        """No one took the ticket in time and the bot has it back: the card says so."""
+        self.refresh_card(session, ticket, now)
+
     def _to_desk(
         self, session: Session, ticket: Ticket, key: str, payload: dict[str, Any], now: datetime
     ) -> None:

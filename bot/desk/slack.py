@@ -99,6 +99,9 @@ class SlackDesk:
     ) -> None:
         self.desk.customer_wrote(session, ticket, message, now)
 
+    def ticket_given_back(self, session: Session, ticket: Ticket, now: datetime) -> None:
+        self.desk.ticket_given_back(session, ticket, now)
+
     # ------------------------------------------------------- life cycle
     async def start(self) -> None:
         if self.settings.mode == "socket":

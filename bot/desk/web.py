@@ -36,9 +36,18 @@ from pydantic import conint, validator
 from sqlalchemy import select
 
 from bot.contract import MAX_TEXT_CHARS, reason_label
+from bot.conversation.waiting import GIVEN_BACK
 from bot.desk.agents import Agent, Login, add_login_routes, agent_of
-from bot.desk.cards import PRIORITIES, TicketView, customer_label, shown_slots, waited
+from bot.desk.cards import (
+    PRIORITIES,
+    TicketView,
+    customer_label,
+    shown_slots,
+    status_words,
+    waited,
+)
 from bot.desk.operations import CareDesk, Outcome, Refused
+from bot.desk.ports import PlainMarkup
 from bot.edge import PageId, Refusal, Strict, read_json, validated
 from bot.settings import DeskSettings
 from bot.store.models import AuditEvent, Message, Ticket
@@ -60,6 +69,7 @@ ACTIVITY = {
     "priority": "set the priority",
     "resolved": "resolved it",
     "handed_back": "handed it back to the bot",
+    GIVEN_BACK: "gave it back to the bot: no one took it in time",
     "sla_breached": "past the service level",
 }
 PAGE_HEADERS = {
@@ -291,6 +301,7 @@ def _summary(view: TicketView, now: datetime) -> dict[str, Any]:
         "priority": view.priority,
         "status": view.status,
         "agent": view.agent_id,
+        "state": status_words(view, PlainMarkup().mention),
         "channel": view.channel,
         "customer": customer_label(view),
         "waited": waited(view.created_at, now),

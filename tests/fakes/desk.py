@@ -25,6 +25,7 @@ class WatchingDesk:
     name: str = "watching"
     opened: list[int] = field(default_factory=list)
     written: list[int] = field(default_factory=list)
+    given_back: list[int] = field(default_factory=list)
 
     async def start(self) -> None:
         """Nothing to start."""
@@ -45,3 +46,6 @@ class WatchingDesk:
         self, session: Session, ticket: Ticket, message: Message, now: datetime
     ) -> None:
         self.written.append(message.id)
+
+    def ticket_given_back(self, session: Session, ticket: Ticket, now: datetime) -> None:
+        self.given_back.append(ticket.id)

@@ -2,7 +2,8 @@
 
 * with a desk, a handover is followed by when a person will answer;
 * with no person on it past the target, one update; past the limit, the bot
-  takes the conversation back with an apology and what the customer can do;
+  takes the conversation back with an apology and what the customer can do, and
+  the gateway ends the handover as an agent's hand-back does (the desk's card, Rasa);
 * with no desk at all, no person is promised and the bot keeps the conversation.
 """
 
@@ -18,8 +19,10 @@ from bot.brand import Brand, load_brand
 from bot.conversation import waiting
 from bot.expectations import CareTeam
 from bot.store.models import Conversation, Owner, Ticket
-from tests.gateway.conftest import eventually
+from tests.gateway.conftest import eventually, slack_settings, telegram_settings
+from tests.gateway.test_desk import CUSTOMER_CHAT, Desk
 from tests.gateway.test_webchat_and_router import post, replies
+from tests.gateway.web_agent import WebAgent, desk_settings
 
 ALWAYS_IN = CareTeam(
     "America/New_York", "Boston", {day: (time(0, 0), time.max) for day in range(7)}, 10, 240
@@ -102,13 +105,16 @@ async def test_no_one_on_it_one_update_then_the_bot_is_back(
 
     def follow_up_at(minutes: float) -> int:
         """The check, as if the ticket had been opened ``minutes`` ago (messages are queued
-        for now, which the outbox sends)."""
+        for now, which the outbox sends); how many it queued."""
         now = parts.router.clock()
         with parts.sessions.begin() as db:
             db.scalars(select(Ticket)).one().created_at = now - timedelta(minutes=minutes)
-        queued = waiting.follow_up_waiting(parts.sessions, brand, now)
+        followed = waiting.follow_up_waiting(parts.sessions, brand, now, parts.router.desk)
         parts.outbox.wake()
-        return queued
+        given_back.extend(followed.given_back)
+        return followed.queued
+
+    given_back: list[str] = []
 
     assert follow_up_at(target - 1) == 0
     assert follow_up_at(target + 1) == 1
@@ -121,13 +127,77 @@ async def test_no_one_on_it_one_update_then_the_bot_is_back(
     assert said[3] == brand.message("returned_to_bot")
     assert "+1 800 555 0100" in said[3]  # what the customer can do
     with parts.sessions() as db:
-        assert db.scalars(select(Ticket)).one().status.value == "handed_back"
-        assert db.scalars(select(Conversation)).one().owner == Owner.BOT
+        ticket = db.scalars(select(Ticket)).one()
+        assert ticket.status.value == "handed_back"
+        conversation = db.scalars(select(Conversation)).one()
+        assert conversation.owner == Owner.BOT
     assert follow_up_at(ALWAYS_IN.give_back_after_minutes + 60) == 0
+    # Given back once: the desk told once, the conversation named for the assistant once.
+    assert parts.router.desk.given_back == [ticket.id]
+    assert given_back == [conversation.rasa_sender_id]
     turns = len(assistant.turns)
     await post(http, gateway.url, session, "is NW22 on time?")
     assert (await texts(http, gateway.url, session, 5))[4] == "echo: is NW22 on time?"
     assert len(assistant.turns) == turns + 1
+
+
+async def test_a_give_back_ends_the_handover_as_an_agents_hand_back_does(
+    fake_assistant, fake_telegram, fake_slack, start_gateway, http
+) -> None:
+    """The gateway's own loop gives the ticket back: the Slack card and the web desk show
+    it back with the bot, Rasa is told (its handover state cleared), and the customer has
+    one message saying so: the gateway's apology, not the assistant's greeting as well."""
+    assistant, rasa_url = fake_assistant
+    telegram, api = fake_telegram
+    slack, slack_api = fake_slack
+    brand = brand_with(ALWAYS_IN)
+    gateway = await start_gateway(
+        rasa_url,
+        telegram=telegram_settings(api),
+        slack=slack_settings(slack_api),
+        desk=desk_settings(),
+        brand=brand,
+        service_level_interval=0.1,
+    )
+    desk = Desk(gateway, slack, telegram, http)
+    ticket, thread = await desk.hand_over()
+    notice = "A person from our care team usually replies within about 10 minutes (you're next)."
+    await eventually(lambda: notice in telegram.replies_to(CUSTOMER_CHAT))
+    before = len(telegram.replies_to(CUSTOMER_CHAT))
+    assert assistant.handbacks == []
+    with gateway.parts.sessions.begin() as db:
+        opened = db.get(Ticket, ticket.id)
+        opened.created_at -= timedelta(minutes=ALWAYS_IN.give_back_after_minutes + 1)
+
+    def card_updated() -> list[dict[str, object]]:
+        return [
+            u
+            for u in slack.called("chat.update")
+            if "back with the bot: no one took it in time" in str(u.get("blocks"))
+        ]
+
+    updated = await eventually(card_updated)
+    assert [u["ts"] for u in updated] == [thread]
+    sender = f"telegram-{ticket.conversation_id}"
+    await eventually(lambda: assistant.handbacks == [sender])
+    async with WebAgent(gateway.url, "alice") as alice:
+        assert (await alice.get("queue"))["tickets"] == []
+        shown = await alice.get(f"tickets/{ticket.id}")
+        assert shown["ticket"]["status"] == "handed_back"
+        assert shown["ticket"]["state"] == "back with the bot: no one took it in time"
+        assert {
+            "actor": "gateway",
+            "action": "gave it back to the bot: no one took it in time",
+        } in [{"actor": a["actor"], "action": a["action"]} for a in shown["activity"]]
+    # The bot answers the customer's next message; between the handover and it, one message.
+    await telegram.say("is NW22 on time?", chat_id=CUSTOMER_CHAT, user_id=CUSTOMER_CHAT)
+    await eventually(lambda: "echo: is NW22 on time?" in telegram.replies_to(CUSTOMER_CHAT))
+    assert telegram.replies_to(CUSTOMER_CHAT)[before:] == [
+        brand.message("returned_to_bot"),
+        "echo: is NW22 on time?",
+    ]
+    assert assistant.handbacks == [sender]  # once, though the loop ran on
+    assert len(card_updated()) == 1
 
 
 async def test_a_person_on_it_means_no_update(fake_assistant, start_gateway, http) -> None:
@@ -139,7 +209,7 @@ async def test_a_person_on_it_means_no_update(fake_assistant, start_gateway, htt
         ticket = db.scalars(select(Ticket)).one()
         ticket.first_response_at = ticket.created_at + timedelta(minutes=5)
         later = ticket.created_at + timedelta(minutes=1000)
-    assert waiting.follow_up_waiting(parts.sessions, brand, later) == 0
+    assert waiting.follow_up_waiting(parts.sessions, brand, later) == waiting.FollowedUp()
 
 
 async def test_with_no_desk_no_person_is_promised(fake_assistant, start_gateway, http) -> None:

@@ -81,7 +81,7 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await _wait_text(desk, "#status", "the trainers will see that it was baggage_issue")
     await desk.click("#claim")
     await _wait_text(desk, "#status", "You own ticket")
-    await _wait_text(desk, "#who", "claimed by alice")
+    await _wait_text(desk, "#who", "claimed by @alice")
     await desk.fill("#reply", "Hi, this is Alice from the care team. Let me look.")
     await desk.click("#reply-form button")
     await _wait_text(desk, "#status", "Sent to the customer.")
