@@ -20,7 +20,6 @@ file, continues where it stopped and stores nothing twice):
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +40,12 @@ from bot.review.archives import (
 )
 from bot.review.meaning import group_posts
 from bot.review.nludata import normalise
-from bot.review.redaction import ANNOTATION, plain_text, redact_for_training
+from bot.review.redaction import is_bare_value, plain_text, redact_for_training
 from bot.review.suggest import Suggester, Thresholds, margin
 from bot.store.models import ArchiveImport, ArchivePost, ImportStage, ReviewStatus
 from bot.store.records import utcnow
 
 CHUNK = 1000
-HANDLE = re.compile(r"@\w+")
 SUGGEST_BATCH = 256
 
 
@@ -75,12 +73,6 @@ def fingerprint(path: Path) -> str:
 def text_key(text: str) -> str:
     """The key exact duplicates share (see ``nludata.normalise``)."""
     return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
-
-
-def is_bare_value(annotated: str) -> bool:
-    """Nothing but values (a record locator, a number): an answer, not a request."""
-    words = HANDLE.sub("", ANNOTATION.sub("", annotated))
-    return not any(ch.isalpha() for ch in words)
 
 
 def run_import(

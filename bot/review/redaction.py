@@ -40,6 +40,8 @@ PLACEHOLDER_OF = {
 #: Rasa's training-text entity annotation, ``[value](entity)``.
 ANNOTATION = re.compile(r"\[([^\]]+)\]\((\w+)\)")
 _ANNOTATION_START = re.compile(r"\](?=[({\[])")
+# A handle left in a redacted text: the brand's own, or "@someone" for another's.
+_HANDLE = re.compile(r"@\w+")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,13 @@ class Redacted:
     text: str  # in Rasa's training format: entities annotated as [value](entity)
     plain: str  # the same words without the annotation markup
     removed: tuple[str, ...]  # kinds of personal data taken out (privacy.Kind values)
+
+
+def is_bare_value(annotated: str) -> bool:
+    """Nothing but values (a record locator, a number) and @handles: an answer to the bot,
+    not a request. ``annotated``: redacted training text (:func:`redact_for_training`)."""
+    words = _HANDLE.sub("", ANNOTATION.sub("", annotated))
+    return not any(ch.isalpha() for ch in words)
 
 
 def plain_text(annotated: str) -> str:

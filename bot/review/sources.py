@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
 
-from bot.review.redaction import ANNOTATION, redact_for_training
+from bot.review.redaction import is_bare_value, redact_for_training
 from bot.store.models import (
     Author,
     Direction,
@@ -116,12 +116,11 @@ def contradicted(session: Session, threshold: float) -> Iterator[tuple[Message, 
 
 def answers_the_bot(session: Session, message: Message) -> bool:
     """Whether ``message`` answers the bot's own question: the bot's last word before it was
-    a question or an offer, or the message is nothing but a value (a record locator)."""
-    annotated = redact_for_training(message.text or "").text
-    words = ANNOTATION.sub("", annotated)
-    if not any(ch.isalpha() for ch in words):
-        return True
-    return _bot_asked(session, message)
+    a question or an offer, or the message is nothing but a value (a record locator, with
+    or without the brand's @handle before it)."""
+    return is_bare_value(redact_for_training(message.text or "").text) or _bot_asked(
+        session, message
+    )
 
 
 def _bot_asked(session: Session, message: Message) -> bool:

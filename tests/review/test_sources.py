@@ -148,6 +148,10 @@ def test_an_unsure_answer_to_the_bot_question_is_not_proposed(
         ticket="policy",
     )
     store_conversation(sessions, [("customer", "QX7K2P!", "greet", 0.1)])
+    # A mention is a bare value too: the brand's handle is kept by the redaction, and
+    # another person's becomes "@someone"; neither is a request.
+    store_conversation(sessions, [("customer", "@NorthwindAir QX7K2P", "greet", 0.1)])
+    store_conversation(sessions, [("customer", "@jane_doe 4471", "greet", 0.1)])
     assert inbox.collect() == 1
     [item] = inbox.items()
     # The handover's item is the request itself, not the record locator that followed it.
