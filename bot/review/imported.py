@@ -6,7 +6,7 @@ page stays fast with 100,000 posts. A group is decided at once: approving
 files every member that is not an outlier (outliers are decided one by one);
 near-duplicates follow the post they repeat and are never written themselves.
 The checks and the writing into data/nlu.yml are the live inbox's
-(:class:`~bot.review.inbox.ReviewInbox`).
+(:meth:`~bot.review.inbox.ReviewInbox.file_approved`).
 """
 
 from __future__ import annotations
@@ -155,16 +155,18 @@ class ImportedInbox:
     ) -> Decision:
         with self.sessions.begin() as session:
             post = self._pending(session, post_id)
-            chosen = self.inbox.check_intent(intent or post.intent)
-            example = " ".join((text if text is not None else post.text).split())
-            self.inbox.check_example(example)
-            written, already = self.inbox.file_examples(chosen, [example])
+            filed = self.inbox.file_approved(
+                intent or post.intent, [text if text is not None else post.text]
+            )
             self._decide(
-                session, [post], ReviewStatus.APPROVED, trainer, chosen, {post.id: example}
+                session,
+                [post],
+                ReviewStatus.APPROVED,
+                trainer,
+                filed.intent,
+                {post.id: filed.examples[0]},
             )
-            return Decision(
-                post_id, "approved", chosen, example, bool(written), already.get(example)
-            )
+            return filed.decision(post_id)
 
     def discard(self, post_id: int, trainer: str) -> Decision:
         with self.sessions.begin() as session:
@@ -174,19 +176,16 @@ class ImportedInbox:
 
     def approve_group(self, group_id: int, trainer: str, intent: str) -> GroupDecision:
         """Files every pending member that is not an outlier under ``intent``."""
-        chosen = self.inbox.check_intent(intent)
         with self.sessions.begin() as session:
             members = self._members(session, group_id)
-            examples = {int(m.id): " ".join(m.text.split()) for m in members}
-            for example in examples.values():
-                self.inbox.check_example(example)
-            written, already = self.inbox.file_examples(
-                chosen, list(dict.fromkeys(examples.values()))
-            )
+            filed = self.inbox.file_approved(intent, [m.text for m in members])
+            examples = {int(m.id): e for m, e in zip(members, filed.examples, strict=True)}
             decided = self._decide(
-                session, members, ReviewStatus.APPROVED, trainer, chosen, examples
+                session, members, ReviewStatus.APPROVED, trainer, filed.intent, examples
             )
-            return GroupDecision(group_id, "approved", chosen, decided, len(written), len(already))
+            return GroupDecision(
+                group_id, "approved", filed.intent, decided, len(filed.written), len(filed.already)
+            )
 
     def discard_group(self, group_id: int, trainer: str) -> GroupDecision:
         with self.sessions.begin() as session:

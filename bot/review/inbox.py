@@ -124,6 +124,28 @@ class Decision:
     already_under: str | None = None  # then: the intent the file has it under
 
 
+@dataclass(frozen=True)
+class Filed:
+    """Approved texts as the NLU file took them (:meth:`ReviewInbox.file_approved`)."""
+
+    intent: str
+    examples: list[str]  # each approved text with its spaces folded, in the order given
+    written: list[str]  # the examples added to the file
+    already: dict[str, str]  # the ones it had, with the intent it has each under
+
+    def decision(self, item_id: int) -> Decision:
+        """The decision on one item approved alone."""
+        [example] = self.examples
+        return Decision(
+            item_id,
+            ReviewStatus.APPROVED.value,
+            self.intent,
+            example,
+            bool(self.written),
+            self.already.get(example),
+        )
+
+
 class ReviewInbox:
     """Reads and decides review items; writes approved examples into the NLU file."""
 
@@ -280,17 +302,28 @@ class ReviewInbox:
         """Files the item under ``intent`` (default: the proposed one) in the NLU file."""
         with self.sessions.begin() as session:
             item = self._pending(session, item_id)
-            chosen = self.check_intent(intent or item.suggested_intent or item.predicted_intent)
-            example = " ".join((text if text is not None else item.text).split())
-            self.check_example(example)
-            written, already = self.file_examples(chosen, [example])
-            item.status, item.final_intent, item.final_text = ReviewStatus.APPROVED, chosen, example
-            item.decided_by, item.decided_at = trainer, self.clock()
-            return Decision(
-                item_id, item.status.value, chosen, example, bool(written), already.get(example)
+            filed = self.file_approved(
+                intent or item.suggested_intent or item.predicted_intent,
+                [text if text is not None else item.text],
             )
+            item.status, item.final_intent = ReviewStatus.APPROVED, filed.intent
+            item.final_text = filed.examples[0]
+            item.decided_by, item.decided_at = trainer, self.clock()
+            return filed.decision(item_id)
 
-    def check_intent(self, chosen: str | None) -> str:
+    def file_approved(self, intent: str | None, texts: list[str]) -> Filed:
+        """What approving does, in this inbox and the imported posts'
+        (bot/review/imported.py): checks ``intent`` and each text (spaces folded), then
+        writes those the NLU file does not have yet. Raises :class:`ReviewError`, having
+        written nothing, when one is refused."""
+        chosen = self._check_intent(intent)
+        examples = [" ".join(text.split()) for text in texts]
+        for example in examples:
+            self._check_example(example)
+        written, already = self._file_examples(chosen, list(dict.fromkeys(examples)))
+        return Filed(chosen, examples, written, already)
+
+    def _check_intent(self, chosen: str | None) -> str:
         """``chosen`` if examples can be filed under it; a retrieval intent needs its
         sub-intent (``product_question/wifi``), and the refusal lists them."""
         known = self.known_intents()
@@ -301,7 +334,7 @@ class ReviewInbox:
             raise ReviewError(f"choose which {chosen}: {', '.join(subs)}")
         raise ReviewError(f"choose a known intent (got {chosen!r})")
 
-    def file_examples(self, intent: str, examples: list[str]) -> tuple[list[str], dict[str, str]]:
+    def _file_examples(self, intent: str, examples: list[str]) -> tuple[list[str], dict[str, str]]:
         """Writes ``examples`` under ``intent``; returns those written, and for those the
         file already had, the intent it has them under (which may be another)."""
         with _FILE_LOCK:
@@ -339,7 +372,7 @@ class ReviewInbox:
             raise ReviewError(f"item {item_id} is already {item.status.value}")
         return item
 
-    def check_example(self, example: str) -> None:
+    def _check_example(self, example: str) -> None:
         """Refuses an example that is empty, badly annotated or still carries personal data."""
         if not plain_text(example).strip():
             raise ReviewError("the example is empty")
