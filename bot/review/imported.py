@@ -63,6 +63,21 @@ def post_json(post: ArchivePost) -> dict[str, Any]:
     }
 
 
+def _group(group_id: int, members: list[ArchivePost]) -> dict[str, Any]:
+    """A group as the page shows it: its shown members, and its outliers apart."""
+    inliers = [m for m in members if not m.outlier]
+    outliers = [m for m in members if m.outlier]
+    return {
+        "key": f"imported-{group_id}",
+        "group_id": group_id,
+        "size": sum(int(m.copies) for m in members),
+        "members": len(inliers),
+        "items": [post_json(m) for m in inliers[:SHOWN]],
+        "hidden": max(0, len(inliers) - SHOWN),
+        "outliers": [post_json(m) for m in outliers[:SHOWN]],
+    }
+
+
 class ImportedInbox:
     """Reads and decides imported posts; files approved ones through ``inbox``."""
 
@@ -94,55 +109,37 @@ class ImportedInbox:
     def page(
         self, number: int = 0, filters: Filters = Filters(), per_page: int = PER_PAGE
     ) -> dict[str, Any]:
-        """One page of groups (each with its shown members and its outliers apart)."""
+        """One page of groups (each with its shown members and its outliers apart): three
+        statements whatever the page holds."""
         where = self._where(filters)
         with self.sessions() as session:
             total = session.scalar(
                 select(func.count(func.distinct(ArchivePost.group_id))).where(*where)
             )
-            groups = session.execute(
-                select(ArchivePost.group_id, func.min(ArchivePost.priority).label("first"))
-                .where(*where)
-                .group_by(ArchivePost.group_id)
-                .order_by("first", ArchivePost.group_id)
-                .offset(number * per_page)
-                .limit(per_page)
-            ).all()
+            groups = [
+                int(g.group_id)
+                for g in session.execute(
+                    select(ArchivePost.group_id, func.min(ArchivePost.priority).label("first"))
+                    .where(*where)
+                    .group_by(ArchivePost.group_id)
+                    .order_by("first", ArchivePost.group_id)
+                    .offset(number * per_page)
+                    .limit(per_page)
+                )
+            ]
+            members: dict[int, list[ArchivePost]] = {g: [] for g in groups}
+            for post in session.scalars(
+                select(ArchivePost)
+                .where(ArchivePost.group_id.in_(groups), *where)
+                .order_by(ArchivePost.centre.desc(), ArchivePost.id)
+            ):
+                members[int(post.group_id)].append(post)
             return {
-                "groups": [self._group(session, int(g.group_id), where) for g in groups],
+                "groups": [_group(g, members[g]) for g in groups],
                 "page": number,
                 "pages": max(1, -(-int(total or 0) // per_page)),
                 "total_groups": int(total or 0),
-                "intents": self._intents(session),
             }
-
-    def _group(self, session: Session, group_id: int, where: list[Any]) -> dict[str, Any]:
-        members = session.scalars(
-            select(ArchivePost)
-            .where(ArchivePost.group_id == group_id, *where)
-            .order_by(ArchivePost.centre.desc(), ArchivePost.id)
-        ).all()
-        inliers = [m for m in members if not m.outlier]
-        outliers = [m for m in members if m.outlier]
-        size = sum(int(m.copies) for m in members)
-        return {
-            "key": f"imported-{group_id}",
-            "group_id": group_id,
-            "size": size,
-            "members": len(inliers),
-            "items": [post_json(m) for m in inliers[:SHOWN]],
-            "hidden": max(0, len(inliers) - SHOWN),
-            "outliers": [post_json(m) for m in outliers[:SHOWN]],
-        }
-
-    @staticmethod
-    def _intents(session: Session) -> list[str]:
-        rows = session.scalars(
-            select(ArchivePost.intent)
-            .where(ArchivePost.status == ReviewStatus.PENDING, ArchivePost.intent.is_not(None))
-            .distinct()
-        ).all()
-        return sorted(str(r) for r in rows)
 
     def pending(self) -> int:
         with self.sessions() as session:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.brand import PROJECT_ROOT, load_brand
@@ -285,10 +285,18 @@ class ReviewInbox:
         groups = [Group(members) for members in grouped.values()]
         return sorted(groups, key=lambda g: (-len(g.items), g.items[0].id))
 
+    def pending(self) -> int:
+        """How many items wait for a decision (counted, not loaded)."""
+        with self.sessions() as session:
+            query = select(func.count()).where(ReviewItem.status == ReviewStatus.PENDING)
+            return int(session.scalar(query) or 0)
+
     def threads(self, items: Iterable[ItemView]) -> dict[int, dict[str, str | None]]:
         """The thread around each item's message (its reply, the customer's next message)."""
+        shown = list(items)
         with self.sessions() as session:
-            return {i.id: sources.thread_around(session, i.message_id) for i in items}
+            found = sources.threads_around(session, [i.message_id for i in shown])
+        return {i.id: found[i.message_id] for i in shown}
 
     def known_intents(self) -> list[str]:
         """Intents an example can be filed under: those the NLU file has examples for."""

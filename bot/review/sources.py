@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from bot.review.redaction import is_bare_value, redact_for_training
 from bot.store.models import (
@@ -151,21 +151,46 @@ def has_item(session: Session, message_id: int, source: ReviewSource) -> bool:
     )
 
 
-def thread_around(session: Session, message_id: int) -> dict[str, str | None]:
-    """What came after a customer's message in its conversation, redacted: the first reply
-    to it (the bot's, an agent's or the gateway's) and the customer's next message."""
-    message = session.get(Message, message_id)
-    if message is None:
-        return {"reply": None, "next_post": None}
-    later = session.scalars(
-        select(Message)
-        .where(Message.conversation_id == message.conversation_id, Message.id > message.id)
-        .order_by(Message.id)
-        .limit(20)
+def threads_around(session: Session, message_ids: list[int]) -> dict[int, dict[str, str | None]]:
+    """What came after each customer message in its conversation, redacted: the first reply
+    to it (the bot's, an agent's or the gateway's) and the customer's next message.
+
+    Two statements however many messages (a page of the review inbox shows hundreds):
+    the ids of what followed each, then their texts."""
+    if not message_ids:
+        return {}
+    later = aliased(Message)
+
+    def first_after(by_customer: bool) -> Any:
+        author = later.author == Author.CUSTOMER if by_customer else later.author != Author.CUSTOMER
+        return (
+            select(func.min(later.id))
+            .where(
+                later.conversation_id == Message.conversation_id,
+                later.id > Message.id,
+                author,
+                later.text.is_not(None),
+                later.text != "",
+            )
+            .scalar_subquery()
+        )
+
+    rows = session.execute(
+        select(Message.id, first_after(False), first_after(True)).where(Message.id.in_(message_ids))
     ).all()
-    reply = next((m for m in later if m.author != Author.CUSTOMER and m.text), None)
-    following = next((m for m in later if m.author == Author.CUSTOMER and m.text), None)
-    return {
-        "reply": redact_for_training(reply.text).plain if reply else None,
-        "next_post": redact_for_training(following.text).plain if following else None,
+    found = {i for _, reply, following in rows for i in (reply, following) if i is not None}
+    texts: dict[int, str] = (
+        dict(session.execute(select(Message.id, Message.text).where(Message.id.in_(found))).all())
+        if found
+        else {}
+    )
+
+    def plain(message_id: int | None) -> str | None:
+        return None if message_id is None else redact_for_training(texts[message_id]).plain
+
+    threads: dict[int, dict[str, str | None]] = {
+        i: {"reply": None, "next_post": None} for i in message_ids
     }
+    for message_id, reply, following in rows:
+        threads[message_id] = {"reply": plain(reply), "next_post": plain(following)}
+    return threads

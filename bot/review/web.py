@@ -135,7 +135,7 @@ async def inbox_state(request: web.Request) -> web.Response:
         return {
             **found,
             "view": view,
-            "counts": {"live": len(inbox.items()), "imported": imported.pending()},
+            "counts": {"live": inbox.pending(), "imported": imported.pending()},
             "intents": inbox.known_intents(),
             "entities": sorted(inbox.entities),
         }

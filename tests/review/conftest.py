@@ -4,6 +4,7 @@ served, and headless Chromium."""
 from __future__ import annotations
 
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,10 +19,13 @@ from bot.review.nludata import NLU_FILE
 from bot.review.web import create_app
 from bot.store.db import make_engine, migrate, session_factory
 from bot.store.models import (
+    ArchiveImport,
+    ArchivePost,
     Author,
     Conversation,
     Customer,
     Direction,
+    ImportStage,
     InboundStatus,
     Message,
     Owner,
@@ -115,3 +119,37 @@ async def server(inbox: ReviewInbox) -> AsyncIterator[str]:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
+
+
+def store_posts(
+    sessions: sessionmaker, posts: dict[str, tuple[str, int | None, bool]]
+) -> dict[str, int]:
+    """Stores imported posts as an archive import leaves them, grouped and suggested:
+    ``{name: (text, group id or None, outlier)}``, in review order; returns their ids."""
+    ids = {}
+    with sessions.begin() as session:
+        archive = ArchiveImport(
+            fingerprint=uuid.uuid4().hex * 2,  # 64 characters, like a SHA-256
+            name="archive.csv",
+            format="csv",
+            stage=ImportStage.DONE,
+            started_at=START,
+        )
+        session.add(archive)
+        session.flush()
+        for n, (name, (text, group, outlier)) in enumerate(posts.items()):
+            post = ArchivePost(
+                import_id=archive.id,
+                source_key=name,
+                text=text,
+                text_key=f"{archive.id}:{n}",
+                intent="baggage_issue",
+                confidence=0.5,
+                group_id=group,
+                outlier=outlier,
+                priority=float(n),
+            )
+            session.add(post)
+            session.flush()
+            ids[name] = int(post.id)
+    return ids

@@ -12,8 +12,8 @@ from sqlalchemy.orm import sessionmaker
 from bot.review.imported import ImportedInbox
 from bot.review.inbox import ReviewError, ReviewInbox
 from bot.review.nludata import NluFile
-from bot.store.models import ArchiveImport, ArchivePost, ImportStage, ReviewStatus
-from tests.review.conftest import START
+from bot.store.models import ArchivePost, ReviewStatus
+from tests.review.conftest import store_posts
 
 GROUP = 1
 
@@ -30,32 +30,14 @@ def posts(sessions: sessionmaker, inbox: ReviewInbox, nlu_copy: Path) -> dict[st
         "outlier": "what a lovely crew on the way out",
         "alone": "can I pay for seats with miles",
     }
-    ids = {}
+    ids = store_posts(
+        sessions,
+        {
+            name: (text, None if name == "alone" else GROUP, name == "outlier")
+            for name, text in texts.items()
+        },
+    )
     with sessions.begin() as session:
-        archive = ArchiveImport(
-            fingerprint="f" * 64,
-            name="a.csv",
-            format="csv",
-            stage=ImportStage.DONE,
-            started_at=START,
-        )
-        session.add(archive)
-        session.flush()
-        for n, (name, text) in enumerate(texts.items()):
-            post = ArchivePost(
-                import_id=archive.id,
-                source_key=name,
-                text=text,
-                text_key=f"{n:064d}",
-                intent="baggage_issue",
-                confidence=0.5,
-                group_id=GROUP if name != "alone" else None,
-                outlier=name == "outlier",
-                priority=float(n),
-            )
-            session.add(post)
-            session.flush()
-            ids[name] = int(post.id)
         session.get(ArchivePost, ids["copy"]).near_duplicate_of = ids["centre"]
     return ids
 
