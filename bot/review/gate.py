@@ -37,7 +37,7 @@ from pathlib import Path
 from bot.brand import PROJECT_ROOT
 from bot.evaluation import TEST_FILE, Evaluation, read_results, run_rasa_test
 from bot.model import MODEL_PATH, rasa_env
-from bot.review.gate_real import real_figures, real_markdown
+from bot.review.gate_real import RealFigures, real_figures, real_html, real_markdown
 from bot.review.nludata import NLU_FILE
 
 INTENT_MOVE = 0.05
@@ -203,11 +203,12 @@ def f1_chart(comparison: Comparison, path: Path) -> None:
     plt.close(figure)
 
 
-def _headline(c: Comparison) -> str:
+def _headline(c: Comparison) -> tuple[str, str]:
+    """The verdict, and the figures behind it (each format marks the first its own way)."""
     return (
-        f"**Verdict: {c.verdict.value}** (exit code {c.verdict.exit_code}). "
+        f"Verdict: {c.verdict.value} (exit code {c.verdict.exit_code}).",
         f"Macro-F1 {c.before.macro_f1:.3f} → {c.after.macro_f1:.3f} ({c.macro_delta:+.3f}), "
-        f"accuracy {c.before.accuracy:.3f} → {c.after.accuracy:.3f}."
+        f"accuracy {c.before.accuracy:.3f} → {c.after.accuracy:.3f}.",
     )
 
 
@@ -220,12 +221,15 @@ def _moved(c: Comparison) -> list[str]:
     return lines or [f"No intent's F1 moved by {INTENT_MOVE} or more."]
 
 
-def report_markdown(c: Comparison, test_file: Path, seconds: float) -> str:
-    """The report as Markdown (pictures next to it)."""
+def report_markdown(
+    c: Comparison, test_file: Path, seconds: float, real: RealFigures | str | None = None
+) -> str:
+    """The report as Markdown (pictures next to it); ``real``: the real posts' section."""
+    verdict, figures = _headline(c)
     lines = [
         "# Gate: current model vs candidate",
         "",
-        _headline(c),
+        f"**{verdict}** {figures}",
         "",
         *_moved(c),
         "",
@@ -253,10 +257,14 @@ def report_markdown(c: Comparison, test_file: Path, seconds: float) -> str:
         "![current](current/intent_confusion_matrix.png)",
         "",
     ]
+    if real is not None:
+        lines += [real_markdown(real)]
     return "\n".join(lines)
 
 
-def report_html(c: Comparison, test_file: Path, seconds: float) -> str:
+def report_html(
+    c: Comparison, test_file: Path, seconds: float, real: RealFigures | str | None = None
+) -> str:
     """The same report as one HTML page."""
     rows = "\n".join(
         f"<tr class='{_direction(x)}'><td>{html.escape(x.intent)}</td><td>{x.before:.2f}</td>"
@@ -264,7 +272,9 @@ def report_html(c: Comparison, test_file: Path, seconds: float) -> str:
         for x in c.changes
     )
     moved = "".join(f"<p>{html.escape(line)}</p>" for line in _moved(c))
-    headline = html.escape(_headline(c).replace("**", ""))
+    verdict, figures = _headline(c)
+    headline = f"<strong>{html.escape(verdict)}</strong> {html.escape(figures)}"
+    section = real_html(real) if real is not None else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Gate: {c.verdict.value}</title>
 <style>
@@ -288,6 +298,7 @@ macro-F1.</p>
 <img src="candidate/intent_confusion_matrix.png" alt="confusion matrix of the candidate">
 <h2>Confusion matrix, current model</h2>
 <img src="current/intent_confusion_matrix.png" alt="confusion matrix of the current model">
+{section}
 </body></html>
 """
 
@@ -339,18 +350,14 @@ def run_gate(
         echo("gate: 3/4 evaluating the current model and the candidate on the held-out test file")
         before = _evaluate(current_model, test_file, out / "current")
         after = _evaluate(candidate, test_file, out / "candidate")
-        real = ""
+        real: RealFigures | str | None = None
         if real_posts:
             echo("gate: and both on the held-out labelled real posts, when they are here")
-            real = real_markdown(real_figures(current_model, candidate))
+            real = real_figures(current_model, candidate)
     echo("gate: 4/4 writing the report")
     comparison = compare(before, after)
     f1_chart(comparison, out / "f1_by_intent.png")
-    markdown = report_markdown(comparison, test_file, seconds)
-    (out / "report.md").write_text(markdown + ("\n" + real if real else ""), "utf-8")
-    page = report_html(comparison, test_file, seconds)
-    if real:
-        section = f"<h2>Real posts</h2><pre>{html.escape(real)}</pre>\n</body>"
-        page = page.replace("</body>", section)
-    (out / "report.html").write_text(page, "utf-8")
+    markdown = report_markdown(comparison, test_file, seconds, real)
+    (out / "report.md").write_text(markdown, "utf-8")
+    (out / "report.html").write_text(report_html(comparison, test_file, seconds, real), "utf-8")
     return comparison

@@ -14,6 +14,7 @@ file the section says so and what to get.
 from __future__ import annotations
 
 import gc
+import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,23 +54,61 @@ def real_figures(current: Path, candidate: Path) -> RealFigures | str:
         return str(missing)
 
 
-def real_markdown(figures: RealFigures | str) -> str:
-    """The report's section on real posts (not part of the verdict)."""
-    lines = ["## Real posts (the tune part of the labelled tweets; not part of the verdict)", ""]
+#: The figures shown, each with the :class:`Scores` field it reads.
+FIGURES = (
+    ("strict accuracy", "strict_accuracy"),
+    ("top intent right", "top_accuracy"),
+    ("macro-F1", "macro_f1"),
+    ("right outcome", "right_outcome"),
+    ("fallback rate", "fallback_rate"),
+)
+TITLE = "Real posts (the tune part of the labelled tweets; not part of the verdict)"
+
+
+@dataclass(frozen=True)
+class RealSection:
+    """The report's section on real posts, as data; Markdown and HTML are written from it."""
+
+    note: str  # how many posts and where from, or why there are none
+    rows: list[tuple[str, float, float]]  # (figure, current, candidate); none when skipped
+
+
+def real_section(figures: RealFigures | str) -> RealSection:
+    """The section for ``figures``, or saying why there are none."""
     if isinstance(figures, str):
-        return "\n".join([*lines, f"Skipped: {figures}", ""])
-    rows = [
-        ("strict accuracy", figures.current.strict_accuracy, figures.candidate.strict_accuracy),
-        ("top intent right", figures.current.top_accuracy, figures.candidate.top_accuracy),
-        ("macro-F1", figures.current.macro_f1, figures.candidate.macro_f1),
-        ("right outcome", figures.current.right_outcome, figures.candidate.right_outcome),
-        ("fallback rate", figures.current.fallback_rate, figures.candidate.fallback_rate),
-    ]
-    lines += [
+        return RealSection(f"Skipped: {figures}", [])
+    return RealSection(
         f"{figures.current.posts} posts (tests/nlu/real_posts.tsv, part {PART}).",
-        "",
-        "| figure | current | candidate | change |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {name} | {a:.3f} | {b:.3f} | {b - a:+.3f} |" for name, a, b in rows]
-    return "\n".join([*lines, ""])
+        [
+            (name, getattr(figures.current, field), getattr(figures.candidate, field))
+            for name, field in FIGURES
+        ],
+    )
+
+
+def real_markdown(figures: RealFigures | str) -> str:
+    """The report's section on real posts in Markdown."""
+    section = real_section(figures)
+    lines = [f"## {TITLE}", "", section.note, ""]
+    if section.rows:
+        lines += ["| figure | current | candidate | change |", "|---|---|---|---|"]
+        lines += [f"| {name} | {a:.3f} | {b:.3f} | {b - a:+.3f} |" for name, a, b in section.rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def real_html(figures: RealFigures | str) -> str:
+    """The same section as HTML."""
+    section = real_section(figures)
+    parts = [f"<h2>{html.escape(TITLE)}</h2>", f"<p>{html.escape(section.note)}</p>"]
+    if section.rows:
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{a:.3f}</td><td>{b:.3f}</td>"
+            f"<td>{b - a:+.3f}</td></tr>"
+            for name, a, b in section.rows
+        )
+        parts.append(
+            "<table><tr><th>figure</th><th>current</th><th>candidate</th><th>change</th></tr>"
+            f"{rows}</table>"
+        )
+    return "\n".join(parts)
