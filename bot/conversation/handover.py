@@ -62,18 +62,19 @@ def transcript(
 ) -> list[dict[str, Any]]:
     """The conversation's last ``turns`` messages, oldest first, as plain data (with the
     time of each unless ``times`` is false)."""
-    return [_line(m, times) for m in _recent(session, conversation_id, turns)]
+    return [_line(m, times) for m in recent(session, conversation_id, turns)]
 
 
-def _recent(session: Session, conversation_id: int, turns: int) -> list[Message]:
-    """The conversation's last ``turns`` messages, oldest first."""
-    recent = session.scalars(
+def recent(session: Session, conversation_id: int, turns: int) -> list[Message]:
+    """The conversation's last ``turns`` messages, oldest first (the ticket's context, the
+    card's transcript, the web desk's history)."""
+    latest = session.scalars(
         select(Message)
         .where(Message.conversation_id == conversation_id)
         .order_by(Message.id.desc())
         .limit(turns)
     ).all()
-    return list(reversed(recent))
+    return list(reversed(latest))
 
 
 def _line(message: Message, times: bool) -> dict[str, Any]:
@@ -133,14 +134,14 @@ def _context(
     error: str | None,
 ) -> dict[str, Any]:
     """What an agent needs: transcript, what the bot understood turn by turn, slots."""
-    recent = _recent(session, conversation.id, TRANSCRIPT_TURNS)
+    latest = recent(session, conversation.id, TRANSCRIPT_TURNS)
     understood = [
         {"text": m.text, "intent": m.intent, "confidence": m.confidence, "entities": m.entities}
-        for m in recent
+        for m in latest
         if m.direction == Direction.IN and m.intent
     ][-NLU_TURNS:]
     return {
-        "transcript": [_line(m, times=True) for m in recent],
+        "transcript": [_line(m, times=True) for m in latest],
         "understood": understood,
         "slots": dict(turn.slots) if turn else {},
         "handover": payload,

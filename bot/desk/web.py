@@ -36,6 +36,7 @@ from pydantic import conint, validator
 from sqlalchemy import select
 
 from bot.contract import MAX_TEXT_CHARS, reason_label
+from bot.conversation.handover import recent
 from bot.conversation.waiting import GIVEN_BACK
 from bot.desk.agents import Agent, Login, add_login_routes, agent_of
 from bot.desk.cards import (
@@ -50,7 +51,7 @@ from bot.desk.operations import CareDesk, Outcome, Refused
 from bot.desk.ports import PlainMarkup
 from bot.edge import PageId, Refusal, Strict, read_json, validated
 from bot.settings import DeskSettings
-from bot.store.models import AuditEvent, Message, Ticket
+from bot.store.models import AuditEvent, Ticket
 from bot.store.records import utcnow
 from bot.text import clean_text
 
@@ -179,12 +180,7 @@ class WebDesk:
         with self.care.sessions() as session:
             ticket = session.get(Ticket, ticket_id)
             assert ticket is not None  # view() found it; tickets are never deleted
-            messages = session.scalars(
-                select(Message)
-                .where(Message.conversation_id == ticket.conversation_id)
-                .order_by(Message.id.desc())
-                .limit(SHOWN_MESSAGES)
-            ).all()
+            messages = recent(session, ticket.conversation_id, SHOWN_MESSAGES)
             events = session.scalars(
                 select(AuditEvent)
                 .where(AuditEvent.ticket_id == ticket_id, AuditEvent.action.in_(list(ACTIVITY)))
@@ -198,7 +194,7 @@ class WebDesk:
                     "at": _iso(m.created_at),
                     "agent": m.agent_id,
                 }
-                for m in reversed(messages)
+                for m in messages
             ]
             activity = [
                 {

@@ -152,6 +152,11 @@ async def test_a_web_agent_takes_a_handover_without_slack(
         await customer.say("thanks, it is NW881")
         detail = await eventually(lambda: _said(alice, ticket_id, "thanks, it is NW881"))
         assert len(assistant.turns) == turns
+        # The conversation from its first message to its latest, oldest first.
+        said = detail["conversation"]
+        assert [m["id"] for m in said] == sorted(m["id"] for m in said)
+        assert (said[0]["text"], said[-1]["text"]) == ("hello", "thanks, it is NW881")
+        assert [m["agent"] for m in said if m["author"] == "agent"] == ["alice"]
         assert any(a["text"] == "frequent flyer" for a in detail["activity"])
         assert detail["ticket"]["priority"] == "high" and detail["ticket"]["agent"] == "alice"
 
