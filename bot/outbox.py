@@ -314,16 +314,8 @@ class Outbox:
     def _sent(self, item: Outgoing, platform_id: str, look: bool) -> Outgoing | None:
         """Marks ``item`` sent; with ``look``, claims its lane's next item in the same
         transaction (None when there is none to send now)."""
-        now = self.clock()
         with self.sessions.begin() as session:
-            connection = session.connection()
-            connection.execute(
-                _MARK_SENT, {"b_id": item.id, "b_platform_id": platform_id, "b_now": now}
-            )
-            if item.message_id is not None:
-                connection.execute(
-                    _NOTE_PLATFORM_ID, {"b_id": item.message_id, "b_platform_id": platform_id}
-                )
+            _mark_sent(session, item.id, item.message_id, platform_id, self.clock())
             if not look:
                 return None
             return self._claim_first(session, (item.conversation_id, item.channel))
@@ -350,9 +342,7 @@ class Outbox:
                 )
                 return
             backoff = retry_after if retry_after is not None else min(300.0, 2.0**current.attempts)
-            current.status = OutboxStatus.PENDING
-            current.next_attempt_at = now + timedelta(seconds=backoff)
-            current.claimed_by = None
+            _send_again(current, now + timedelta(seconds=backoff))
 
     async def _recover(self) -> None:
         """Settles items left "sending" by a worker that died in mid-send."""
@@ -416,9 +406,7 @@ class Outbox:
             if item.status != OutboxStatus.SENDING:
                 return
             if found.platform_id is not None:
-                item.status = OutboxStatus.SENT
-                item.platform_message_id = found.platform_id
-                item.sent_at = now
+                _mark_sent(session, item.id, item.message_id, found.platform_id, now)
                 audit(
                     session,
                     "gateway",
@@ -428,9 +416,7 @@ class Outbox:
                     outbox_id=item.id,
                 )
                 return
-            item.status = OutboxStatus.PENDING
-            item.next_attempt_at = now
-            item.claimed_by = None
+            _send_again(item, now)
             if not found.can_tell:
                 # The platform cannot tell whether the first attempt arrived.
                 audit(
@@ -441,3 +427,22 @@ class Outbox:
                     item.conversation_id,
                     outbox_id=item.id,
                 )
+
+
+def _mark_sent(
+    session: Session, item_id: int, message_id: int | None, platform_id: str, now: datetime
+) -> None:
+    """The item reached the platform, whether its send said so or a look found it after a
+    failure or a crash: sent, with the platform's id on the item and on its message."""
+    connection = session.connection()
+    connection.execute(_MARK_SENT, {"b_id": item_id, "b_platform_id": platform_id, "b_now": now})
+    if message_id is not None:
+        connection.execute(_NOTE_PLATFORM_ID, {"b_id": message_id, "b_platform_id": platform_id})
+
+
+def _send_again(item: OutboxItem, at: datetime) -> None:
+    """The item did not reach the platform (or may not have): pending again from ``at``,
+    for any worker to claim."""
+    item.status = OutboxStatus.PENDING
+    item.next_attempt_at = at
+    item.claimed_by = None

@@ -139,6 +139,12 @@ async def test_a_send_that_fails_after_arriving_is_found_not_repeated(
     with gateway.parts.sessions() as db:
         actions = [e.action for e in db.scalars(select(AuditEvent)).all()]
         assert "send_reconciled" in actions
+        # Found is sent, as a send that said so is: the tweet's id on the item and on its
+        # message, and no error left over.
+        item = db.scalars(select(OutboxItem)).one()
+        assert item.platform_message_id and item.last_error is None
+        reply = db.get(Message, item.message_id)
+        assert reply.platform_message_id == item.platform_message_id
 
 
 def test_long_replies_are_split_into_a_thread() -> None:
