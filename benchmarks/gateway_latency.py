@@ -100,12 +100,17 @@ def summary(name: str, latencies: list[float], seconds: float | None = None) -> 
     return line
 
 
-async def start_servers(workdir: Path, model: Path = MODEL_PATH) -> tuple[list[Service], str]:
-    airline = f"sqlite:///{workdir / 'airline.db'}"
-    engine = airline_db.make_engine(airline)
+def seeded_airline(workdir: Path) -> str:
+    """A freshly seeded airline database in ``workdir`` (``make seed`` gives ``make run`` one)."""
+    url = f"sqlite:///{workdir / 'airline.db'}"
+    engine = airline_db.make_engine(url)
     ensure_seeded(engine, utc_now().date())
     engine.dispose()
-    env = {"AIRLINE_DATABASE_URL": airline}
+    return url
+
+
+async def start_servers(workdir: Path, model: Path = MODEL_PATH) -> tuple[list[Service], str]:
+    env = {"AIRLINE_DATABASE_URL": seeded_airline(workdir)}
     endpoints = write_endpoints(5155, target=workdir / "endpoints.yml")
     services = assistant_services(5105, 5155, endpoints, model=model, env=env, prefix="bench-")
     for service in services:
@@ -163,6 +168,18 @@ class IndexedTelegram(FakeTelegram):
         return await asyncio.wait_for(arrival(), timeout)
 
 
+async def serve_fake_telegram() -> tuple[IndexedTelegram, web.AppRunner, str]:
+    """The fake Telegram Bot API on a free loopback port: the fake, its runner (whose
+    ``cleanup()`` stops it) and the URL the gateway takes as ``TELEGRAM_API_URL``."""
+    fake = IndexedTelegram(TOKEN)
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    api = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    return fake, runner, api
+
+
 class TelegramClock:
     """Times from a message appearing at the fake API to the bot's first reply there."""
 
@@ -201,12 +218,7 @@ def start_gateway(workdir: Path, api: str, rasa: str) -> subprocess.Popen[bytes]
 async def run(messages: int, customers: int) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
     services, rasa = await start_servers(workdir)
-    fake = IndexedTelegram(TOKEN)
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    api = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    fake, runner, api = await serve_fake_telegram()
     gateway = start_gateway(workdir, api, rasa)
     await asyncio.to_thread(
         Service("gateway", [], "http://127.0.0.1:8105/healthz", process=gateway).wait_ready

@@ -35,14 +35,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
 from benchmarks.gateway_latency import (
     MESSAGES,
-    TOKEN,
-    IndexedTelegram,
     TelegramClock,
     percentile,
+    serve_fake_telegram,
     start_gateway,
     start_servers,
 )
@@ -139,12 +136,7 @@ async def run(args: argparse.Namespace) -> list[Step]:
     """Starts the stack and the fake platform, runs the steps, stops everything."""
     workdir = Path(tempfile.mkdtemp(prefix="sustained-load-"))
     services, rasa = await start_servers(workdir, args.model)
-    fake = IndexedTelegram(TOKEN)
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    api = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    fake, runner, api = await serve_fake_telegram()
     gateway = start_gateway(workdir, api, rasa)
     steps: list[Step] = []
     try:

@@ -67,6 +67,16 @@ def rasa_env() -> dict[str, str]:
     }
 
 
+def training_env() -> dict[str, str]:
+    """Environment for ``rasa train``: :func:`rasa_env`, and every core for the encoder.
+
+    A training has the cores to itself: the encoder may use them all (a running
+    assistant uses one thread per process, in_rasa/nlu/onnx_encoder.py), unless
+    ``CARE_ENCODER_THREADS`` says otherwise.
+    """
+    return {"CARE_ENCODER_THREADS": str(os.cpu_count() or 1), **rasa_env()}
+
+
 def train() -> float:
     """Trains the model with ``rasa train``; returns the seconds it took."""
     MODELS_DIR.mkdir(exist_ok=True)
@@ -84,9 +94,7 @@ def train() -> float:
             MODEL_NAME,
         ],
         cwd=PROJECT_ROOT,
-        # A training has the cores to itself: the encoder may use them all
-        # (a running assistant uses one thread per process, in_rasa/nlu/onnx_encoder.py).
-        env={"CARE_ENCODER_THREADS": str(os.cpu_count() or 1), **rasa_env()},
+        env=training_env(),
         check=True,
     )
     FINGERPRINT_PATH.write_text(inputs + "\n")
