@@ -13,11 +13,13 @@ from bot.brand import PROJECT_ROOT, load_brand
 from bot.contract import INTENT_ALSO, INTENT_ALSO_RANKING
 from bot.evaluation import (
     RESULTS_DIR,
-    THRESHOLDS,
+    Prediction,
+    ThresholdRow,
     fallback_config,
     parse_texts,
     second_intent_threshold,
     shipped_threshold,
+    threshold_table,
 )
 from bot.real_posts import (
     FALLBACK,
@@ -64,28 +66,20 @@ def second_intent_table(
     return lines + [f"| {t:.2f} | {n} | {wrong:.1%} |" for t, n, wrong in sweep]
 
 
-def threshold_sweep(
-    posts: Sequence[RealPost],
-    parses: Sequence[Parse],
-    groups: Sequence[Sequence[str]],
-    thresholds: Sequence[float],
-) -> list[tuple[float, float, float]]:
-    """For each fallback threshold: the share of posts under it and the strict accuracy, as
-    the fallback would decide on the confidence alone (intents in one group add up; the
-    ambiguity rule left aside)."""
+def threshold_predictions(
+    posts: Sequence[RealPost], parses: Sequence[Parse], groups: Sequence[Sequence[str]]
+) -> list[Prediction]:
+    """The posts as the test set's threshold table reads its messages (the fallback's own
+    decision set aside; intents in one group add up): a prediction that is one of a
+    post's accepted intents is right."""
     group_of = {intent: set(group) for group in groups for intent in group}
-    rows = []
-    for threshold in thresholds:
-        under = right = 0
-        for post, parse in zip(posts, parses, strict=True):
-            top = parse.top
-            confidence = sum(c for name, c in parse.ranking if name in group_of.get(top, {top}))
-            if confidence < threshold:
-                under += 1
-            else:
-                right += top in post.accepted
-        rows.append((threshold, under / len(posts), right / len(posts)))
-    return rows
+    found = []
+    for post, parse in zip(posts, parses, strict=True):
+        top = parse.top
+        confidence = sum(c for name, c in parse.ranking if name in group_of.get(top, {top}))
+        label = top if top in post.accepted else post.intent
+        found.append(Prediction(post.text, label, top, confidence))
+    return found
 
 
 def report(scores: dict[str, Scores], command: str) -> str:
@@ -164,19 +158,30 @@ def evaluate_real_posts(
         scores[part] = score([p for p, _ in pairs], [q for _, q in pairs], unsure)
     out.mkdir(parents=True, exist_ok=True)
     kinds = by_kind(posts, parses)
-    pairs = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == parts[0]]
-    sweep = threshold_sweep(
-        [p for p, _ in pairs],
-        [q for _, q in pairs],
-        list(fallback_config().get("intent_groups") or []),
-        THRESHOLDS,
-    )
+    groups = list(fallback_config().get("intent_groups") or [])
+    swept: dict[str, list[ThresholdRow]] = {}
+    for part in parts:
+        in_part = [i for i, post in enumerate(posts) if post.part == part]
+        predicted = threshold_predictions(
+            [posts[i] for i in in_part], [parses[i] for i in in_part], groups
+        )
+        swept[part] = threshold_table(predicted, groups)
     lines = ["", "## Kinds of posts (the parts above; found by rules, see bot/real_posts.py)", ""]
     lines += ["| kind | posts | strict accuracy |", "|---|---|---|"]
     lines += [f"| {kind} | {n} | {accuracy:.1%} |" for kind, (n, accuracy) in kinds.items()]
-    lines += ["", f"## {parts[0]}: fallback threshold (shipped: {shipped_threshold():.2f})", ""]
-    lines += ["| threshold | under it | strict accuracy |", "|---|---|---|"]
-    lines += [f"| {t:.2f} | {under:.1%} | {right:.1%} |" for t, under, right in sweep]
+    for part, rows in swept.items():
+        lines += ["", f"## {part}: fallback threshold (shipped: {shipped_threshold():.2f})", ""]
+        lines += [
+            "Utility as for the test set (summary.md); the ambiguity rule left aside.",
+            "",
+            "| threshold | under it | right answers | wrong answers | utility |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.threshold:.2f} | {1 - r.answered:.1%} | "
+            f"{r.answered * r.accuracy_answered:.1%} | {r.wrong:.1%} | {r.utility:.3f} |"
+            for r in rows
+        ]
     chosen = "tune" if "tune" in parts else parts[0]
     tuned = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == chosen]
     complaint = second_intent_threshold("complaint")

@@ -101,4 +101,7 @@ def test_the_real_post_evaluation_on_a_small_slice(tmp_path: Path) -> None:
         assert 0.0 <= part.fallback_rate <= 1.0 and part.strict_accuracy <= part.right_outcome
     report = (tmp_path / "real_posts.md").read_text(encoding="utf-8")
     assert "| heldout | 24 |" in report and "| tune | 24 |" in report
+    # Each part's threshold table, with the test set's utility.
+    assert report.count("| threshold | under it | right answers | wrong answers | utility |") == 2
+    assert "## tune: fallback threshold" in report and "## heldout: fallback threshold" in report
     assert (tmp_path / "real_posts_confusion.png").stat().st_size > 10_000
