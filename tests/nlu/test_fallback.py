@@ -41,3 +41,35 @@ def test_close_intents_are_a_doubt_unless_the_post_carries_both() -> None:
     assert decide(close, also="complaint") == "flight_delayed"
     # A second intent that is not the close runner-up changes nothing.
     assert decide(close, also="refund_request") == "nlu_fallback"
+
+
+def handling(rules: list[dict[str, Any]], intent: str) -> frozenset[str]:
+    """The actions the rules run for ``intent`` (an acknowledgement first set aside)."""
+    actions = set()
+    for rule in rules:
+        steps = rule.get("steps") or []
+        for index, step in enumerate(steps):
+            if step.get("intent") == intent:
+                following = [s["action"] for s in steps[index + 1 :] if "action" in s]
+                following = [a for a in following if a != "action_acknowledge"]
+                if following:
+                    actions.add(following[0])
+    return frozenset(actions)
+
+
+def test_config_groups_only_intents_that_the_rules_handle_alike() -> None:
+    """Adding confidences up is right only where the customer gets the same handling."""
+    import yaml
+
+    from tests.conftest import PROJECT_ROOT
+
+    config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
+    [fallback] = [c for c in config["pipeline"] if c["name"].endswith("GroupedFallbackClassifier")]
+    rules = yaml.safe_load((PROJECT_ROOT / "data" / "rules.yml").read_text(encoding="utf-8"))
+    assert fallback["intent_groups"]
+    for group in fallback["intent_groups"]:
+        handled = {intent: handling(rules["rules"], intent) for intent in group}
+        assert all(handled.values()), handled
+        assert len(set(handled.values())) == 1, handled
+    # The check can tell intents apart: praise is not handled as a complaint.
+    assert handling(rules["rules"], "praise") != handling(rules["rules"], "complaint")
