@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.launch import START_SECONDS, STOP_SECONDS, write_endpoints
+from bot.launch import START_SECONDS, STOP_SECONDS, assistant_services, write_endpoints
 from bot.run import services, startup_bound
 from tests.conftest import PROJECT_ROOT, free_port
-from tests.gateway.bot_run import port_is_free, wait_for_the_page
+from tests.gateway.bot_run import FAKE_RASA_CLI, port_is_free, wait_for_the_page
 from tests.gateway.conftest import eventually
 
 DEFAULT_ACTIONS_PORT = 5055
@@ -39,6 +39,36 @@ def test_rasa_is_given_the_action_server_on_the_chosen_port(tmp_path: Path) -> N
     )
     assert rasa.command[rasa.command.index("--endpoints") + 1] == str(written)
     assert gateway.env["ACTION_SERVER_URL"] == "http://127.0.0.1:5077"
+
+
+def test_rasa_starts_with_the_setting_that_keeps_its_memory_down(tmp_path: Path) -> None:
+    # Without it the shipped model's Rasa held 0.7-0.8 GB more (bot/launch.py,
+    # docs/benchmarks.md "Where Rasa's memory goes"). The process bot.run starts,
+    # with the fake rasa command line in place of Rasa's: what it was given.
+    rasa_port, actions_port = free_port(), free_port()
+    endpoints = write_endpoints(actions_port, target=tmp_path / "endpoints.yml")
+    actions, rasa, _gateway = services(rasa_port, actions_port, free_port(), endpoints)
+    rasa.log_dir = tmp_path
+    rasa.env["PYTHONPATH"] = os.pathsep.join([str(FAKE_RASA_CLI), str(PROJECT_ROOT)])
+    rasa.start()
+    try:
+        assert rasa.process is not None
+        environ = dict(
+            entry.decode().split("=", 1)
+            for entry in Path(f"/proc/{rasa.process.pid}/environ").read_bytes().split(b"\0")
+            if entry
+        )
+        rasa.wait_ready(timeout=60)
+    finally:
+        rasa.stop()
+    assert environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    # The action server runs no TensorFlow: it is not given it.
+    assert "TF_ENABLE_ONEDNN_OPTS" not in actions.env
+    # A caller's own value wins over the default.
+    _actions, tuned = assistant_services(
+        rasa_port, actions_port, endpoints, env={"TF_ENABLE_ONEDNN_OPTS": "1"}
+    )
+    assert tuned.env["TF_ENABLE_ONEDNN_OPTS"] == "1"
 
 
 def test_the_gateway_holds_messages_as_long_as_bot_run_waits_for_rasa(tmp_path: Path) -> None:
