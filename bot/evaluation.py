@@ -29,7 +29,7 @@ import json
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,21 +221,28 @@ def parse_texts(agent: Any, texts: list[str], batch_size: int = 64) -> list[dict
     return parsed
 
 
+def group_confidence(
+    ranking: Sequence[tuple[str, float]], top: str, groups: Sequence[Sequence[str]]
+) -> float:
+    """The confidence of ``top``'s group: intents handled alike add up (config.yml's
+    ``intent_groups``), as in the shipped fallback."""
+    group = next((set(g) for g in groups if top in g), {top})
+    return float(sum(confidence for name, confidence in ranking if name in group))
+
+
 def parse_test_set(agent: Any, test_file: Path, groups: list[list[str]]) -> list[Prediction]:
     """Every test message through the model: label, top intent, its group's confidence."""
     from rasa.shared.nlu.training_data.loading import load_data
 
     examples = load_data(str(test_file)).intent_examples
-    group_of = {intent: set(group) for group in groups for intent in group}
     parsed = parse_texts(agent, [example.get("text") for example in examples])
     found = []
     for example, parse in zip(examples, parsed, strict=True):
         ranking = [r for r in parse.get("intent_ranking") or [] if r["name"] != "nlu_fallback"]
         top = ranking[0]["name"] if ranking else "none"
-        group = group_of.get(top, {top})
-        confidence = sum(r["confidence"] for r in ranking if r["name"] in group)
+        confidence = group_confidence([(r["name"], r["confidence"]) for r in ranking], top, groups)
         label = example.get("intent").split("/")[0]
-        found.append(Prediction(example.get("text"), label, top, float(confidence)))
+        found.append(Prediction(example.get("text"), label, top, confidence))
     return found
 
 

@@ -16,6 +16,7 @@ from bot.evaluation import (
     Prediction,
     ThresholdRow,
     fallback_config,
+    group_confidence,
     parse_texts,
     second_intent_threshold,
     shipped_threshold,
@@ -72,11 +73,10 @@ def threshold_predictions(
     """The posts as the test set's threshold table reads its messages (the fallback's own
     decision set aside; intents in one group add up): a prediction that is one of a
     post's accepted intents is right."""
-    group_of = {intent: set(group) for group in groups for intent in group}
     found = []
     for post, parse in zip(posts, parses, strict=True):
         top = parse.top
-        confidence = sum(c for name, c in parse.ranking if name in group_of.get(top, {top}))
+        confidence = group_confidence(parse.ranking, top, groups)
         label = top if top in post.accepted else post.intent
         found.append(Prediction(post.text, label, top, confidence))
     return found
@@ -152,20 +152,16 @@ def evaluate_real_posts(
         return None
     parses = parse_real_posts(agent, posts)
     unsure = load_brand().unsure_in_public
-    scores = {}
-    for part in parts:
-        pairs = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == part]
-        scores[part] = score([p for p, _ in pairs], [q for _, q in pairs], unsure)
-    out.mkdir(parents=True, exist_ok=True)
-    kinds = by_kind(posts, parses)
     groups = list(fallback_config().get("intent_groups") or [])
+    scores = {}
     swept: dict[str, list[ThresholdRow]] = {}
     for part in parts:
-        in_part = [i for i, post in enumerate(posts) if post.part == part]
-        predicted = threshold_predictions(
-            [posts[i] for i in in_part], [parses[i] for i in in_part], groups
-        )
-        swept[part] = threshold_table(predicted, groups)
+        pairs = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == part]
+        in_posts, in_parses = [p for p, _ in pairs], [q for _, q in pairs]
+        scores[part] = score(in_posts, in_parses, unsure)
+        swept[part] = threshold_table(threshold_predictions(in_posts, in_parses, groups), groups)
+    out.mkdir(parents=True, exist_ok=True)
+    kinds = by_kind(posts, parses)
     lines = ["", "## Kinds of posts (the parts above; found by rules, see bot/real_posts.py)", ""]
     lines += ["| kind | posts | strict accuracy |", "|---|---|---|"]
     lines += [f"| {kind} | {n} | {accuracy:.1%} |" for kind, (n, accuracy) in kinds.items()]
