@@ -65,7 +65,7 @@ TABLE_END = "<!-- end of benchmark table -->"
 OUT_OF_SCOPE = "out_of_scope"
 FALLBACK_INTENT = "nlu_fallback"
 # Components of the shipped pipeline that only the airline needs.
-NOT_APPLICABLE = ("ResponseSelector", "RuleEntityExtractor")
+NOT_APPLICABLE = ("LinearResponseSelector", "ResponseSelector", "RuleEntityExtractor")
 SWEEP = [round(0.05 * i, 2) for i in range(2, 19)]
 # Test messages are parsed in batches (the sentence encoder is several times
 # faster per message on a batch); a sample is also parsed one at a time, the

@@ -40,15 +40,15 @@ POLITE_SECONDS = 7.0
 # The gateway holds customers' messages for as long (RASA_STARTUP_SECONDS, unless
 # set, bot/run.py): bot.run stops if Rasa is not up by then, so no message waits for nothing.
 START_SECONDS = 240.0
-# How the Rasa server's memory is kept down, measured with the shipped model
-# (benchmarks/rasa_memory.py, docs/benchmarks.md "Where Rasa's memory goes").
+# How the Rasa server's memory is kept down (benchmarks/rasa_memory.py,
+# docs/benchmarks.md "Where Rasa's memory goes").
 RASA_MEMORY_ENV = {
     # TensorFlow's oneDNN kernels take their buffers from a pool that never gives
-    # memory back: the one training step Rasa runs to build the ResponseSelector's
-    # (DIET's) weights before loading them left 0.7-0.8 GB in it (2.6 GB of
-    # anonymous memory once loaded, 1.85 without). Without oneDNN the response
-    # selector's confidences move in the 7th decimal (3.6e-7 at most on 200 test
-    # messages, the same answers) and a parse costs no more CPU.
+    # memory back. The shipped pipeline no longer runs TensorFlow (no DIET since
+    # in_rasa/nlu/linear_response_selector.py), but a pipeline that does (Rasa's
+    # ResponseSelector or DIETClassifier, docs/nlu-variants/) builds its weights with
+    # one training step at load, which left 0.7-0.8 GB in that pool. Without oneDNN
+    # DIET's confidences moved in the 7th decimal and a parse cost no more CPU.
     "TF_ENABLE_ONEDNN_OPTS": "0",
 }
 

@@ -48,6 +48,7 @@ from rasa.shared.nlu.training_data.message import Message
 from bot.real_posts import FALLBACK
 
 # The one place the review tools name our in-Rasa code.
+from in_rasa.nlu.linear_response_selector import LinearResponseSelector
 from in_rasa.nlu.onnx_encoder import THREADS_VARIABLE
 
 #: The node that turns the user's messages into Rasa's ``Message``s (Rasa 3.6's name).
@@ -55,6 +56,8 @@ CONVERTER = "nlu_message_converter"
 #: Kinds of component that make the ranking or the vector; the rest add nothing to a
 #: suggestion. A response selector is checked first: it is an intent classifier too.
 RANKING_KINDS = (Tokenizer, Featurizer, IntentClassifier, RegexMessageHandler)
+#: Response selectors: Rasa's (DIET) and ours (the shipped one).
+SELECTOR_KINDS = (ResponseSelector, LinearResponseSelector)
 
 
 def use_cores(count: int | None) -> None:
@@ -87,9 +90,9 @@ class SuggestionRun:
         for name in _chain(schema, processor.model_metadata.nlu_target):
             uses = schema.nodes[name].uses
             retrieval = schema.nodes[name].config.get("retrieval_intent")
-            if issubclass(uses, ResponseSelector) and retrieval:
+            if issubclass(uses, SELECTOR_KINDS) and retrieval:
                 self.selectors.append((name, str(retrieval)))
-            elif issubclass(uses, RANKING_KINDS) and not issubclass(uses, ResponseSelector):
+            elif issubclass(uses, RANKING_KINDS) and not issubclass(uses, SELECTOR_KINDS):
                 self.steps.append(name)
             else:
                 self.skipped.append(name)

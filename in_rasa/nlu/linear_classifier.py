@@ -180,6 +180,19 @@ def code_digest(*modules: Any) -> str:
     return digest.hexdigest()[:16]
 
 
+def class_weights(model: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted scikit-learn LogisticRegression's weights and bias, one row per class.
+
+    With two classes scikit-learn keeps one row (the second class's log-odds); a zero row
+    for the first makes :func:`softmax` give the same probabilities as its sigmoid.
+    """
+    weights, bias = np.asarray(model.coef_), np.asarray(model.intercept_)
+    if len(model.classes_) == 2:
+        weights = np.vstack([np.zeros_like(weights), weights])
+        bias = np.concatenate([np.zeros_like(bias), bias])
+    return weights.astype(np.float32), bias.astype(np.float32)
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax."""
     shifted = scores - scores.max(axis=1, keepdims=True)
@@ -275,8 +288,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         )
         model.fit(matrix, labels)
         self._classes = [str(c) for c in model.classes_]
-        self._weights = np.asarray(model.coef_, dtype=np.float32)
-        self._bias = np.asarray(model.intercept_, dtype=np.float32)
+        self._weights, self._bias = class_weights(model)
         if self._config["word_support"] > 0:
             index = {name: i for i, name in enumerate(self._classes)}
             self._support = WordSupport.fit(

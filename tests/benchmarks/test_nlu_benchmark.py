@@ -46,7 +46,10 @@ def test_the_benchmark_pipeline_is_the_shipped_one_without_the_airline_parts() -
     shipped = shipped_config()
     config = benchmark_config(shipped)
     names = [c["name"] for c in config["pipeline"]]
-    airline_only = ("ResponseSelector", "in_rasa.nlu.entities.RuleEntityExtractor")
+    airline_only = (
+        "in_rasa.nlu.linear_response_selector.LinearResponseSelector",
+        "in_rasa.nlu.entities.RuleEntityExtractor",
+    )
     assert names == [c["name"] for c in shipped["pipeline"] if c["name"] not in airline_only]
     fallback = next(c for c in config["pipeline"] if c["name"].endswith("FallbackClassifier"))
     shipped_fallback = next(
@@ -196,7 +199,7 @@ def test_the_command_benchmarks_a_small_slice_end_to_end(tmp_path: Path) -> None
         assert figures["fallback_threshold"] == fallback_settings(shipped_config())[0]
         assert figures["machine"]["rasa"] == "3.6.21"
         assert "RuleEntityExtractor" not in figures["components"]
-        assert "ResponseSelector" not in figures["components"]
+        assert "LinearResponseSelector" not in figures["components"]
 
     clinc = json.loads((out / "clinc150.json").read_text(encoding="utf-8"))
     for key in ("in_scope_accuracy", "out_of_scope_recall", "out_of_scope_recall_no_threshold"):

@@ -92,6 +92,15 @@ def test_it_trains_stores_loads_and_ranks_intents(tmp_path: Path) -> None:
     assert ranking == sorted(ranking, key=lambda r: -r["confidence"])
 
 
+def test_two_intents_get_probabilities_not_certainty(tmp_path: Path) -> None:
+    """scikit-learn keeps one row of weights for two classes; both must still be scored."""
+    classifier = train_and_load(tmp_path, {"C": 0.1}, BAGS_AND_DELAYS)
+    [parsed] = classifier.process([message("bag late", dense=[0.5, 0.5])])
+    ranking = {r["name"]: r["confidence"] for r in parsed.get("intent_ranking")}
+    assert 0.2 < ranking["baggage_issue"] < 0.8
+    assert ranking["baggage_issue"] + ranking["flight_delayed"] == pytest.approx(1.0)
+
+
 def test_an_untrained_classifier_leaves_messages_alone(tmp_path: Path) -> None:
     storage = LocalModelStorage(tmp_path)
     context = ExecutionContext(GraphSchema({}), "test")
@@ -106,7 +115,7 @@ def test_word_support_lowers_intents_whose_examples_never_used_the_words(tmp_pat
     supported = train_and_load(tmp_path / "support", {"word_support": 0.6}, BAGS_AND_DELAYS)
     # Same features (the fake featurizer sees only "bag"), different wording:
     # one message in the intent's own words, one on the topic in other words.
-    own = "lost bag"
+    own = "bag"
     other = "bag of crisps recipe"
 
     def top(classifier: LinearIntentClassifier, text: str) -> dict[str, float]:

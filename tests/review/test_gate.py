@@ -96,15 +96,6 @@ def _smaller_test_file(target: Path, per_block: int = 8) -> Path:
     return target
 
 
-def _without_response_selector(target: Path) -> Path:
-    """The shipped pipeline without the ResponseSelector (DIET, the slowest part to train):
-    it does not touch the intents the gate compares."""
-    config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
-    config["pipeline"] = [c for c in config["pipeline"] if c["name"] != "ResponseSelector"]
-    target.write_text(yaml.safe_dump(config, sort_keys=False), "utf-8")
-    return target
-
-
 @pytest.mark.model
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # a training and two evaluations: about 3 minutes on 2 idle cores
@@ -118,7 +109,7 @@ def test_the_gate_says_worse_for_a_worsened_data_set(tmp_path: Path) -> None:
     done = _gate(
         worse,
         out,
-        _without_response_selector(tmp_path / "config.yml"),
+        None,
         _smaller_test_file(tmp_path / "test_nlu.yml"),
     )
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
