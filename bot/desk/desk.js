@@ -86,7 +86,7 @@
     $("card").hidden = false;
     $("title").textContent = `#${t.id} ${t.reason}`;
     $("who").textContent = `${t.customer} · ${t.channel} (${t.visibility}) · ${t.priority} · ` +
-      `waiting ${t.waited} · ${t.state}` + (t.error ? ` · ${t.error}` : "");
+      `${t.wait} · ${t.state}` + (t.error ? ` · ${t.error}` : "");
     const priority = $("priority");
     if (!priority.options.length) {
       for (const p of t.priorities) priority.append(new Option(p, p));

@@ -45,6 +45,8 @@ from bot.desk.cards import (
     customer_label,
     shown_slots,
     status_words,
+    wait_ended,
+    wait_words,
     waited,
 )
 from bot.desk.operations import CareDesk, Outcome, Refused
@@ -300,7 +302,9 @@ def _summary(view: TicketView, now: datetime) -> dict[str, Any]:
         "state": status_words(view, PlainMarkup().mention),
         "channel": view.channel,
         "customer": customer_label(view),
-        "waited": waited(view.created_at, now),
+        # Until now while the ticket is active; until it was taken (or closed) after.
+        "waited": waited(view.created_at, wait_ended(view) or now),
+        "wait": wait_words(view, now),
         "last": (last or {}).get("text") or "",
     }
 

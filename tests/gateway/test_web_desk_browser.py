@@ -101,6 +101,10 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await _wait_text(desk, "#log p.activity", "Bag found in Boston")
     await desk.click("#hand_back")
     await _wait_text(desk, "#status", "back with the bot")
+    # The ticket still open on the desk is closed: its wait no longer runs.
+    await _wait_text(desk, "#who", "handed back to the bot by @alice")
+    header = await desk.text_content("#who")
+    assert header is not None and "waited 0 min, closed 0 min ago" in header, header
     await desk.locator("#empty").wait_for(timeout=TIMEOUT_MS)
     await _shot(desk, "5-desk-handed-back", store)
     await _wait_text(customer, "#log", "I'm back!")
