@@ -174,6 +174,34 @@ async def test_a_web_agent_takes_a_handover_without_slack(
         assert session.scalars(select(OutboxItem).where(OutboxItem.channel == "slack")).all() == []
 
 
+async def test_an_agent_is_named_alike_in_the_queue_the_header_and_the_log(
+    fake_assistant, start_gateway, http
+) -> None:  # type: ignore[no-untyped-def]
+    """Before, the ticket's header said "claimed by @alice" and the queue "claimed by
+    alice" (the page wrote the raw id): the view data names an agent one way."""
+    _assistant, rasa_url = fake_assistant
+    gateway, _customer, ticket = await handed_over(start_gateway, rasa_url, http, "human please")
+    async with WebAgent(gateway.url, "alice") as alice:
+        [waiting] = await eventually(lambda: _queue(alice))
+        assert waiting["state"] == "waiting for an agent" and waiting["agent_name"] is None
+        assert (await alice.act(ticket.id, "claim"))[0] == 200
+        assert (await alice.act(ticket.id, "reply", text="Alice here.", key="a" * 12))[0] == 200
+        [summary] = await _queue(alice)
+        detail = await alice.get(f"tickets/{ticket.id}")
+        card = detail["ticket"]
+        assert summary["agent_name"] == card["agent_name"] == "@alice"
+        assert summary["state"] == card["state"] == "claimed by @alice"
+        named = {m["text"]: m["agent_name"] for m in detail["conversation"]}
+        assert named["Alice here."] == "@alice" and named["human please"] is None
+        assert {"who": "@alice", "action": "claimed it"} in [
+            {"who": a["who"], "action": a["action"]} for a in detail["activity"]
+        ]
+        # And as the operations write an agent: "already claimed by @alice".
+        async with WebAgent(gateway.url, "bob") as bob:
+            _status, refused = await bob.act(ticket.id, "claim")
+        assert refused["error"].endswith(f"claimed by {card['agent_name']}.")
+
+
 async def test_a_closed_ticket_says_how_long_it_waited_not_a_running_wait(
     fake_assistant, start_gateway, http
 ) -> None:  # type: ignore[no-untyped-def]
