@@ -14,7 +14,10 @@ Whoever tells it first clears it: the desk right after a hand-back (and sends
 the assistant's greeting), the gateway's loop right after a give-back (no
 greeting: the customer was told already), or the router before the
 conversation's next message goes to the assistant (no greeting: the customer
-has written since, and the bot's answer to that follows).
+has written since, and the bot's answer to that follows). Two that look at
+once (a message routed while the desk tells Rasa) may both tell it: harmless,
+since a hand-back only clears the handover state, and rare; one that finds the
+mark gone does nothing.
 """
 
 from __future__ import annotations

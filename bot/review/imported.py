@@ -119,13 +119,13 @@ class ImportedInbox:
         """One page of groups (each with its shown members and its outliers apart): three
         statements whatever the page holds."""
         where = self._where(filters)
-        with reading(self.reads, session) as session:
-            total = session.scalar(
+        with reading(self.reads, session) as read:
+            total = read.scalar(
                 select(func.count(func.distinct(ArchivePost.group_id))).where(*where)
             )
             groups = [
                 int(g.group_id)
-                for g in session.execute(
+                for g in read.execute(
                     select(ArchivePost.group_id, func.min(ArchivePost.priority).label("first"))
                     .where(*where)
                     .group_by(ArchivePost.group_id)
@@ -135,7 +135,7 @@ class ImportedInbox:
                 )
             ]
             members: dict[int, list[ArchivePost]] = {g: [] for g in groups}
-            for post in session.scalars(
+            for post in read.scalars(
                 select(ArchivePost)
                 .where(ArchivePost.group_id.in_(groups), *where)
                 .order_by(ArchivePost.centre.desc(), ArchivePost.id)
