@@ -205,7 +205,7 @@ async def _watch_service_levels(gateway: Gateway, brand: Brand, interval: float)
                 queued += len(await asyncio.to_thread(gateway.care.check_service_levels))
             except Exception:
                 logger.exception("gateway: the service level check failed")
-        given_back: list[str] = []
+        given_back: list[int] = []
         try:
             followed = await asyncio.to_thread(
                 waiting.follow_up_waiting,
@@ -221,7 +221,7 @@ async def _watch_service_levels(gateway: Gateway, brand: Brand, interval: float)
             gateway.outbox.wake()
         # After the wake: the customer's message does not wait for the assistant.
         try:
-            await waiting.tell_assistant(gateway.assistant, given_back)
+            await waiting.tell_assistant(gateway.assistant, gateway.sessions, given_back)
         except Exception:
             logger.exception("gateway: telling the assistant of a give-back failed")
 

@@ -42,6 +42,8 @@ class PendingMessage:
     owner: Owner
     visibility: Visibility
     accepted_at: datetime  # when it was stored
+    # The ticket whose hand-back the assistant has not heard of yet (handbacks.py).
+    handback_owed: int | None = None
 
     @property
     def rasa_sender_id(self) -> str:
@@ -99,6 +101,7 @@ _PENDING_COLUMNS = (
     CONVERSATIONS.c.owner,
     CONVERSATIONS.c.visibility,
     MESSAGES.c.created_at,
+    CONVERSATIONS.c.handback_owed,
 )
 _WITH_CONVERSATION = (MESSAGES, CONVERSATIONS, MESSAGES.c.conversation_id == CONVERSATIONS.c.id)
 _OLDEST_PENDING = (
@@ -129,6 +132,7 @@ def _pending_of(row: Any) -> PendingMessage:
         owner=row.owner,
         visibility=Visibility(row.visibility),
         accepted_at=row.created_at,
+        handback_owed=row.handback_owed,
     )
 
 

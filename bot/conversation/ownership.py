@@ -26,9 +26,11 @@ def to_agent(conversation: Conversation, agent: str) -> None:
     conversation.agent_id = agent
 
 
-def to_bot(conversation: Conversation) -> None:
-    """The ticket was handed back: the bot answers again."""
+def to_bot(conversation: Conversation, ticket_id: int) -> None:
+    """The ticket was handed back: the bot answers again, once the assistant has heard
+    of it (marked here, in the same transaction: bot/conversation/handbacks.py)."""
     conversation.owner, conversation.agent_id = Owner.BOT, None
+    conversation.handback_owed = ticket_id
 
 
 def ticket_resolved(conversation: Conversation) -> None:

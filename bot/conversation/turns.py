@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.assistant import Assistant, AssistantBusy, AssistantRefused, AssistantUnavailable, Turn
 from bot.brand import Brand
 from bot.contract import DESK_KEY, VISIBILITY_KEY, HandoverReason
-from bot.conversation import replies, waiting
+from bot.conversation import handbacks, replies, waiting
 from bot.conversation.csat import Ratings
 from bot.conversation.handover import Desk, hand_over, open_ticket
 from bot.conversation.leases import PendingMessage, next_pending, pending_message
@@ -217,6 +217,13 @@ class ConversationRouter:
         answer = own_answer(pending.kind, pending.text)  # what the assistant cannot take
         if answer is None:
             try:
+                if pending.handback_owed is not None:
+                    # Given back while the assistant did not answer: it hears of it
+                    # first, or it takes this message still handed over. Its greeting
+                    # is not sent: its answer to this message follows.
+                    await handbacks.tell(
+                        self.assistant, self.sessions, pending.handback_owed, self.reads
+                    )
                 turn = await self.assistant.turn(
                     pending.rasa_sender_id,
                     pending.text,

@@ -7,7 +7,8 @@ and the gateway's service-level loop call it.
 A give-back ends the handover as an agent's hand-back does (bot/desk/operations.py):
 the desk is told in the same transaction (its card shows the ticket closed), and the
 gateway then tells the assistant (:func:`tell_assistant`), so that its dialogue state
-is no longer handed over when the customer writes next.
+is no longer handed over when the customer writes next (if the assistant does not
+answer then, before that message: bot/conversation/handbacks.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.assistant import Assistant, AssistantUnavailable
 from bot.brand import Brand
-from bot.conversation import ownership
+from bot.conversation import handbacks, ownership
 from bot.conversation.handover import Desk
 from bot.conversation.replies import send_text
 from bot.expectations import Step, follow_up, on_handover
@@ -44,8 +45,8 @@ class FollowedUp:
 
     #: Messages queued for customers (updates and give-backs).
     queued: int = 0
-    #: The assistant's ids (``rasa_sender_id``) of the conversations given back to the bot.
-    given_back: list[str] = field(default_factory=list)
+    #: The tickets given back to the bot (the assistant has yet to hear of each).
+    given_back: list[int] = field(default_factory=list)
 
 
 def promises_a_person(response: str | None) -> bool:
@@ -114,31 +115,33 @@ def follow_up_waiting(
                 audit(session, "gateway", UPDATED, now, conversation.id, ticket.id)
             else:
                 ticket.status, ticket.resolved_at = TicketStatus.HANDED_BACK, now
-                ownership.to_bot(conversation)
+                ownership.to_bot(conversation, ticket.id)
                 conversation.updated_at = now
                 text, key = brand.message("returned_to_bot"), f"wait:back:{ticket.id}"
                 audit(session, "gateway", GIVEN_BACK, now, conversation.id, ticket.id)
                 if desk is not None:
                     desk.ticket_given_back(session, ticket, now)
-                given_back.append(conversation.rasa_sender_id)
+                given_back.append(ticket.id)
             send_text(session, conversation, key, Author.SYSTEM, text, now)
             queued += 1
     return FollowedUp(queued, given_back)
 
 
-async def tell_assistant(assistant: Assistant, given_back: list[str]) -> None:
-    """Tells the assistant that these conversations are the bot's again (it clears its
-    handover state, as after an agent's hand-back).
+async def tell_assistant(
+    assistant: Assistant, sessions: sessionmaker, given_back: list[int]
+) -> None:
+    """Tells the assistant that these tickets' conversations are the bot's again (it
+    clears its handover state, as after an agent's hand-back).
 
     Its greeting is not sent: the customer has just had ``returned_to_bot``, which says
     the bot is back, with an apology and where else to turn. A second message saying
     the same ("I'm back: our team has finished helping you") would be one too many,
     and untrue, since no one from the team came.
     """
-    for sender in given_back:
+    for ticket_id in given_back:
         try:
-            await assistant.handback(sender)
+            await handbacks.tell(assistant, sessions, ticket_id)
         except AssistantUnavailable as error:
             # As after an agent's hand-back: the conversation is the bot's all the same,
-            # and the assistant answers the customer's next message.
+            # and the assistant hears of it before the customer's next message.
             logger.warning("give back: the assistant did not answer: %s", error)

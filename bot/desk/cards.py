@@ -42,6 +42,8 @@ class TicketView:
     # The request handed over and the second intent it carried ("flight_cancelled",
     # "refund_request"), when it carried one.
     request: tuple[str, ...] = ()
+    claimed_at: datetime | None = None
+    resolved_at: datetime | None = None  # closed: resolved or handed back
 
 
 def waited(since: datetime, now: datetime) -> str:
@@ -53,6 +55,23 @@ def waited(since: datetime, now: datetime) -> str:
     if hours < 48:
         return f"{hours} h {rest} min" if rest else f"{hours} h"
     return f"{hours // 24} d"
+
+
+def wait_ended(view: TicketView) -> datetime | None:
+    """When the customer's wait ended, for a closed ticket: an agent took it, or (no one
+    did) it closed; None while the ticket is open or claimed."""
+    if view.status in ("open", "claimed") or view.resolved_at is None:
+        return None
+    return view.claimed_at or view.resolved_at
+
+
+def wait_words(view: TicketView, now: datetime) -> str:
+    """The wait as the web desk says it: "waiting 4 min" while the ticket is active; a
+    closed ticket's wait no longer runs: "waited 4 min, closed 2 h ago"."""
+    ended = wait_ended(view)
+    if ended is None or view.resolved_at is None:
+        return f"waiting {waited(view.created_at, now)}"
+    return f"waited {waited(view.created_at, ended)}, closed {waited(view.resolved_at, now)} ago"
 
 
 def customer_label(view: TicketView) -> str:
@@ -144,7 +163,7 @@ def card_blocks(view: TicketView, now: datetime) -> list[dict[str, Any]]:
                 {"type": "mrkdwn", "text": f"*Customer:*\n{customer_label(view)}"},
                 {"type": "mrkdwn", "text": f"*Where:*\n{where}"},
                 {"type": "mrkdwn", "text": f"*Priority:*\n{icon} {view.priority}"},
-                {"type": "mrkdwn", "text": f"*Waiting:*\n{waited(view.created_at, now)}"},
+                {"type": "mrkdwn", "text": _wait_field(view, now)},
             ],
         },
         {"type": "section", "text": {"type": "mrkdwn", "text": _status_line(view)}},
@@ -184,6 +203,14 @@ def card_blocks(view: TicketView, now: datetime) -> list[dict[str, Any]]:
             }
         )
     return blocks
+
+
+def _wait_field(view: TicketView, now: datetime) -> str:
+    # A closed card is not drawn again: how long the customer waited, not "N min ago".
+    ended = wait_ended(view)
+    if ended is None:
+        return f"*Waiting:*\n{waited(view.created_at, now)}"
+    return f"*Waited:*\n{waited(view.created_at, ended)}"
 
 
 def _actions(view: TicketView) -> dict[str, Any]:

@@ -70,8 +70,8 @@
       button.dataset.ticket = t.id;
       button.setAttribute("aria-current", String(t.id === current));
       button.append(el("strong", `#${t.id} ${t.reason}`, t.priority));
-      const who = t.agent ? `claimed by ${t.agent}` : "waiting for an agent";
-      button.append(el("div", `${t.priority} · ${t.channel} · ${t.customer} · ${t.waited} · ${who}`, "meta"));
+      // t.state: the same words as the ticket's header ("claimed by @alice").
+      button.append(el("div", `${t.priority} · ${t.channel} · ${t.customer} · ${t.waited} · ${t.state}`, "meta"));
       if (t.last) button.append(el("div", t.last.slice(0, 120), "meta"));
       button.addEventListener("click", () => open(t.id));
       const item = el("li");
@@ -86,7 +86,7 @@
     $("card").hidden = false;
     $("title").textContent = `#${t.id} ${t.reason}`;
     $("who").textContent = `${t.customer} · ${t.channel} (${t.visibility}) · ${t.priority} · ` +
-      `waiting ${t.waited} · ${t.state}` + (t.error ? ` · ${t.error}` : "");
+      `${t.wait} · ${t.state}` + (t.error ? ` · ${t.error}` : "");
     const priority = $("priority");
     if (!priority.options.length) {
       for (const p of t.priorities) priority.append(new Option(p, p));
@@ -116,11 +116,11 @@
   function drawLog(data) {
     const entries = [
       ...data.conversation.map((m) => ({
-        at: m.at, cls: m.author, who: m.agent ? `Agent (${m.agent}):` : WHO[m.author] || `${m.author}:`,
+        at: m.at, cls: m.author, who: m.agent ? `Agent (${m.agent_name}):` : WHO[m.author] || `${m.author}:`,
         text: m.text,
       })),
       ...data.activity.map((a) => ({
-        at: a.at, cls: "activity", who: "Desk:", text: `${a.actor} ${a.action}${a.text ? ": " + a.text : ""}`,
+        at: a.at, cls: "activity", who: "Desk:", text: `${a.who} ${a.action}${a.text ? ": " + a.text : ""}`,
       })),
     ].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
     const signature = JSON.stringify(entries);

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.assistant import Assistant, AssistantUnavailable
 from bot.brand import Brand
-from bot.conversation import ownership
+from bot.conversation import handbacks, ownership
 from bot.conversation.csat import Ratings
 from bot.conversation.replies import send_text
 from bot.desk import views
@@ -348,7 +348,7 @@ class CareDesk:
             ticket.status, ticket.agent_id, ticket.resolved_at = status, agent, now
             conversation = ticket.conversation
             if status == TicketStatus.HANDED_BACK:
-                ownership.to_bot(conversation)
+                ownership.to_bot(conversation, ticket.id)
             else:
                 ownership.ticket_resolved(conversation)
                 if self.ratings is not None:
@@ -363,8 +363,8 @@ class CareDesk:
         Both steps in one call; a desk that must answer quickly (Slack: 3 s) calls
         :meth:`give_back` before its acknowledgement and :meth:`greet_again` after.
         """
-        sender = await asyncio.to_thread(self.give_back, ticket_id, agent)
-        unavailable = await self.greet_again(ticket_id, sender)
+        await asyncio.to_thread(self.give_back, ticket_id, agent)
+        unavailable = await self.greet_again(ticket_id)
         return Outcome(f"{handed_back(ticket_id)} {unavailable or ''}".strip())
 
     def give_back(self, ticket_id: int, agent: str) -> str:
@@ -372,14 +372,17 @@ class CareDesk:
         returns the conversation's id at the assistant."""
         return self._close(ticket_id, agent, TicketStatus.HANDED_BACK)
 
-    async def greet_again(self, ticket_id: int, sender: str) -> str | None:
+    async def greet_again(self, ticket_id: int) -> str | None:
         """Rasa clears the handover and greets the customer; returns what to tell the
-        agent when it could not (the bot then answers the customer's next message)."""
+        agent when it could not (the assistant then hears of the hand-back before the
+        customer's next message, bot/conversation/handbacks.py, and answers that)."""
         try:
-            greeting = await self.assistant.handback(sender)
+            greeting = await handbacks.tell(self.assistant, self.sessions, ticket_id)
         except AssistantUnavailable as error:
             logger.warning("hand back: the assistant did not answer: %s", error)
             return "(The bot was unavailable and will answer the next message.)"
+        if greeting is None:  # told already: the customer wrote, and the bot answered that
+            return None
         await asyncio.to_thread(
             self._send_greeting, ticket_id, [m.text for m in greeting if m.text]
         )

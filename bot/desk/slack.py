@@ -240,7 +240,7 @@ class SlackDesk:
             if sender is None:  # refused: nothing was handed back
                 return
             user, ticket_id = body["user"]["id"], int(body["actions"][0]["value"])
-            unavailable = await self.desk.greet_again(ticket_id, sender)
+            unavailable = await self.desk.greet_again(ticket_id)
             self.wake()
             if unavailable:
                 await self._tell(user, unavailable)

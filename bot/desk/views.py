@@ -58,6 +58,8 @@ def ticket_view(session: Session, ticket: Ticket, links: Links) -> TicketView:
         ],
         error=ticket.context.get("error"),
         request=request,
+        claimed_at=ticket.claimed_at,
+        resolved_at=ticket.resolved_at,
     )
 
 

@@ -45,6 +45,8 @@ from bot.desk.cards import (
     customer_label,
     shown_slots,
     status_words,
+    wait_ended,
+    wait_words,
     waited,
 )
 from bot.desk.operations import CareDesk, Outcome, Refused
@@ -87,6 +89,16 @@ PAGE_HEADERS = {
 
 # The page's id for one reply, so a resent POST is sent to the customer once.
 ReplyKey = PageId
+# Activity of the gateway's own loop, not of an agent (bot/conversation/waiting.py, the
+# service levels): its actor is named as it is.
+NOT_BY_AGENTS = frozenset({GIVEN_BACK, "sla_breached"})
+
+
+def agent_name(agent: str) -> str:
+    """An agent as the web desk names them everywhere ("@alice"): the queue, the ticket's
+    header, the conversation, the activity, and the operations' answers (whose
+    :class:`~bot.desk.ports.PlainMarkup` this is)."""
+    return PlainMarkup().mention(agent)
 
 
 def _text(value: Any) -> str:
@@ -193,6 +205,7 @@ class WebDesk:
                     "text": m.text or f"[{m.kind}]",
                     "at": _iso(m.created_at),
                     "agent": m.agent_id,
+                    "agent_name": agent_name(m.agent_id) if m.agent_id else None,
                 }
                 for m in messages
             ]
@@ -200,6 +213,7 @@ class WebDesk:
                 {
                     "id": e.id,
                     "actor": e.actor,
+                    "who": e.actor if e.action in NOT_BY_AGENTS else agent_name(e.actor),
                     "action": ACTIVITY[e.action],
                     "text": (e.details or {}).get("text")
                     or (e.details or {}).get("priority")
@@ -297,10 +311,13 @@ def _summary(view: TicketView, now: datetime) -> dict[str, Any]:
         "priority": view.priority,
         "status": view.status,
         "agent": view.agent_id,
-        "state": status_words(view, PlainMarkup().mention),
+        "agent_name": agent_name(view.agent_id) if view.agent_id else None,
+        "state": status_words(view, agent_name),
         "channel": view.channel,
         "customer": customer_label(view),
-        "waited": waited(view.created_at, now),
+        # Until now while the ticket is active; until it was taken (or closed) after.
+        "waited": waited(view.created_at, wait_ended(view) or now),
+        "wait": wait_words(view, now),
         "last": (last or {}).get("text") or "",
     }
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.review.inbox import Decision, ReviewError, ReviewInbox
+from bot.store.db import reading
 from bot.store.models import ArchivePost, ReviewStatus
 
 PER_PAGE = 20
@@ -79,11 +80,13 @@ def _group(group_id: int, members: list[ArchivePost]) -> dict[str, Any]:
 
 
 class ImportedInbox:
-    """Reads and decides imported posts; files approved ones through ``inbox``."""
+    """Reads and decides imported posts; files approved ones through ``inbox``. Reads go
+    through the inbox's read-only sessions, or the caller's session (as the inbox's)."""
 
     def __init__(self, sessions: sessionmaker, inbox: ReviewInbox) -> None:
         self.sessions = sessions
         self.inbox = inbox
+        self.reads = inbox.reads
 
     @staticmethod
     def _shown() -> Any:
@@ -107,18 +110,22 @@ class ImportedInbox:
         return where
 
     def page(
-        self, number: int = 0, filters: Filters = Filters(), per_page: int = PER_PAGE
+        self,
+        number: int = 0,
+        filters: Filters = Filters(),
+        per_page: int = PER_PAGE,
+        session: Session | None = None,
     ) -> dict[str, Any]:
         """One page of groups (each with its shown members and its outliers apart): three
         statements whatever the page holds."""
         where = self._where(filters)
-        with self.sessions() as session:
-            total = session.scalar(
+        with reading(self.reads, session) as read:
+            total = read.scalar(
                 select(func.count(func.distinct(ArchivePost.group_id))).where(*where)
             )
             groups = [
                 int(g.group_id)
-                for g in session.execute(
+                for g in read.execute(
                     select(ArchivePost.group_id, func.min(ArchivePost.priority).label("first"))
                     .where(*where)
                     .group_by(ArchivePost.group_id)
@@ -128,7 +135,7 @@ class ImportedInbox:
                 )
             ]
             members: dict[int, list[ArchivePost]] = {g: [] for g in groups}
-            for post in session.scalars(
+            for post in read.scalars(
                 select(ArchivePost)
                 .where(ArchivePost.group_id.in_(groups), *where)
                 .order_by(ArchivePost.centre.desc(), ArchivePost.id)
@@ -141,9 +148,10 @@ class ImportedInbox:
                 "total_groups": int(total or 0),
             }
 
-    def pending(self) -> int:
-        with self.sessions() as session:
-            return int(session.scalar(select(func.count()).where(self._shown())) or 0)
+    def pending(self, session: Session | None = None) -> int:
+        """How many posts wait for a decision (near-duplicates follow theirs)."""
+        with reading(self.reads, session) as read:
+            return int(read.scalar(select(func.count()).where(self._shown())) or 0)
 
     # -- deciding --------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from bot.review.redaction import (
     plain_text,
     redact_for_training,
 )
+from bot.store.db import reading, reads_beside
 from bot.store.models import (
     AuditEvent,
     Author,
@@ -147,7 +148,12 @@ class Filed:
 
 
 class ReviewInbox:
-    """Reads and decides review items; writes approved examples into the NLU file."""
+    """Reads and decides review items; writes approved examples into the NLU file.
+
+    Decisions go through ``sessions``; reads through read-only sessions (``reads``, by
+    default on the same engine), which on SQLite take no write lock. Each read takes
+    the caller's session if given one: a page of the inbox is one session.
+    """
 
     def __init__(
         self,
@@ -156,8 +162,10 @@ class ReviewInbox:
         nlu_file: Path = NLU_FILE,
         entities: Iterable[str] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        reads: sessionmaker | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reads = reads or reads_beside(sessions)
         # The shipped fallback threshold unless told otherwise: under it the
         # bot itself was unsure.
         self.threshold = threshold if threshold is not None else shipped_threshold()
@@ -258,19 +266,21 @@ class ReviewInbox:
 
     # -- reading ---------------------------------------------------------------
 
-    def items(self, status: ReviewStatus | None = ReviewStatus.PENDING) -> list[ItemView]:
+    def items(
+        self, status: ReviewStatus | None = ReviewStatus.PENDING, session: Session | None = None
+    ) -> list[ItemView]:
         """Items (pending by default), oldest first, each checked against the NLU file."""
         nlu = self._nlu()
         query = select(ReviewItem).order_by(ReviewItem.id)
         if status is not None:
             query = query.where(ReviewItem.status == status)
-        with self.sessions() as session:
-            rows = session.scalars(query).all()
+        with reading(self.reads, session) as read:
+            rows = read.scalars(query).all()
             return [_view(row, nlu) for row in rows]
 
-    def groups(self) -> list[Group]:
+    def groups(self, session: Session | None = None) -> list[Group]:
         """Pending items grouped with their near-duplicates, biggest groups first."""
-        items = [i for i in self.items() if i.text.strip()]
+        items = [i for i in self.items(session=session) if i.text.strip()]
         by_id = {i.id: i for i in items}
         known = self._clusters
         if known is None or not by_id.keys() <= known.keys():
@@ -285,17 +295,19 @@ class ReviewInbox:
         groups = [Group(members) for members in grouped.values()]
         return sorted(groups, key=lambda g: (-len(g.items), g.items[0].id))
 
-    def pending(self) -> int:
+    def pending(self, session: Session | None = None) -> int:
         """How many items wait for a decision (counted, not loaded)."""
-        with self.sessions() as session:
+        with reading(self.reads, session) as read:
             query = select(func.count()).where(ReviewItem.status == ReviewStatus.PENDING)
-            return int(session.scalar(query) or 0)
+            return int(read.scalar(query) or 0)
 
-    def threads(self, items: Iterable[ItemView]) -> dict[int, dict[str, str | None]]:
+    def threads(
+        self, items: Iterable[ItemView], session: Session | None = None
+    ) -> dict[int, dict[str, str | None]]:
         """The thread around each item's message (its reply, the customer's next message)."""
         shown = list(items)
-        with self.sessions() as session:
-            found = sources.threads_around(session, [i.message_id for i in shown])
+        with reading(self.reads, session) as read:
+            found = sources.threads_around(read, [i.message_id for i in shown])
         return {i.id: found[i.message_id] for i in shown}
 
     def known_intents(self) -> list[str]:

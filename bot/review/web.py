@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.orm import Session
 
 from bot.review.imported import Filters, ImportedInbox
 from bot.review.inbox import ReviewError, ReviewInbox
@@ -72,16 +73,20 @@ def _number(request: web.Request, key: str) -> float | None:
 
 
 def _live_page(
-    inbox: ReviewInbox, number: int, filters: Filters, per_page: int = PER_PAGE
+    inbox: ReviewInbox,
+    session: Session,
+    number: int,
+    filters: Filters,
+    per_page: int = PER_PAGE,
 ) -> dict[str, Any]:
     groups = [
         g
-        for g in inbox.groups()
+        for g in inbox.groups(session)
         if (not filters.intent or _is_intent(g.items[0].proposed_intent, filters.intent))
         and _within(g.items[0].confidence, filters)
     ]
     shown = groups[number * per_page : (number + 1) * per_page]
-    threads = inbox.threads(i for g in shown for i in g.items)
+    threads = inbox.threads((i for g in shown for i in g.items), session)
     return {
         "groups": [
             {
@@ -128,14 +133,18 @@ async def inbox_state(request: web.Request) -> web.Response:
     )
 
     def read() -> dict[str, Any]:
-        if view == "live":
-            found = _live_page(inbox, number, filters)
-        else:
-            found = imported.page(number, filters)
+        # One read-only session for the whole page: one snapshot, and on SQLite no write
+        # lock (a deciding trainer or the gateway's writers never wait for a page).
+        with inbox.reads() as session:
+            if view == "live":
+                found = _live_page(inbox, session, number, filters)
+            else:
+                found = imported.page(number, filters, session=session)
+            counts = {"live": inbox.pending(session), "imported": imported.pending(session)}
         return {
             **found,
             "view": view,
-            "counts": {"live": inbox.pending(), "imported": imported.pending()},
+            "counts": counts,
             "intents": inbox.known_intents(),
             "entities": sorted(inbox.entities),
         }

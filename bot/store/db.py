@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -185,6 +186,22 @@ def read_session_factory(engine: Engine) -> sessionmaker:
         future=True,
         expire_on_commit=False,
     )
+
+
+def reads_beside(sessions: sessionmaker) -> sessionmaker:
+    """Read-only sessions (:func:`read_session_factory`) on the engine of ``sessions``."""
+    return read_session_factory(sessions.kw["bind"])
+
+
+@contextmanager
+def reading(reads: sessionmaker, session: Session | None = None) -> Iterator[Session]:
+    """``session`` when the caller has one (one request, one session), else a read-only
+    session of its own from ``reads``, closed afterwards."""
+    if session is not None:
+        yield session
+        return
+    with reads() as own:
+        yield own
 
 
 def alembic_config(engine: Engine) -> Any:

@@ -132,6 +132,10 @@ class Conversation(Base):  # type: ignore[misc,valid-type]
     lease_expires_at = Column(DateTime)
     # Seeded demo data (bot.analytics.demo): reports read real or demo, never both.
     demo = Column(Boolean, nullable=False, default=False, server_default="0")
+    # The ticket whose hand-back the assistant has not been told of yet: set when the
+    # conversation is given back to the bot, cleared once Rasa heard it (always before
+    # it takes the customer's next message: bot/conversation/handbacks.py).
+    handback_owed = Column(Integer)
 
     customer = relationship(Customer, lazy="joined")
 

@@ -24,10 +24,14 @@ class FakeAssistant:
     turn; anything else -> an echo. As Rasa reads "/intent", a message starting with one
     is understood as that intent ("/thank thanks!": thank), and echoed. Like the real care
     channel, text that is empty or only spaces fails the turn (500) and text over 4,096
-    characters is refused (400)."""
+    characters is refused (400). A hand-back is answered with a greeting, or with
+    ``status`` when that is not 200, as Rasa down or broken fails everything."""
 
     turns: list[dict[str, Any]] = field(default_factory=list)
-    handbacks: list[str] = field(default_factory=list)
+    handbacks: list[str] = field(default_factory=list)  # every hand-back asked
+    # What the assistant took, in order: (sender, message text), "/handback" for a
+    # hand-back it answered.
+    heard: list[tuple[str, str]] = field(default_factory=list)
     delay: float = 0.0
     status: int = 200  # answer every turn with this status (500: broken)
     action_server_up: bool = True
@@ -91,6 +95,7 @@ class FakeAssistant:
         lowered = text.lower()
         if "explode" in lowered:
             return web.json_response({"error": "the assistant failed on this turn"}, status=500)
+        self.heard.append((body["sender"], text))
         intent, messages = "greet", [{"text": f"echo: {text}", "metadata": {}, "response": "echo"}]
         if "human" in lowered:
             intent = "request_human"
@@ -162,6 +167,9 @@ class FakeAssistant:
         self.handbacks.append(body["sender"])
         if self.delay:  # a busy Rasa is slow at everything
             await asyncio.sleep(self.delay)
+        if self.status != 200:
+            return web.json_response({"error": "broken"}, status=self.status)
+        self.heard.append((body["sender"], "/handback"))
         return web.json_response(
             {"messages": [{"text": "I'm back!", "metadata": {}, "response": "back_from_handover"}]}
         )

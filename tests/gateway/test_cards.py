@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
-from bot.desk.cards import TicketView, card_blocks, plain_text
+from bot.desk.cards import TicketView, card_blocks, plain_text, wait_words
 
 
 def view(**changes: object) -> TicketView:
@@ -43,6 +43,30 @@ def test_a_card_shows_both_requests_of_a_two_request_post() -> None:
     assert "Two requests in one:* `flight_cancelled` + `refund_request`" in both
     one = json.dumps(card_blocks(view(request=("complaint",)), now))
     assert "Two requests" not in one and "`flight_cancelled` 90%" in one
+
+
+def test_a_closed_tickets_wait_no_longer_runs() -> None:
+    opened = datetime(2026, 11, 23, 9, 0)
+    now = opened + timedelta(hours=3)
+    assert wait_words(view(), now) == "waiting 3 h"
+    claimed = view(status="claimed", agent_id="alice", claimed_at=opened + timedelta(minutes=4))
+    assert wait_words(claimed, now) == "waiting 3 h"  # active: the ticket's age, as before
+    resolved = view(
+        status="resolved",
+        agent_id="alice",
+        claimed_at=opened + timedelta(minutes=4),
+        resolved_at=opened + timedelta(minutes=50),
+    )
+    assert wait_words(resolved, now) == "waited 4 min, closed 2 h 10 min ago"
+    # No one took it: the customer waited until the gateway gave it back.
+    given_back = view(status="handed_back", resolved_at=opened + timedelta(hours=4))
+    assert wait_words(given_back, opened + timedelta(hours=4, minutes=1)) == (
+        "waited 4 h, closed 1 min ago"
+    )
+    # The Slack card of a closed ticket is not drawn again: it says how long, not when.
+    card = json.dumps(card_blocks(resolved, now))
+    assert "*Waited:*\\n4 min" in card and "Waiting" not in card
+    assert "*Waiting:*\\n3 h" in json.dumps(card_blocks(view(), now))
 
 
 @pytest.mark.parametrize(

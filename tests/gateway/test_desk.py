@@ -412,6 +412,48 @@ async def test_hand_back_gives_the_conversation_back_to_the_bot(desk: Desk, fake
     await eventually(
         lambda: "echo: and is NW22 on time?" in desk.telegram.replies_to(CUSTOMER_CHAT)
     )
+    assert assistant.handbacks == [f"telegram-{ticket.conversation_id}"]  # told once
+
+
+async def test_a_hand_back_rasa_did_not_hear_is_told_before_the_next_message(
+    desk: Desk, fake_assistant
+) -> None:
+    """Rasa is down when the agent hands back: the conversation is the bot's all the same,
+    and Rasa hears of the hand-back before it takes the customer's next message (else it
+    answers it still handed over), once, with no greeting sent then."""
+    assistant, _url = fake_assistant
+    ticket, _thread = await desk.hand_over()
+    sender = f"telegram-{ticket.conversation_id}"
+    await desk.click(AGENTS[0], "claim", str(ticket.id))
+    assistant.status = 500
+    await desk.click(AGENTS[0], "hand_back", str(ticket.id))
+    unavailable = "(The bot was unavailable and will answer the next message.)"
+    await eventually(
+        lambda: unavailable in [c["text"] for c in desk.slack.called("chat.postEphemeral")]
+    )
+    assert desk.ticket().status.value == "handed_back"
+    with desk.gateway.parts.sessions() as session:
+        assert session.get(Conversation, ticket.conversation_id).handback_owed == ticket.id
+    heard = len(assistant.heard)
+    assistant.status = 200
+    before = len(desk.telegram.replies_to(CUSTOMER_CHAT))
+    await desk.telegram.say("and is NW22 on time?", chat_id=CUSTOMER_CHAT, user_id=CUSTOMER_CHAT)
+    await eventually(
+        lambda: "echo: and is NW22 on time?" in desk.telegram.replies_to(CUSTOMER_CHAT)
+    )
+    await desk.telegram.say("thanks", chat_id=CUSTOMER_CHAT, user_id=CUSTOMER_CHAT)
+    await eventually(lambda: "echo: thanks" in desk.telegram.replies_to(CUSTOMER_CHAT))
+    assert assistant.heard[heard:] == [
+        (sender, "/handback"),
+        (sender, "and is NW22 on time?"),
+        (sender, "thanks"),
+    ]
+    assert desk.telegram.replies_to(CUSTOMER_CHAT)[before:] == [
+        "echo: and is NW22 on time?",
+        "echo: thanks",
+    ]  # no greeting: the bot answers what the customer wrote
+    with desk.gateway.parts.sessions() as session:
+        assert session.get(Conversation, ticket.conversation_id).handback_owed is None
 
 
 async def test_hand_back_is_acknowledged_in_time_while_rasa_is_slow(

@@ -114,7 +114,7 @@ async def test_no_one_on_it_one_update_then_the_bot_is_back(
         given_back.extend(followed.given_back)
         return followed.queued
 
-    given_back: list[str] = []
+    given_back: list[int] = []
 
     assert follow_up_at(target - 1) == 0
     assert follow_up_at(target + 1) == 1
@@ -134,11 +134,51 @@ async def test_no_one_on_it_one_update_then_the_bot_is_back(
     assert follow_up_at(ALWAYS_IN.give_back_after_minutes + 60) == 0
     # Given back once: the desk told once, the conversation named for the assistant once.
     assert parts.router.desk.given_back == [ticket.id]
-    assert given_back == [conversation.rasa_sender_id]
+    assert given_back == [ticket.id]
     turns = len(assistant.turns)
     await post(http, gateway.url, session, "is NW22 on time?")
     assert (await texts(http, gateway.url, session, 5))[4] == "echo: is NW22 on time?"
     assert len(assistant.turns) == turns + 1
+
+
+async def test_a_give_back_rasa_did_not_hear_is_told_before_the_next_message(
+    fake_assistant, start_gateway, http
+) -> None:
+    """Rasa is down when the gateway gives the conversation back: it hears of it before it
+    takes the customer's next message, once, and its greeting is not sent (the customer
+    had the gateway's apology, and has the bot's answer now)."""
+    assistant, rasa_url = fake_assistant
+    brand = brand_with(ALWAYS_IN)
+    gateway, session = await handed_over(start_gateway, http, rasa_url, brand)
+    parts = gateway.parts
+    now = parts.router.clock()
+    with parts.sessions.begin() as db:
+        ticket = db.scalars(select(Ticket)).one()
+        ticket.created_at = now - timedelta(minutes=ALWAYS_IN.give_back_after_minutes + 1)
+        sender = ticket.conversation.rasa_sender_id
+    followed = waiting.follow_up_waiting(parts.sessions, brand, now, parts.router.desk)
+    assert followed.given_back == [ticket.id]
+    parts.outbox.wake()
+    assistant.status = 500
+    await waiting.tell_assistant(parts.assistant, parts.sessions, followed.given_back)
+    assert assistant.handbacks == [sender]  # asked, and not heard
+    assistant.status = 200
+    heard = len(assistant.heard)
+    await post(http, gateway.url, session, "is NW22 on time?")
+    await post(http, gateway.url, session, "thanks")
+    said = await texts(http, gateway.url, session, 5)
+    assert said[2:] == [brand.message("returned_to_bot"), "echo: is NW22 on time?", "echo: thanks"]
+    assert assistant.heard[heard:] == [
+        (sender, "/handback"),
+        (sender, "is NW22 on time?"),
+        (sender, "thanks"),
+    ]
+    with parts.sessions() as db:
+        assert db.get(Conversation, ticket.conversation_id).handback_owed is None
+    # Told: the gateway's loop, running again, has nothing more to tell.
+    await waiting.tell_assistant(parts.assistant, parts.sessions, followed.given_back)
+    assert assistant.handbacks == [sender, sender]
+    assert len(assistant.heard) == heard + 3
 
 
 async def test_a_give_back_ends_the_handover_as_an_agents_hand_back_does(

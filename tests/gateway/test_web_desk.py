@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from bot.brand import load_brand
 from bot.store.models import AuditEvent, OutboxItem, ReviewItem, Ticket
+from bot.store.records import utcnow
 from tests.fakes.slack import FakeSlack
 from tests.gateway.conftest import AGENTS, eventually, slack_settings
 from tests.gateway.test_desk import Desk
@@ -170,6 +172,61 @@ async def test_a_web_agent_takes_a_handover_without_slack(
     assert replies.count("Hi, Alice here.") == 1
     with gateway.parts.sessions() as session:  # no Slack: nothing queued for it
         assert session.scalars(select(OutboxItem).where(OutboxItem.channel == "slack")).all() == []
+
+
+async def test_an_agent_is_named_alike_in_the_queue_the_header_and_the_log(
+    fake_assistant, start_gateway, http
+) -> None:  # type: ignore[no-untyped-def]
+    """Before, the ticket's header said "claimed by @alice" and the queue "claimed by
+    alice" (the page wrote the raw id): the view data names an agent one way."""
+    _assistant, rasa_url = fake_assistant
+    gateway, _customer, ticket = await handed_over(start_gateway, rasa_url, http, "human please")
+    async with WebAgent(gateway.url, "alice") as alice:
+        [waiting] = await eventually(lambda: _queue(alice))
+        assert waiting["state"] == "waiting for an agent" and waiting["agent_name"] is None
+        assert (await alice.act(ticket.id, "claim"))[0] == 200
+        assert (await alice.act(ticket.id, "reply", text="Alice here.", key="a" * 12))[0] == 200
+        [summary] = await _queue(alice)
+        detail = await alice.get(f"tickets/{ticket.id}")
+        card = detail["ticket"]
+        assert summary["agent_name"] == card["agent_name"] == "@alice"
+        assert summary["state"] == card["state"] == "claimed by @alice"
+        named = {m["text"]: m["agent_name"] for m in detail["conversation"]}
+        assert named["Alice here."] == "@alice" and named["human please"] is None
+        assert {"who": "@alice", "action": "claimed it"} in [
+            {"who": a["who"], "action": a["action"]} for a in detail["activity"]
+        ]
+        # And as the operations write an agent: "already claimed by @alice".
+        async with WebAgent(gateway.url, "bob") as bob:
+            _status, refused = await bob.act(ticket.id, "claim")
+        assert refused["error"].endswith(f"claimed by {card['agent_name']}.")
+
+
+async def test_a_closed_ticket_says_how_long_it_waited_not_a_running_wait(
+    fake_assistant, start_gateway, http
+) -> None:  # type: ignore[no-untyped-def]
+    """Opened 40 minutes ago, taken after 5, handed back 10 minutes ago: the desk says the
+    customer waited 5 minutes and the ticket closed 10 minutes ago (before: "waiting 40
+    min", still counting)."""
+    _assistant, rasa_url = fake_assistant
+    gateway, _customer, ticket = await handed_over(start_gateway, rasa_url, http, "human please")
+    async with WebAgent(gateway.url, "alice") as alice:
+        open_card = (await alice.get(f"tickets/{ticket.id}"))["ticket"]
+        assert open_card["waited"] == "0 min"
+        assert (await alice.act(ticket.id, "claim"))[0] == 200
+        assert (await alice.act(ticket.id, "hand_back"))[0] == 200
+        now = utcnow()
+        with gateway.parts.sessions.begin() as session:
+            closed = session.get(Ticket, ticket.id)
+            closed.created_at = now - timedelta(minutes=40, seconds=30)
+            closed.claimed_at = now - timedelta(minutes=35, seconds=20)
+            closed.resolved_at = now - timedelta(minutes=10, seconds=10)
+        card = (await alice.get(f"tickets/{ticket.id}"))["ticket"]
+        assert card["status"] == "handed_back"
+        assert card["waited"] == "5 min"
+        assert card["wait"] == "waited 5 min, closed 10 min ago"
+        assert card["state"] == "handed back to the bot by @alice"
+        assert open_card["wait"] == "waiting 0 min"
 
 
 async def test_the_desk_refuses_what_is_not_the_agents_to_do(

@@ -10,6 +10,7 @@ results/screenshots/web_desk/ (gitignored).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.brand import PROJECT_ROOT
@@ -82,12 +83,15 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await desk.click("#claim")
     await _wait_text(desk, "#status", "You own ticket")
     await _wait_text(desk, "#who", "claimed by @alice")
+    # The queue names the agent as the header does (before: "claimed by alice").
+    await _wait_text(desk, "#tickets button .meta", "claimed by @alice")
     await desk.fill("#reply", "Hi, this is Alice from the care team. Let me look.")
     await desk.click("#reply-form button")
     await _wait_text(desk, "#status", "Sent to the customer.")
     await _shot(desk, "3-desk-claimed-and-replied", store)
 
     # The customer sees the reply; their answer reaches the desk, not the bot.
+    await _wait_text(desk, "#log p.agent", "Agent (@alice):")
     await _wait_text(customer, "#log .agent", "Hi, this is Alice from the care team.")
     turns = len(assistant.turns)
     await _say(customer, "Thank you! It is bag tag NW123456.")
@@ -101,6 +105,10 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await _wait_text(desk, "#log p.activity", "Bag found in Boston")
     await desk.click("#hand_back")
     await _wait_text(desk, "#status", "back with the bot")
+    # The ticket still open on the desk is closed: its wait no longer runs.
+    await _wait_text(desk, "#who", "handed back to the bot by @alice")
+    header = await desk.text_content("#who")
+    assert header is not None and re.search(r" · waited \d+ min, closed \d+ min ago · ", header)
     await desk.locator("#empty").wait_for(timeout=TIMEOUT_MS)
     await _shot(desk, "5-desk-handed-back", store)
     await _wait_text(customer, "#log", "I'm back!")

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
+import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
 
@@ -118,3 +119,24 @@ async def test_a_page_of_imported_groups_costs_the_same_statements_for_1_or_10(
     # The live items are only counted; the intents come from the NLU file, not the posts.
     assert loads(many, "review_items") == 0
     assert not [sql for sql in many if "DISTINCT archive_posts.intent" in sql]
+
+
+@pytest.mark.parametrize("view", ["live", "imported"])
+async def test_a_page_is_read_in_one_read_only_session(
+    server: str, inbox: ReviewInbox, sessions: sessionmaker, view: str
+) -> None:
+    """On SQLite a write session begins with BEGIN IMMEDIATE, the store's one write lock:
+    a page read that way made the gateway's writers wait, four times per page (the
+    items, their threads, and the two counts, each in a session of its own)."""
+    _live(sessions, inbox, 3)
+    store_posts(sessions, {f"p{m}": (f"{TOPICS[m]} (imported)", 1, False) for m in range(3)})
+    with statements(sessions) as run:
+        page = await _page(server, view)
+    assert page["counts"] == {"live": 3, "imported": 3} and page["groups"]
+    assert [sql for sql in run if sql.startswith("BEGIN")] == ["BEGIN"]
+    # The trainer's decisions still take the write lock.
+    with statements(sessions) as run:
+        async with aiohttp.ClientSession() as http:
+            response = await http.post(f"{server}/api/collect", json={})
+            assert response.status == 200
+    assert [sql for sql in run if sql.startswith("BEGIN")] == ["BEGIN IMMEDIATE"]
