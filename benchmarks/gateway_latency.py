@@ -215,9 +215,9 @@ def start_gateway(workdir: Path, api: str, rasa: str) -> subprocess.Popen[bytes]
         )
 
 
-async def run(messages: int, customers: int) -> None:
+async def run(messages: int, customers: int, model: Path = MODEL_PATH) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gw-bench-"))
-    services, rasa = await start_servers(workdir)
+    services, rasa = await start_servers(workdir, model)
     fake, runner, api = await serve_fake_telegram()
     gateway = start_gateway(workdir, api, rasa)
     await asyncio.to_thread(
@@ -305,11 +305,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--customers", type=int, default=50)
+    parser.add_argument("--model", type=Path, default=MODEL_PATH, help="another trained model")
     args = parser.parse_args()
-    if not MODEL_PATH.exists():
-        raise SystemExit("No trained model: run `make model` first")
+    if not args.model.exists():
+        raise SystemExit(f"No trained model at {args.model}: run `make model` first")
     os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
-    asyncio.run(run(args.messages, args.customers))
+    asyncio.run(run(args.messages, args.customers, args.model))
 
 
 if __name__ == "__main__":

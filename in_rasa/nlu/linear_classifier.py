@@ -200,9 +200,10 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return np.asarray(exp / exp.sum(axis=1, keepdims=True))
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class LinearIntentClassifier(IntentClassifier, GraphComponent):
-    """Multinomial logistic regression over TF-IDF n-grams and a weighted sentence vector."""
+class LinearModelComponent(GraphComponent):
+    """What the components built on this module's features and regression share: they
+    read sentence features, start untrained, and retrain when their code, this module
+    or the word-support code changes."""
 
     @classmethod
     def required_components(cls) -> list[type]:
@@ -211,12 +212,29 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """Retrains when this code or the word-support code changes."""
+        """A digest of the component's module, this one and the word-support code."""
         import sys
 
         from in_rasa.nlu import word_support
 
-        return code_digest(sys.modules[__name__], word_support)
+        modules = dict.fromkeys([sys.modules[cls.__module__], sys.modules[__name__], word_support])
+        return code_digest(*modules)
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        """Creates an untrained component."""
+        return cls(config, model_storage, resource)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class LinearIntentClassifier(IntentClassifier, LinearModelComponent):
+    """Multinomial logistic regression over TF-IDF n-grams and a weighted sentence vector."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -257,17 +275,6 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         self._weights = weights
         self._bias = bias
         self._support = support
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> LinearIntentClassifier:
-        """Creates an untrained classifier."""
-        return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         """Learns the IDF of each n-gram block and the regression weights."""

@@ -20,7 +20,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -32,7 +32,6 @@ from rasa.nlu.constants import (
     RESPONSE_SELECTOR_RETRIEVAL_INTENTS,
     RESPONSE_SELECTOR_UTTER_ACTION_KEY,
 )
-from rasa.nlu.featurizers.featurizer import Featurizer
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_RESPONSE_KEY,
@@ -46,8 +45,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from in_rasa.nlu.linear_classifier import (
     FeatureBlock,
     LinearIntentClassifier,
+    LinearModelComponent,
     class_weights,
-    code_digest,
     design_matrix,
     loaded_blocks,
     read_stored,
@@ -67,22 +66,8 @@ warnings.filterwarnings(
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class LinearResponseSelector(GraphComponent):
+class LinearResponseSelector(LinearModelComponent):
     """Picks the answer of a retrieval intent (``product_question/pets``...)."""
-
-    @classmethod
-    def required_components(cls) -> list[type]:
-        """Needs sentence features."""
-        return [Featurizer]
-
-    @classmethod
-    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """Retrains when this code or the features' code changes."""
-        import sys
-
-        from in_rasa.nlu import linear_classifier
-
-        return code_digest(sys.modules[__name__], linear_classifier)
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -116,17 +101,6 @@ class LinearResponseSelector(GraphComponent):
         self._blocks = blocks or []
         self._weights = weights
         self._bias = bias
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> LinearResponseSelector:
-        """Creates an untrained selector."""
-        return cls(config, model_storage, resource)
 
     @property
     def retrieval_intent(self) -> str:

@@ -37,11 +37,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.featurizers.featurizer import Featurizer
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, METADATA, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -50,7 +49,7 @@ from bot.contract import INTENT_ALSO, INTENT_ALSO_RANKING
 from in_rasa.nlu.linear_classifier import (
     FeatureBlock,
     LinearIntentClassifier,
-    code_digest,
+    LinearModelComponent,
     design_matrix,
     loaded_blocks,
     read_stored,
@@ -76,24 +75,13 @@ def second_intents(example: Message) -> set[str]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class SecondIntentClassifier(GraphComponent):
-    """Says which intent of ``intents`` a post carries besides its own, if any."""
+class SecondIntentClassifier(LinearModelComponent):
+    """Says which intent of ``intents`` a post carries besides its own, if any.
 
-    @classmethod
-    def required_components(cls) -> list[type]:
-        """Needs sentence features. It must come after the intent classifier in the
-        pipeline (it reads the post's own intent), which Rasa cannot require of one
-        classifier for another: they train side by side."""
-        return [Featurizer]
-
-    @classmethod
-    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """Retrains when this code or the features' code changes."""
-        import sys
-
-        from in_rasa.nlu import linear_classifier
-
-        return code_digest(sys.modules[__name__], linear_classifier)
+    It must come after the intent classifier in the pipeline (it reads the post's own
+    intent), which Rasa cannot require of one classifier for another: they train side
+    by side.
+    """
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -126,17 +114,6 @@ class SecondIntentClassifier(GraphComponent):
         self._blocks = blocks or []
         self._weights = weights
         self._bias = bias
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SecondIntentClassifier:
-        """Creates an untrained component."""
-        return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
         """One binary model per intent of ``intents`` that the data has examples of."""
