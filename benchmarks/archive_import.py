@@ -12,8 +12,11 @@ model's suggestions and MPNet groups (the encoder on every core) and reports
 posts per second, the CPU time (to read per core), the load average around
 the run, and a linear extrapolation to 100,000 posts; ``--real-sample N``
 does the same with the first N tweets of the shared real-posts file
-(``REAL_TWEETS``), about twice as long as the generated posts. Run it in the
-background on a shared machine:
+(``REAL_TWEETS``), about twice as long as the generated posts.
+``--model-posts N`` imports N generated posts as ``python -m bot.review
+import`` does with the model: groups by wording first (the page is usable
+from then on), then the model's pass and groups by meaning; it reports the
+time to each. Run it in the background on a shared machine:
 
     nohup .venv/bin/python -m benchmarks.archive_import --posts 0 --model-sample 3000 \\
         > results/benchmarks/archive_import/model.log 2>&1 &
@@ -130,6 +133,7 @@ class TimedSuggester:
         self.load = (time.monotonic() - wall, time.process_time() - cpu)
         self.thresholds = self.inner.thresholds
         self.wall = self.cpu = 0.0
+        self.ready = 0.0  # seconds into the import when the suggester was asked for
 
     def suggest(self, texts: list[str]) -> list[Suggestion]:
         wall, cpu = time.monotonic(), time.process_time()
@@ -140,25 +144,30 @@ class TimedSuggester:
 
 
 def timed_import(
-    archive: Path, database: Path, model: Path | None
+    archive: Path, database: Path, model: Path | None, preview: bool = False
 ) -> tuple[float, float, ImportReport, TimedSuggester | None]:
     """Imports ``archive`` into a fresh store: wall and CPU seconds, the report, the
-    timed suggester (None if the import never needed one)."""
+    timed suggester (None if the import never needed one), which knows when it was
+    asked for (``ready``: the posts were read, and grouped by wording with ``preview``)."""
     engine = make_engine(f"sqlite:///{database}")
     migrate(engine)
     kind = TrigramSuggester if model is None else ModelSuggester
     built: list[TimedSuggester] = []
 
     def suggester() -> Suggester:
+        ready = time.monotonic() - wall
         if model is None:
             built.append(TimedSuggester(TrigramSuggester))
         else:
             # An import has the machine to itself: every core for the encoder.
             built.append(TimedSuggester(lambda: ModelSuggester(model, cores=os.cpu_count())))
+        built[0].ready = ready
         return built[0]
 
     wall, cpu = time.monotonic(), time.process_time()
-    report = run_import(session_factory(engine), archive, suggester, kind.thresholds)
+    report = run_import(
+        session_factory(engine), archive, suggester, kind.thresholds, preview=preview
+    )
     return time.monotonic() - wall, time.process_time() - cpu, report, next(iter(built), None)
 
 
@@ -167,6 +176,9 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000, help="posts imported without a model")
     parser.add_argument("--model-sample", type=int, default=0, help="generated posts, model")
     parser.add_argument("--real-sample", type=int, default=0, help="real tweets, model")
+    parser.add_argument(
+        "--model-posts", type=int, default=0, help="generated posts, the whole import with model"
+    )
     parser.add_argument("--model", type=Path, default=MODEL_PATH)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
@@ -180,6 +192,9 @@ def main() -> None:
     if args.model_sample:
         sample = generate(args.out / f"archive-{args.model_sample}.csv", args.model_sample, 2)
         model_run("generated", sample, args.model_sample, database, args.model)
+    if args.model_posts:
+        archive = generate(args.out / f"archive-{args.model_posts}.csv", args.model_posts, 3)
+        whole_run(archive, args.model_posts, database, args.model)
     if args.real_sample:
         sample = real_archive(args.out / f"real-{args.real_sample}.csv", args.real_sample)
         if sample is None:
@@ -225,6 +240,29 @@ def model_run(kind: str, archive: Path, n: int, database: Path, model: Path) -> 
         f"  extrapolated (linearly, not measured): 100,000 such posts in about "
         f"{(timed.load[0] + (seconds - timed.load[0]) * 100_000 / n) / 60:.0f} min "
         f"at this load\n  {report}",
+        flush=True,
+    )
+
+
+def whole_run(archive: Path, n: int, database: Path, model: Path) -> None:
+    """Imports ``archive`` (``n`` posts) as ``python -m bot.review import`` does with the
+    model, and prints when the page had groups and when the import ended."""
+    database.unlink(missing_ok=True)
+    load_before = os.getloadavg()
+    seconds, cpu, report, timed = timed_import(archive, database, model, preview=True)
+    load_after = os.getloadavg()
+    assert timed is not None
+    kept = max(report.kept, 1)
+    print(
+        f"model, the whole import of {n} generated posts ({report.kept} kept): "
+        f"{seconds:.0f} s, CPU {cpu:.0f} s ({os.cpu_count()} cores; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after, {load_after[2]:.1f} over 15 min)"
+        f"\n  on the page in groups by wording (read, redacted, stored, grouped): "
+        f"{timed.ready:.0f} s"
+        f"\n  loading the model {timed.load[0]:.0f} s; suggestions and vectors {timed.wall:.0f} s "
+        f"(CPU {timed.cpu:.0f} s, {1000 * timed.wall / kept:.0f} ms a post)"
+        f"\n  groups by meaning and the rest "
+        f"{seconds - timed.ready - timed.load[0] - timed.wall:.0f} s\n  {report}",
         flush=True,
     )
 

@@ -154,6 +154,9 @@ def _import(args: argparse.Namespace) -> int:
             args.brand or [load_brand().twitter_handle],
             columns,
             progress=not args.quiet,
+            # With the model, the page has the posts in groups by wording in minutes,
+            # while the model's pass (the long one) runs.
+            preview=not args.no_model,
         )
     except (ArchiveError, OSError) as refused:
         print(f"import: {refused}", file=sys.stderr)

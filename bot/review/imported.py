@@ -153,6 +153,21 @@ class ImportedInbox:
         with reading(self.reads, session) as read:
             return int(read.scalar(select(func.count()).where(self._shown())) or 0)
 
+    def awaiting_model(self, session: Session | None = None) -> int:
+        """Posts on the page that the model has not read yet: an import still running (or
+        stopped) shows them in its preview's groups, by wording, without a suggestion."""
+        with reading(self.reads, session) as read:
+            return int(
+                read.scalar(
+                    select(func.count()).where(
+                        self._shown(),
+                        ArchivePost.group_id.is_not(None),
+                        ArchivePost.vector.is_(None),
+                    )
+                )
+                or 0
+            )
+
     # -- deciding --------------------------------------------------------------
 
     def approve(

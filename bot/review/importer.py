@@ -11,9 +11,17 @@ file, continues where it stopped and stores nothing twice):
    same words ignoring case, punctuation, handles and links) are counted on
    the post already stored. Committed every :data:`CHUNK` posts with the count
    read so far, which is where a second run starts.
-2. **suggest**: the model's intent, confidence and runner-up, and the sentence
-   vector (bot/review/suggest.py), for posts without them, a batch at a time.
-3. **group** (bot/review/meaning.py): groups by meaning, near-duplicates,
+2. **preview** (an import with the model): groups by wording (hashed
+   character trigrams, no model: about a minute for 100,000 posts), so the
+   review page has the posts in groups as soon as they are read, while the
+   model reads them.
+3. **suggest**: the model's intent, confidence and runner-up, and the sentence
+   vector (bot/review/suggest.py), for pending posts without them, a batch at
+   a time: the centres of the preview's largest groups first, each centre's
+   margin putting its group in the review order at once. This is the long
+   stage (the sentence encoder: about 20 ms a post on 2 cores); a trainer
+   reviews the preview's groups meanwhile, and what they decide is not read.
+4. **group** (bot/review/meaning.py): groups by meaning, near-duplicates,
    outliers and the review order, over every pending imported post.
 """
 
@@ -26,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
@@ -38,10 +46,10 @@ from bot.review.archives import (
     read_archive,
     thread_context,
 )
-from bot.review.meaning import group_posts
+from bot.review.meaning import Placement, group_posts, priority
 from bot.review.nludata import normalise
 from bot.review.redaction import is_bare_value, plain_text, redact_for_training
-from bot.review.suggest import Suggester, Thresholds, margin
+from bot.review.suggest import Suggester, Thresholds, TrigramSuggester, margin
 from bot.store.models import ArchiveImport, ArchivePost, ImportStage, ReviewStatus
 from bot.store.records import utcnow
 
@@ -84,9 +92,11 @@ def run_import(
     brand: Iterable[str] = (),
     columns: Columns = DEFAULT_COLUMNS,
     progress: bool = True,
+    preview: bool = False,
 ) -> ImportReport:
     """Imports ``path`` (or continues its import); ``suggester`` is built only when needed,
-    ``thresholds`` are its vectors' (``Suggester.thresholds``)."""
+    ``thresholds`` are its vectors' (``Suggester.thresholds``). With ``preview`` (an
+    import with the model) the posts are grouped by wording before the model reads them."""
     fmt = fmt or detect_format(path)
     digest = fingerprint(path)
     with sessions.begin() as session:
@@ -108,6 +118,8 @@ def run_import(
         import_id = int(record.id)
     posts = read_archive(path, fmt, brand, columns)
     _read(sessions, import_id, posts, progress)
+    if preview:
+        _preview(sessions, import_id, progress)
     _suggest(sessions, import_id, suggester, progress)
     groups = _group(sessions, thresholds, progress) if _has_work(sessions) else 0
     with sessions.begin() as session:
@@ -204,38 +216,88 @@ def _redacted(text: str | None) -> str | None:
     return redact_for_training(text).plain if text else None
 
 
+def _preview(sessions: sessionmaker, import_id: int, progress: bool) -> None:
+    """Groups by wording the posts that have neither a vector nor a group yet (all of an
+    import's posts, once: it commits in one transaction)."""
+    with sessions() as session:
+        rows = session.execute(
+            select(ArchivePost.id, ArchivePost.text, ArchivePost.copies)
+            .where(
+                ArchivePost.import_id == import_id,
+                ArchivePost.vector.is_(None),
+                ArchivePost.group_id.is_(None),
+                ArchivePost.status == ReviewStatus.PENDING,
+            )
+            .order_by(ArchivePost.id)
+        ).all()
+    if not rows:
+        return
+    wording = TrigramSuggester()
+    vectors = np.stack([s.vector for s in wording.suggest([plain_text(r.text) for r in rows])])
+    placed = group_posts(
+        vectors,
+        np.ones(len(rows), dtype=np.float32),  # no margins yet: large groups first
+        [None] * len(rows),
+        [int(r.copies) for r in rows],
+        wording.thresholds,
+        progress=progress,
+    )
+    _place(sessions, [int(r.id) for r in rows], placed)
+
+
 def _suggest(
     sessions: sessionmaker, import_id: int, suggester: Callable[[], Suggester], progress: bool
 ) -> None:
     with sessions() as session:
+        # The page's order: a preview group's centre first, the largest groups first.
         todo = session.scalars(
             select(ArchivePost.id)
-            .where(ArchivePost.import_id == import_id, ArchivePost.vector.is_(None))
-            .order_by(ArchivePost.id)
+            .where(
+                ArchivePost.import_id == import_id,
+                ArchivePost.vector.is_(None),
+                ArchivePost.status == ReviewStatus.PENDING,
+            )
+            .order_by(
+                ArchivePost.centre.desc(),
+                func.coalesce(ArchivePost.group_size, 0).desc(),
+                ArchivePost.id,
+            )
         ).all()
-    if not todo:
-        return
-    model = suggester()
-    bar = tqdm(total=len(todo), desc="suggest", unit="post", disable=not progress)
-    for start in range(0, len(todo), SUGGEST_BATCH):
-        with sessions.begin() as session:
-            rows = session.scalars(
-                select(ArchivePost).where(ArchivePost.id.in_(todo[start : start + SUGGEST_BATCH]))
-            ).all()
-            found = model.suggest([plain_text(row.text) for row in rows])
-            for row, suggestion in zip(rows, found, strict=True):
-                row.intent, row.confidence = suggestion.intent, suggestion.confidence
-                row.runner_up = suggestion.runner_up
-                row.runner_up_confidence = suggestion.runner_up_confidence
-                row.vector = suggestion.vector.astype(np.float16).tobytes()
-        bar.update(len(rows))
-    bar.close()
+    if todo:
+        model = suggester()
+        bar = tqdm(total=len(todo), desc="suggest", unit="post", disable=not progress)
+        for start in range(0, len(todo), SUGGEST_BATCH):
+            with sessions.begin() as session:
+                rows = session.scalars(
+                    select(ArchivePost).where(
+                        ArchivePost.id.in_(todo[start : start + SUGGEST_BATCH])
+                    )
+                ).all()
+                found = model.suggest([plain_text(row.text) for row in rows])
+                for row, suggestion in zip(rows, found, strict=True):
+                    row.intent, row.confidence = suggestion.intent, suggestion.confidence
+                    row.runner_up = suggestion.runner_up
+                    row.runner_up_confidence = suggestion.runner_up_confidence
+                    row.vector = suggestion.vector.astype(np.float16).tobytes()
+                    if row.centre and row.group_id == row.id:
+                        _order_preview_group(session, row, suggestion.margin)
+            bar.update(len(rows))
+        bar.close()
     with sessions.begin() as session:
         session.execute(
             update(ArchiveImport)
             .where(ArchiveImport.id == import_id)
             .values(stage=ImportStage.GROUPED)
         )
+
+
+def _order_preview_group(session: Session, centre: ArchivePost, centre_margin: float) -> None:
+    """A preview group takes its place in the review order from its centre's margin."""
+    session.execute(
+        update(ArchivePost)
+        .where(ArchivePost.group_id == centre.id, ArchivePost.status == ReviewStatus.PENDING)
+        .values(priority=priority(centre_margin, int(centre.group_size or 1)))
+    )
 
 
 def _has_work(sessions: sessionmaker) -> bool:
@@ -273,7 +335,12 @@ def _group(sessions: sessionmaker, thresholds: Thresholds, progress: bool) -> in
         thresholds,
         progress=progress,
     )
-    ids = [int(r.id) for r in rows]
+    _place(sessions, [int(r.id) for r in rows], placed)
+    return len({p.centre for p in placed})
+
+
+def _place(sessions: sessionmaker, ids: list[int], placed: list[Placement]) -> None:
+    """Writes each post's group, role and place in the review order."""
     with sessions.begin() as session:
         session.bulk_update_mappings(
             ArchivePost,
@@ -292,4 +359,3 @@ def _group(sessions: sessionmaker, thresholds: Thresholds, progress: bool) -> in
                 for i, p in enumerate(placed)
             ],
         )
-    return len({p.centre for p in placed})

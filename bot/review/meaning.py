@@ -41,6 +41,12 @@ class Placement:
     priority: float  # lower is reviewed first
 
 
+def priority(centre_margin: float, size: int) -> float:
+    """A group's place in the review order, lowest first: the model's doubt about its
+    centre, large groups before small ones."""
+    return centre_margin / math.log2(1 + max(size, 1))
+
+
 def blocks(vectors: np.ndarray, size: int = BLOCK) -> list[np.ndarray]:
     """Index arrays of about ``size`` posts that are near one another."""
     n = len(vectors)
@@ -79,7 +85,7 @@ def group_posts(
             free[members] = False
             centre = int(part[local])
             size = int(weight[part[members]].sum())
-            priority = float(margins[centre]) / math.log2(1 + max(size, 1))
+            first = priority(float(margins[centre]), size)
             for m in members:
                 index = int(part[m])
                 closeness = float(similar[local, m])
@@ -89,6 +95,6 @@ def group_posts(
                     index != centre and not outlier and closeness >= thresholds.near_duplicate
                 )
                 placed[index] = Placement(
-                    centre, size, outlier, centre if duplicate else None, priority
+                    centre, size, outlier, centre if duplicate else None, first
                 )
     return [p for p in placed if p is not None]

@@ -6,7 +6,9 @@ file (``page.html``) that talks to a small JSON API:
 * ``GET /api/inbox?view=live|imported&page=N&intent=I&min_confidence=x&max_confidence=y``:
   a page of groups (live items in near-duplicate groups, each with the thread
   around it; imported posts in groups by meaning, in the review order, outliers
-  apart), the intents and entities a trainer can choose from;
+  apart; ``awaiting_model``: how many of them an import's model pass has not
+  read yet, grouped by wording meanwhile), the intents and entities a trainer
+  can choose from;
 * ``POST /api/items/{id}/approve`` with ``{"intent": ..., "text": ...}``, and
   ``POST /api/items/{id}/discard`` (a live item); ``/api/posts/{id}/...`` the
   same for an imported post;
@@ -140,6 +142,7 @@ async def inbox_state(request: web.Request) -> web.Response:
                 found = _live_page(inbox, session, number, filters)
             else:
                 found = imported.page(number, filters, session=session)
+                found["awaiting_model"] = imported.awaiting_model(session)
             counts = {"live": inbox.pending(session), "imported": imported.pending(session)}
         return {
             **found,

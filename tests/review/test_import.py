@@ -1,5 +1,5 @@
 """Importing a brand's archive: the four formats, customers only, redacted, deduplicated,
-grouped, and resumable."""
+grouped, and resumable; with the model, grouped by wording first, while the model reads."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from bot.review import importer
 from bot.review.archives import ArchiveError, Columns, detect_format, read_archive
+from bot.review.imported import ImportedInbox
 from bot.review.importer import run_import
-from bot.review.suggest import TrigramSuggester
+from bot.review.inbox import ReviewInbox
+from bot.review.suggest import Suggestion, TrigramSuggester
 from bot.store.models import ArchiveImport, ArchivePost, ImportStage
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -114,3 +117,85 @@ def test_running_an_interrupted_import_again_continues_without_duplicates(
     with sessions() as session:
         [record] = session.scalars(select(ArchiveImport)).all()
         assert record.stage == ImportStage.DONE and record.skipped == {"bare value": 1, "brand": 2}
+
+
+# -- an import with the model: groups by wording first, then the model's pass ----------
+
+WIFI = [f"is there wifi on flight NW {n} to Oslo tomorrow" for n in (101, 202, 303, 404, 505)]
+BAGS = [f"my suitcase never arrived in Rome after flight NW {n}" for n in (606, 707, 808)]
+SINGLES = ["you lost my cat carrier", "thanks for the upgrade yesterday", "refund me now"]
+
+
+def _archive(tmp_path: Path) -> Path:
+    path = tmp_path / "archive.csv"
+    rows = ["id,author,text"] + [
+        f"p{i},customer{i},{text}" for i, text in enumerate(SINGLES + BAGS + WIFI)
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+class _Model(TrigramSuggester):
+    """Stands in for the Rasa model (the import's side of it is under test): an intent by
+    keyword, the bag posts doubtful, the wifi posts sure; records what it was asked."""
+
+    asked: list[list[str]] = []
+    stop_after: int | None = None
+
+    def suggest(self, texts: list[str]) -> list:
+        if self.stop_after is not None and len(self.asked) >= self.stop_after:
+            raise _Interrupted
+        self.asked.append(list(texts))
+        found = []
+        for text, plain in zip(texts, super().suggest(texts), strict=True):
+            sure = 0.95 if "wifi" in text else 0.4
+            intent = "product_question/wifi" if "wifi" in text else "baggage_issue"
+            found.append(Suggestion(intent, sure, "complaint", 0.3, plain.vector))
+        return found
+
+
+def _model_import(sessions: sessionmaker, path: Path) -> object:
+    return run_import(sessions, path, _Model, _Model.thresholds, progress=False, preview=True)
+
+
+def test_a_model_import_shows_groups_by_wording_before_the_model_has_read_a_post(
+    sessions: sessionmaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_Model, "asked", [])
+    monkeypatch.setattr(_Model, "stop_after", 0)  # the model's pass stops at once
+    with pytest.raises(_Interrupted):
+        _model_import(sessions, _archive(tmp_path))
+    imported = ImportedInbox(sessions, ReviewInbox(sessions, threshold=0.4))
+    page = imported.page()
+    sizes = sorted(group["size"] for group in page["groups"])
+    assert sizes == [1, 1, 1, 3, 5]  # the rewordings together, by wording alone
+    assert page["groups"][0]["size"] == 5  # no margins yet: the largest group first
+    assert imported.awaiting_model() == len(SINGLES + BAGS + WIFI)
+    assert all(p.intent is None and p.vector is None for p in _posts(sessions))
+
+    monkeypatch.setattr(_Model, "stop_after", None)
+    _model_import(sessions, _archive(tmp_path))  # run again: it continues
+    assert imported.awaiting_model() == 0
+    assert all(p.intent is not None and p.vector is not None for p in _posts(sessions))
+    with sessions() as session:
+        [record] = session.scalars(select(ArchiveImport)).all()
+        assert record.stage == ImportStage.DONE
+
+
+def test_the_model_reads_the_largest_groups_centres_first_and_they_take_their_place(
+    sessions: sessionmaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "SUGGEST_BATCH", 2)
+    monkeypatch.setattr(_Model, "asked", [])
+    monkeypatch.setattr(_Model, "stop_after", 1)  # one batch of two posts, then it stops
+    with pytest.raises(_Interrupted):
+        _model_import(sessions, _archive(tmp_path))
+    [first] = _Model.asked
+    assert {("wifi" in text) for text in first} == {True, False}  # one centre of each group
+    assert not set(first) & set(SINGLES)
+    page = ImportedInbox(sessions, ReviewInbox(sessions, threshold=0.4)).page()
+    # The bag group's centre is doubtful (margin 0.1): it now comes before the larger,
+    # sure wifi group (0.65), and both before the unread singles (margin 1 meanwhile).
+    assert [g["size"] for g in page["groups"]] == [3, 5, 1, 1, 1]
+    unread = [p for p in _posts(sessions) if p.vector is None]
+    assert len(unread) == len(SINGLES + BAGS + WIFI) - 2

@@ -14,6 +14,7 @@ import random
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
@@ -275,4 +276,61 @@ async def test_the_five_problems_a_newcomer_found(
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "review-live.png"), full_page=True)
+    await page.close()
+
+
+class _ModelStopped(KeywordSuggester):
+    """The model's pass of an import stopped (killed, or still running elsewhere)."""
+
+    def suggest(self, texts: list[str]) -> list[Suggestion]:
+        raise RuntimeError("the model's pass stopped")
+
+
+async def test_an_import_the_model_has_not_read_yet_is_reviewed_in_groups_by_wording(
+    server: str, browser, sessions: sessionmaker, tmp_path: Path
+) -> None:
+    archive = _archive(tmp_path / "preview.csv", 400)
+    with pytest.raises(RuntimeError, match="stopped"):
+        run_import(
+            sessions,
+            archive,
+            _ModelStopped,
+            KeywordSuggester.thresholds,
+            progress=False,
+            preview=True,
+        )
+    page = await browser.new_page(viewport={"width": 1200, "height": 1400})
+    await page.goto(f"{server}/?view=imported")
+    await page.wait_for_selector(".group .item")
+    notice = await page.text_content("#awaiting")
+    assert f"has not read {_pending(sessions)} of these posts" in notice, notice
+    assert await page.locator(".badge", has_text="bot: ").count() == 0  # no suggestion yet
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "review-imported-preview.png"))
+
+    # A group by wording is decided meanwhile, its intent chosen by the trainer.
+    first = page.locator(".group").first
+    await first.locator("select.group-intent").select_option("flight_delayed")
+    before = _pending(sessions)
+    await first.locator("button.approve-group").click()
+    await page.wait_for_function(
+        "document.querySelector('#status').textContent.startsWith('Approved')"
+    )
+    decided = before - _pending(sessions)
+    assert decided > 1
+
+    # The import run again finishes the model's pass: suggestions, groups by meaning.
+    run_import(
+        sessions,
+        archive,
+        KeywordSuggester,
+        KeywordSuggester.thresholds,
+        progress=False,
+        preview=True,
+    )
+    await page.reload()
+    await page.wait_for_selector(".group .item")
+    assert await page.locator("#awaiting").is_hidden()
+    assert await page.locator(".badge", has_text="bot: ").count() > 0
+    assert _pending(sessions) == before - decided  # what was decided stays decided
     await page.close()
