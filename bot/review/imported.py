@@ -36,6 +36,17 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class Seen:
+    """A group as the trainer's page showed it: a group action applies only to that group.
+    An import regroups pending posts (its model's pass ends in groups by meaning; a second
+    archive joins the first's groups), and a group's id is its centre's, which may be a
+    centre again with other members."""
+
+    members: int  # members the page said the action covers
+    shown: tuple[int, ...]  # the posts it showed
+
+
+@dataclass(frozen=True)
 class GroupDecision:
     group_id: int
     status: str
@@ -64,17 +75,20 @@ def post_json(post: ArchivePost) -> dict[str, Any]:
     }
 
 
-def _group(group_id: int, members: list[ArchivePost]) -> dict[str, Any]:
-    """A group as the page shows it: its shown members, and its outliers apart."""
+def _group(group_id: int, members: list[ArchivePost], covered: int) -> dict[str, Any]:
+    """A group as the page shows it: its shown members (those the filters let through),
+    its outliers apart, and how many posts its action covers (``covered``: every pending
+    member that is not an outlier, whatever the filters)."""
     inliers = [m for m in members if not m.outlier]
     outliers = [m for m in members if m.outlier]
+    shown = inliers[:SHOWN]
     return {
         "key": f"imported-{group_id}",
         "group_id": group_id,
         "size": sum(int(m.copies) for m in members),
-        "members": len(inliers),
-        "items": [post_json(m) for m in inliers[:SHOWN]],
-        "hidden": max(0, len(inliers) - SHOWN),
+        "members": covered,
+        "items": [post_json(m) for m in shown],
+        "hidden": max(0, covered - len(shown)),
         "outliers": [post_json(m) for m in outliers[:SHOWN]],
     }
 
@@ -116,7 +130,7 @@ class ImportedInbox:
         per_page: int = PER_PAGE,
         session: Session | None = None,
     ) -> dict[str, Any]:
-        """One page of groups (each with its shown members and its outliers apart): three
+        """One page of groups (each with its shown members and its outliers apart): four
         statements whatever the page holds."""
         where = self._where(filters)
         with reading(self.reads, session) as read:
@@ -141,8 +155,19 @@ class ImportedInbox:
                 .order_by(ArchivePost.centre.desc(), ArchivePost.id)
             ):
                 members[int(post.group_id)].append(post)
+            covered = dict(
+                read.execute(
+                    select(ArchivePost.group_id, func.count())
+                    .where(
+                        ArchivePost.group_id.in_(groups),
+                        self._shown(),
+                        ArchivePost.outlier.is_(False),
+                    )
+                    .group_by(ArchivePost.group_id)
+                ).all()
+            )
             return {
-                "groups": [_group(g, members[g]) for g in groups],
+                "groups": [_group(g, members[g], int(covered.get(g, 0))) for g in groups],
                 "page": number,
                 "pages": max(1, -(-int(total or 0) // per_page)),
                 "total_groups": int(total or 0),
@@ -194,10 +219,13 @@ class ImportedInbox:
             self._decide(session, [post], ReviewStatus.DISCARDED, trainer)
             return Decision(post_id, "discarded")
 
-    def approve_group(self, group_id: int, trainer: str, intent: str) -> GroupDecision:
-        """Files every pending member that is not an outlier under ``intent``."""
+    def approve_group(
+        self, group_id: int, trainer: str, intent: str, seen: Seen | None = None
+    ) -> GroupDecision:
+        """Files every pending member that is not an outlier under ``intent`` (refused if
+        the group is no longer the one ``seen``)."""
         with self.sessions.begin() as session:
-            members = self._members(session, group_id)
+            members = self._members(session, group_id, seen)
             filed = self.inbox.file_approved(intent, [m.text for m in members])
             examples = {int(m.id): e for m, e in zip(members, filed.examples, strict=True)}
             decided = self._decide(
@@ -207,13 +235,13 @@ class ImportedInbox:
                 group_id, "approved", filed.intent, decided, len(filed.written), len(filed.already)
             )
 
-    def discard_group(self, group_id: int, trainer: str) -> GroupDecision:
+    def discard_group(self, group_id: int, trainer: str, seen: Seen | None = None) -> GroupDecision:
         with self.sessions.begin() as session:
-            members = self._members(session, group_id)
+            members = self._members(session, group_id, seen)
             decided = self._decide(session, members, ReviewStatus.DISCARDED, trainer)
             return GroupDecision(group_id, "discarded", None, decided, 0, 0)
 
-    def _members(self, session: Session, group_id: int) -> list[ArchivePost]:
+    def _members(self, session: Session, group_id: int, seen: Seen | None) -> list[ArchivePost]:
         members = session.scalars(
             select(ArchivePost).where(
                 ArchivePost.group_id == group_id,
@@ -223,7 +251,28 @@ class ImportedInbox:
         ).all()
         if not members:
             raise ReviewError(f"no pending group {group_id}")
+        if seen is not None and self._changed(session, group_id, list(members), seen):
+            raise ReviewError(
+                "this group changed since the page showed it (an import regrouped the"
+                " posts): reload the page"
+            )
         return list(members)
+
+    def _changed(
+        self, session: Session, group_id: int, members: list[ArchivePost], seen: Seen
+    ) -> bool:
+        """Decisions only shrink a group; a larger one, or a shown post that is still
+        pending in another group, means the posts were regrouped."""
+        if len(members) > seen.members:
+            return True
+        moved = session.scalar(
+            select(func.count()).where(
+                ArchivePost.id.in_(seen.shown),
+                self._shown(),
+                ArchivePost.group_id != group_id,
+            )
+        )
+        return bool(moved)
 
     @staticmethod
     def _pending(session: Session, post_id: int) -> ArchivePost:

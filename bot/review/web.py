@@ -13,8 +13,10 @@ file (``page.html``) that talks to a small JSON API:
   ``POST /api/items/{id}/discard`` (a live item); ``/api/posts/{id}/...`` the
   same for an imported post;
 * ``POST /api/items/approve-many`` with ``{"ids": [...], "intent": ...}``: a
-  live group at once; ``POST /api/groups/{id}/approve`` with ``{"intent": ...}``
-  and ``/api/groups/{id}/discard``: an imported group (its outliers left);
+  live group at once; ``POST /api/groups/{id}/approve`` with ``{"intent": ...,
+  "members": N, "shown": [ids]}`` and ``/api/groups/{id}/discard``: an imported
+  group (its outliers left), refused if it is no longer the group the page showed
+  (``members`` and ``shown``, when sent: the page always sends them);
 * ``POST /api/collect``: looks for new items in the stored conversations.
 
 Changes need a JSON body and, when the browser sends an Origin, the page's
@@ -31,7 +33,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from bot.review.imported import Filters, ImportedInbox
+from bot.review.imported import Filters, ImportedInbox, Seen
 from bot.review.inbox import ReviewError, ReviewInbox
 
 PAGE = Path(__file__).with_name("page.html")
@@ -237,12 +239,23 @@ async def decide_group(request: web.Request) -> web.Response:
     """An imported group at once (its outliers stay to be decided one by one)."""
     group_id, body = _item_id(request), await _body(request)
     posts, trainer = request.app[IMPORTED], request.app[TRAINER]
+    seen = _seen(body)
     if request.match_info["action"] == "discard":
-        return await _decide(lambda: posts.discard_group(group_id, trainer))
+        return await _decide(lambda: posts.discard_group(group_id, trainer, seen))
     intent = _optional_text(body, "intent")
     if intent is None:
         return _error(400, "choose an intent for the group")
-    return await _decide(lambda: posts.approve_group(group_id, trainer, intent))
+    return await _decide(lambda: posts.approve_group(group_id, trainer, intent, seen))
+
+
+def _seen(body: dict[str, Any]) -> Seen | None:
+    """The group as the page showed it, if the body says."""
+    if "members" not in body and "shown" not in body:
+        return None
+    members = body.get("members")
+    if not isinstance(members, int) or isinstance(members, bool) or members < 0:
+        raise web.HTTPBadRequest(text="members must be a count")
+    return Seen(members, tuple(_int_list(body, "shown")))
 
 
 def create_app(

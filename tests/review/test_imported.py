@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from bot.review.imported import ImportedInbox
+from bot.review.imported import ImportedInbox, Seen
 from bot.review.inbox import ReviewError, ReviewInbox
 from bot.review.nludata import NluFile
 from bot.store.models import ArchivePost, ReviewStatus
@@ -116,3 +116,24 @@ def test_one_post_approved_with_its_text_edited(
         assert (post.final_text, post.final_intent) == (decision.text, decision.intent)
     with pytest.raises(ReviewError, match="already approved"):
         imported.discard(posts["alone"], "trainer")
+
+
+def test_a_group_action_applies_only_to_the_group_the_page_showed(
+    sessions: sessionmaker, inbox: ReviewInbox, nlu_copy: Path, posts: dict[str, int]
+) -> None:
+    imported = ImportedInbox(sessions, inbox)
+    [shown] = imported.page()["groups"][:1]
+    seen = Seen(shown["members"], tuple(i["id"] for i in shown["items"]))
+    assert shown["group_id"] == GROUP and seen.members == 2  # the centre and the known one
+    with sessions.begin() as session:  # regrouped: the known post now has a group of its own
+        session.get(ArchivePost, posts["known"]).group_id = posts["known"]
+    before = nlu_copy.read_text(encoding="utf-8")
+    with pytest.raises(ReviewError, match="reload the page"):
+        imported.approve_group(GROUP, "trainer", "baggage_issue", seen)
+    with pytest.raises(ReviewError, match="reload the page"):
+        imported.discard_group(GROUP, "trainer", seen)
+    assert nlu_copy.read_text(encoding="utf-8") == before
+    assert set(_statuses(sessions).values()) == {ReviewStatus.PENDING.value}
+    # A member decided on its own since only shrinks the group: still the same one.
+    imported.discard(posts["known"], "trainer")
+    assert imported.approve_group(GROUP, "trainer", "baggage_issue", seen).decided == 2

@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
+from bot.review.importer import run_import
 from bot.review.inbox import ReviewInbox
 from bot.review.nludata import NluFile
+from bot.review.suggest import TrigramSuggester
+from bot.store.models import ArchivePost, ReviewStatus
 from tests.review.conftest import StoreMessage
 
 
@@ -108,3 +113,42 @@ async def test_the_api_refuses_bad_pages_filters_and_group_decisions(
             assert [i["id"] for g in state["groups"] for i in g["items"]] == shown, query
         done = await http.post(many, json={"ids": ids, "intent": "baggage_issue"})
         assert done.status == 200 and [d["status"] for d in await done.json()] == ["approved"] * 2
+
+
+async def test_a_group_action_from_a_page_an_import_has_since_regrouped_is_refused(
+    server: str, sessions: sessionmaker, tmp_path: Path
+) -> None:
+    def archive(name: str, flights: range) -> Path:
+        path = tmp_path / name
+        rows = [f"p{n},c{n},is there wifi on flight NW {n} to Oslo tomorrow" for n in flights]
+        path.write_text("id,author,text\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        return path
+
+    def imports(path: Path) -> None:
+        run_import(sessions, path, TrigramSuggester, TrigramSuggester.thresholds, progress=False)
+
+    imports(archive("first.csv", range(101, 104)))
+    async with aiohttp.ClientSession() as http:
+        state = await (await http.get(f"{server}/api/inbox?view=imported")).json()
+        [group] = state["groups"]
+        seen = {"members": group["members"], "shown": [i["id"] for i in group["items"]]}
+        # A second archive's rewordings join the group: the page no longer shows what
+        # "Approve all 3" would file.
+        imports(archive("second.csv", range(201, 206)))
+        url = f"{server}/api/groups/{group['group_id']}/approve"
+        stale = await http.post(url, json={"intent": "product_question/wifi", **seen})
+        assert stale.status == 400 and "reload the page" in (await stale.json())["error"]
+        assert (
+            await http.post(url, json={"intent": "x", "members": "3", "shown": [1]})
+        ).status == 400
+        with sessions() as session:
+            assert {p.status for p in session.scalars(select(ArchivePost))} == {
+                ReviewStatus.PENDING
+            }
+
+        state = await (await http.get(f"{server}/api/inbox?view=imported")).json()
+        [group] = state["groups"]
+        seen = {"members": group["members"], "shown": [i["id"] for i in group["items"]]}
+        url = f"{server}/api/groups/{group['group_id']}/approve"
+        done = await http.post(url, json={"intent": "product_question/wifi", **seen})
+        assert done.status == 200 and (await done.json())["decided"] == 8
