@@ -44,6 +44,9 @@ class TicketView:
     request: tuple[str, ...] = ()
     claimed_at: datetime | None = None
     resolved_at: datetime | None = None  # closed: resolved or handed back
+    # Since when the customer has waited for the agents' reply; None: the agents answered
+    # last (bot/desk/service_levels.py, the service levels' measure).
+    waiting_since: datetime | None = None
 
 
 def waited(since: datetime, now: datetime) -> str:
@@ -58,20 +61,44 @@ def waited(since: datetime, now: datetime) -> str:
 
 
 def wait_ended(view: TicketView) -> datetime | None:
-    """When the customer's wait ended, for a closed ticket: an agent took it, or (no one
-    did) it closed; None while the ticket is open or claimed."""
-    if view.status in ("open", "claimed") or view.resolved_at is None:
+    """When the customer's wait for an agent ended: one took the ticket, or (no one did)
+    it closed; None while the ticket waits for one."""
+    if view.status == "open":
         return None
     return view.claimed_at or view.resolved_at
 
 
 def wait_words(view: TicketView, now: datetime) -> str:
-    """The wait as the web desk says it: "waiting 4 min" while the ticket is active; a
-    closed ticket's wait no longer runs: "waited 4 min, closed 2 h ago"."""
+    """The wait as the desk says it when asked now: "waiting 4 min" while no one has the
+    ticket; once claimed, how long ago, and how long the customer has waited for a reply
+    (not the ticket's age: an agent has it); a closed ticket's wait no longer runs:
+    "waited 4 min, closed 2 h ago"."""
+    if view.status == "claimed":
+        claimed = f"claimed {waited(view.claimed_at, now)} ago" if view.claimed_at else "claimed"
+        if view.waiting_since is None:
+            return f"{claimed}, customer's last message answered"
+        return f"{claimed}, customer waiting {waited(view.waiting_since, now)} for a reply"
     ended = wait_ended(view)
     if ended is None or view.resolved_at is None:
         return f"waiting {waited(view.created_at, now)}"
     return f"waited {waited(view.created_at, ended)}, closed {waited(view.resolved_at, now)} ago"
+
+
+def ticket_actions(view: TicketView, agent: str | None = None) -> tuple[str, ...]:
+    """The operations on the ticket that the desk accepts in its state
+    (:class:`~bot.desk.operations.CareDesk`): an open ticket anyone may claim, resolve or
+    hand back; a claimed one only its owner may resolve or hand back; the priority changes
+    while the ticket is open or claimed; a closed ticket takes none of them.
+
+    ``agent``: who is looking (the web desk); None for a card every agent sees (Slack),
+    which offers what the ticket's owner may do.
+    """
+    if view.status == "open":
+        return ("claim", "resolve", "hand_back", "priority")
+    if view.status == "claimed":
+        mine = agent is None or agent == view.agent_id
+        return ("resolve", "hand_back", "priority") if mine else ("priority",)
+    return ()
 
 
 def customer_label(view: TicketView) -> str:
@@ -188,7 +215,7 @@ def card_blocks(view: TicketView, now: datetime) -> list[dict[str, Any]]:
                 "elements": [{"type": "mrkdwn", "text": f"Assistant error: `{view.error[:200]}`"}],
             }
         )
-    if view.status in ("open", "claimed"):
+    if ticket_actions(view):  # a closed card has no buttons
         blocks.append(_actions(view))
         blocks.append(
             {
@@ -206,39 +233,33 @@ def card_blocks(view: TicketView, now: datetime) -> list[dict[str, Any]]:
 
 
 def _wait_field(view: TicketView, now: datetime) -> str:
-    # A closed card is not drawn again: how long the customer waited, not "N min ago".
+    # A card is drawn again when its ticket changes, not as time passes: once an agent has
+    # the ticket (or it closed), how long the customer waited for one, not a stale wait.
     ended = wait_ended(view)
     if ended is None:
         return f"*Waiting:*\n{waited(view.created_at, now)}"
     return f"*Waited:*\n{waited(view.created_at, ended)}"
 
 
+# The card's buttons for the operations of ticket_actions, in this order.
+BUTTONS = {"claim": "Claim", "resolve": "Resolve", "hand_back": "Hand back to bot"}
+
+
 def _actions(view: TicketView) -> dict[str, Any]:
     value = str(view.ticket_id)
-    elements: list[dict[str, Any]] = []
-    if view.status == "open":
-        elements.append(
-            {
-                "type": "button",
-                "action_id": "claim",
-                "value": value,
-                "style": "primary",
-                "text": {"type": "plain_text", "text": "Claim"},
-            }
-        )
+    offered = ticket_actions(view)
+    elements: list[dict[str, Any]] = [
+        {
+            "type": "button",
+            "action_id": action,
+            "value": value,
+            **({"style": "primary"} if action == "claim" else {}),
+            "text": {"type": "plain_text", "text": label},
+        }
+        for action, label in BUTTONS.items()
+        if action in offered
+    ]
     elements += [
-        {
-            "type": "button",
-            "action_id": "resolve",
-            "value": value,
-            "text": {"type": "plain_text", "text": "Resolve"},
-        },
-        {
-            "type": "button",
-            "action_id": "hand_back",
-            "value": value,
-            "text": {"type": "plain_text", "text": "Hand back to bot"},
-        },
         {
             "type": "button",
             "action_id": "relabel",
@@ -251,14 +272,17 @@ def _actions(view: TicketView) -> dict[str, Any]:
             "value": value,
             "text": {"type": "plain_text", "text": "Add internal note"},
         },
-        {
-            "type": "static_select",
-            "action_id": "priority",
-            "placeholder": {"type": "plain_text", "text": "Priority"},
-            "initial_option": _option(view.ticket_id, view.priority),
-            "options": [_option(view.ticket_id, p) for p in PRIORITIES],
-        },
     ]
+    if "priority" in offered:
+        elements.append(
+            {
+                "type": "static_select",
+                "action_id": "priority",
+                "placeholder": {"type": "plain_text", "text": "Priority"},
+                "initial_option": _option(view.ticket_id, view.priority),
+                "options": [_option(view.ticket_id, p) for p in PRIORITIES],
+            }
+        )
     return {"type": "actions", "block_id": f"ticket-{view.ticket_id}", "elements": elements}
 
 
@@ -367,8 +391,7 @@ def queue_text(views: list[TicketView], now: datetime) -> str:
     """The answer to ``/care-queue``: one line per open ticket."""
     lines = [
         f"#{v.ticket_id} {v.priority} · {reason_label(v.reason)} · {v.channel} · "
-        f"waiting {waited(v.created_at, now)} · "
-        + (f"<@{v.agent_id}>" if v.agent_id else "unclaimed")
+        f"{wait_words(v, now)} · " + (f"<@{v.agent_id}>" if v.agent_id else "unclaimed")
         for v in views
     ]
     return "Open tickets:\n" + "\n".join(lines) if lines else "The queue is empty. 🎉"

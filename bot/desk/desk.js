@@ -92,6 +92,12 @@
       for (const p of t.priorities) priority.append(new Option(p, p));
     }
     if (document.activeElement !== priority) priority.value = t.priority;
+    // Only what the desk accepts in the ticket's state, for this agent (t.actions):
+    // a closed ticket offers none, a colleague's claimed ticket only its priority.
+    for (const operation of ["claim", "resolve", "hand_back"]) {
+      $(operation).hidden = !t.actions.includes(operation);
+    }
+    priority.disabled = !t.actions.includes("priority");
     const understood = $("understood");
     understood.replaceChildren();
     if (t.request.length > 1) understood.append(el("li", `Two requests in one: ${t.request.join(" + ")}`));

@@ -7,28 +7,39 @@ from datetime import datetime, timedelta
 from bot.store.models import Ticket
 
 
+def waiting_since(ticket: Ticket) -> datetime | None:
+    """Since when the customer has waited for the agents' reply: the handover until the
+    first response, then their latest message the agents have not answered; None when
+    the agents answered last. The service levels' measure, and what the desks show."""
+    if ticket.first_response_at is None:
+        return ticket.created_at
+    since = ticket.last_customer_at
+    if since is None or (ticket.last_agent_at and ticket.last_agent_at >= since):
+        return None
+    return since
+
+
 def breach(ticket: Ticket, targets: dict[str, int], now: datetime) -> tuple[str, str] | None:
     """The ticket's breach not yet announced, if any: its mark (``first``, or ``next:``
     and when the customer started waiting) and the notice for the agents."""
     priority = ticket.priority.value
+    since = waiting_since(ticket)
+    if since is None:
+        return None
     if ticket.first_response_at is None:
         limit = timedelta(minutes=targets.get("first", 120))
-        if now - ticket.created_at > limit and ticket.sla_breached != "first":
+        if now - since > limit and ticket.sla_breached != "first":
             return "first", (
-                f"⏰ Ticket #{ticket.id} ({priority}) has waited "
-                f"{_minutes(now - ticket.created_at)} "
+                f"⏰ Ticket #{ticket.id} ({priority}) has waited {_minutes(now - since)} "
                 f"for a first response (target {targets.get('first')} min)."
             )
         return None
-    waiting_since = ticket.last_customer_at
-    if waiting_since is None or (ticket.last_agent_at and ticket.last_agent_at >= waiting_since):
-        return None
-    mark = f"next:{waiting_since.isoformat(timespec='seconds')}"
+    mark = f"next:{since.isoformat(timespec='seconds')}"
     limit = timedelta(minutes=targets.get("next", 60))
-    if now - waiting_since > limit and ticket.sla_breached != mark:
+    if now - since > limit and ticket.sla_breached != mark:
         return mark, (
             f"⏰ Ticket #{ticket.id} ({priority}): the customer has waited "
-            f"{_minutes(now - waiting_since)} for a reply (target {targets.get('next')} min)."
+            f"{_minutes(now - since)} for a reply (target {targets.get('next')} min)."
         )
     return None
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversation.handover import transcript
 from bot.desk.cards import TicketView, UnderstoodMessage
+from bot.desk.service_levels import waiting_since
 from bot.store.models import Author, Conversation, Message, Ticket, TicketStatus
 
 ACTIVE = (TicketStatus.OPEN, TicketStatus.CLAIMED)
@@ -60,6 +61,7 @@ def ticket_view(session: Session, ticket: Ticket, links: Links) -> TicketView:
         request=request,
         claimed_at=ticket.claimed_at,
         resolved_at=ticket.resolved_at,
+        waiting_since=waiting_since(ticket),
     )
 
 

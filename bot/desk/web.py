@@ -45,6 +45,7 @@ from bot.desk.cards import (
     customer_label,
     shown_slots,
     status_words,
+    ticket_actions,
     wait_ended,
     wait_words,
     waited,
@@ -95,9 +96,9 @@ NOT_BY_AGENTS = frozenset({GIVEN_BACK, "sla_breached"})
 
 
 def agent_name(agent: str) -> str:
-    """An agent as the web desk names them everywhere ("@alice"): the queue, the ticket's
-    header, the conversation, the activity, and the operations' answers (whose
-    :class:`~bot.desk.ports.PlainMarkup` this is)."""
+    """An agent as the web desk names them everywhere ("@alice"): the page's header (who
+    is logged in), the queue, the ticket's header, the conversation, the activity, and the
+    operations' answers (whose :class:`~bot.desk.ports.PlainMarkup` this is)."""
     return PlainMarkup().mention(agent)
 
 
@@ -160,7 +161,8 @@ class WebDesk:
     async def page(self, request: web.Request) -> web.Response:
         agent = _agent(request)
         html = PAGE.read_text(encoding="utf-8")
-        html = html.replace("{{csrf}}", escape(agent.csrf)).replace("{{agent}}", escape(agent.name))
+        html = html.replace("{{csrf}}", escape(agent.csrf))
+        html = html.replace("{{agent}}", escape(agent_name(agent.name)))
         return web.Response(text=html, content_type="text/html", headers=PAGE_HEADERS)
 
     async def script(self, _request: web.Request) -> web.StreamResponse:
@@ -176,12 +178,12 @@ class WebDesk:
         )
 
     async def ticket(self, request: web.Request) -> web.Response:
-        ticket_id = _ticket_id(request)
+        agent, ticket_id = _agent(request), _ticket_id(request)
         view = await _found(self.care.view, ticket_id)
         conversation, activity = await asyncio.to_thread(self._history, ticket_id)
         return web.json_response(
             {
-                "ticket": _card(view, self.clock()),
+                "ticket": _card(view, self.clock(), agent.name),
                 "conversation": conversation,
                 "activity": activity,
             }
@@ -315,17 +317,19 @@ def _summary(view: TicketView, now: datetime) -> dict[str, Any]:
         "state": status_words(view, agent_name),
         "channel": view.channel,
         "customer": customer_label(view),
-        # Until now while the ticket is active; until it was taken (or closed) after.
+        # Until now while no one has the ticket; until an agent took it (or it closed).
         "waited": waited(view.created_at, wait_ended(view) or now),
         "wait": wait_words(view, now),
         "last": (last or {}).get("text") or "",
     }
 
 
-def _card(view: TicketView, now: datetime) -> dict[str, Any]:
-    """The card's content, as the Slack card shows it (bot/desk/cards.py)."""
+def _card(view: TicketView, now: datetime, agent: str) -> dict[str, Any]:
+    """The card's content, as the Slack card shows it (bot/desk/cards.py), and the
+    operations ``agent`` may do on the ticket (the page shows only their buttons)."""
     return {
         **_summary(view, now),
+        "actions": list(ticket_actions(view, agent)),
         "created_at": _iso(view.created_at),
         "visibility": view.visibility,
         "link": view.link,

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
-from bot.desk.cards import TicketView, card_blocks, plain_text, wait_words
+from bot.desk.cards import (
+    TicketView,
+    card_blocks,
+    plain_text,
+    queue_text,
+    ticket_actions,
+    wait_words,
+)
 
 
 def view(**changes: object) -> TicketView:
@@ -49,8 +57,6 @@ def test_a_closed_tickets_wait_no_longer_runs() -> None:
     opened = datetime(2026, 11, 23, 9, 0)
     now = opened + timedelta(hours=3)
     assert wait_words(view(), now) == "waiting 3 h"
-    claimed = view(status="claimed", agent_id="alice", claimed_at=opened + timedelta(minutes=4))
-    assert wait_words(claimed, now) == "waiting 3 h"  # active: the ticket's age, as before
     resolved = view(
         status="resolved",
         agent_id="alice",
@@ -67,6 +73,69 @@ def test_a_closed_tickets_wait_no_longer_runs() -> None:
     card = json.dumps(card_blocks(resolved, now))
     assert "*Waited:*\\n4 min" in card and "Waiting" not in card
     assert "*Waiting:*\\n3 h" in json.dumps(card_blocks(view(), now))
+
+
+def test_a_claimed_ticket_says_when_it_was_claimed_and_how_long_the_customer_waits() -> None:
+    """Before, a claimed ticket said "waiting 3 h", the ticket's age, as if no one had it."""
+    opened = datetime(2026, 11, 23, 9, 0)
+    now = opened + timedelta(hours=3)
+    claimed = view(
+        status="claimed",
+        agent_id="alice",
+        claimed_at=opened + timedelta(minutes=4),
+        waiting_since=opened,  # no reply yet: the service levels count from the handover
+    )
+    assert wait_words(claimed, now) == "claimed 2 h 56 min ago, customer waiting 3 h for a reply"
+    wrote_again = replace(claimed, waiting_since=now - timedelta(minutes=7))
+    assert wait_words(wrote_again, now) == (
+        "claimed 2 h 56 min ago, customer waiting 7 min for a reply"
+    )
+    answered = replace(claimed, waiting_since=None)
+    assert wait_words(answered, now) == "claimed 2 h 56 min ago, customer's last message answered"
+    # Slack's /care-queue answers now: the same words; an unclaimed ticket's wait runs.
+    assert queue_text([view(ticket_id=6), wrote_again], now).splitlines()[1:] == [
+        "#6 normal · Needs a decision by a person (policy) · telegram · waiting 3 h · unclaimed",
+        "#7 normal · Needs a decision by a person (policy) · telegram · "
+        "claimed 2 h 56 min ago, customer waiting 7 min for a reply · <@alice>",
+    ]
+    # The Slack card is drawn when the ticket changes, not as time passes: how long the
+    # customer waited for an agent, not a "Waiting" that stopped when it was drawn.
+    card = json.dumps(card_blocks(claimed, now))
+    assert "*Waited:*\\n4 min" in card and "Waiting" not in card
+
+
+def _buttons(blocks: list[dict]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def test_a_ticket_offers_only_the_operations_the_desk_accepts_in_its_state() -> None:
+    now = datetime(2026, 11, 23, 9, 5)
+    opened = view()
+    assert ticket_actions(opened, "bob") == ("claim", "resolve", "hand_back", "priority")
+    claimed = view(status="claimed", agent_id="alice", claimed_at=now)
+    assert ticket_actions(claimed, "alice") == ("resolve", "hand_back", "priority")
+    assert ticket_actions(claimed, "bob") == ("priority",)  # a colleague's ticket
+    assert ticket_actions(claimed) == ("resolve", "hand_back", "priority")  # its owner's
+    for status in ("resolved", "handed_back"):
+        closed = view(status=status, agent_id="alice", claimed_at=now, resolved_at=now)
+        assert ticket_actions(closed, "alice") == ticket_actions(closed) == ()
+        assert _buttons(card_blocks(closed, now)) == []
+    # The Slack card, which every agent sees, offers what its owner may do.
+    assert _buttons(card_blocks(opened, now)) == [
+        "claim",
+        "resolve",
+        "hand_back",
+        "relabel",
+        "note",
+        "priority",
+    ]
+    assert _buttons(card_blocks(claimed, now)) == [
+        "resolve",
+        "hand_back",
+        "relabel",
+        "note",
+        "priority",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -178,10 +178,13 @@ async def test_an_agent_is_named_alike_in_the_queue_the_header_and_the_log(
     fake_assistant, start_gateway, http
 ) -> None:  # type: ignore[no-untyped-def]
     """Before, the ticket's header said "claimed by @alice" and the queue "claimed by
-    alice" (the page wrote the raw id): the view data names an agent one way."""
+    alice" (the page wrote the raw id): the view data names an agent one way. So does the
+    page's header, which said "alice"."""
     _assistant, rasa_url = fake_assistant
     gateway, _customer, ticket = await handed_over(start_gateway, rasa_url, http, "human please")
     async with WebAgent(gateway.url, "alice") as alice:
+        page = await (await alice.http.get(f"{gateway.url}/desk")).text()
+        assert '<span id="me">@alice</span>' in page
         [waiting] = await eventually(lambda: _queue(alice))
         assert waiting["state"] == "waiting for an agent" and waiting["agent_name"] is None
         assert (await alice.act(ticket.id, "claim"))[0] == 200
@@ -227,6 +230,86 @@ async def test_a_closed_ticket_says_how_long_it_waited_not_a_running_wait(
         assert card["wait"] == "waited 5 min, closed 10 min ago"
         assert card["state"] == "handed back to the bot by @alice"
         assert open_card["wait"] == "waiting 0 min"
+
+
+async def test_a_claimed_ticket_says_how_long_the_customer_has_waited_for_a_reply(
+    fake_assistant, start_gateway, http
+) -> None:  # type: ignore[no-untyped-def]
+    """Opened 40 minutes ago, claimed 35 minutes ago: the desk says so, and how long the
+    customer has waited for the agent's reply, as the service levels count it (before:
+    "waiting 40 min", the ticket's age, however long the agent had it)."""
+    _assistant, rasa_url = fake_assistant
+    gateway, customer, ticket = await handed_over(start_gateway, rasa_url, http, "human please")
+
+    def moved(**ago: timedelta) -> None:
+        """The ticket's times moved into the past, each ``ago`` before now."""
+        now = utcnow()
+        with gateway.parts.sessions.begin() as session:
+            moving = session.get(Ticket, ticket.id)
+            for name, before in ago.items():
+                setattr(moving, name, now - before - timedelta(seconds=10))
+
+    async with WebAgent(gateway.url, "alice") as alice:
+
+        async def card() -> dict[str, Any]:
+            return dict((await alice.get(f"tickets/{ticket.id}"))["ticket"])
+
+        assert (await alice.act(ticket.id, "claim"))[0] == 200
+        moved(created_at=timedelta(minutes=40), claimed_at=timedelta(minutes=35))
+        claimed = await card()
+        assert claimed["state"] == "claimed by @alice"
+        assert claimed["wait"] == "claimed 35 min ago, customer waiting 40 min for a reply"
+        assert claimed["waited"] == "5 min"  # until an agent took it, as a closed ticket's
+        [summary] = await _queue(alice)
+        assert (summary["wait"], summary["waited"]) == (claimed["wait"], "5 min")
+
+        assert (await alice.act(ticket.id, "reply", text="On it.", key="r" * 12))[0] == 200
+        assert (await card())["wait"] == "claimed 35 min ago, customer's last message answered"
+        moved(last_agent_at=timedelta(minutes=20))
+        await customer.say("any news?")
+        await eventually(lambda: _said(alice, ticket.id, "any news?"))
+        moved(last_customer_at=timedelta(minutes=12))
+        assert (await card())["wait"] == "claimed 35 min ago, customer waiting 12 min for a reply"
+
+
+async def test_a_ticket_offers_only_what_the_desk_accepts(
+    fake_assistant, start_gateway, http
+) -> None:  # type: ignore[no-untyped-def]
+    """The card lists the operations the agent may do now (the page shows only their
+    buttons), and they are exactly the ones the desk accepts: each one left out is refused
+    (before: Claim, Resolve and Hand back stayed on a closed ticket, and were refused)."""
+    _assistant, rasa_url = fake_assistant
+    gateway, customer, ticket = await handed_over(start_gateway, rasa_url, http, "human please")
+    buttons = {"claim", "resolve", "hand_back", "priority"}
+
+    async def offered(agent: WebAgent, ticket_id: int) -> list[str]:
+        return list((await agent.get(f"tickets/{ticket_id}"))["ticket"]["actions"])
+
+    async def refused(agent: WebAgent, ticket_id: int, offers: list[str]) -> None:
+        for operation in sorted(buttons - set(offers)):
+            status, _ = await agent.act(ticket_id, operation, priority="high")
+            assert status == 409, (agent.name, operation)
+
+    async with WebAgent(gateway.url, "alice") as alice, WebAgent(gateway.url, "bob") as bob:
+        opened = await offered(alice, ticket.id)
+        assert opened == ["claim", "resolve", "hand_back", "priority"]
+        assert (await alice.act(ticket.id, "claim"))[0] == 200
+
+        assert await offered(alice, ticket.id) == ["resolve", "hand_back", "priority"]
+        assert await offered(bob, ticket.id) == ["priority"]  # alice's ticket
+        await refused(bob, ticket.id, ["priority"])
+        assert (await bob.act(ticket.id, "priority", priority="high"))[0] == 200
+        assert (await alice.act(ticket.id, "hand_back"))[0] == 200
+
+        for agent in (alice, bob):  # closed: nothing left to do
+            assert await offered(agent, ticket.id) == []
+            await refused(agent, ticket.id, [])
+        # Anyone may resolve (or hand back) an open ticket without claiming it first.
+        await customer.say("a human again please")
+        second = await eventually(lambda: (t := the_ticket(gateway)) and t.id != ticket.id and t)
+        assert await offered(bob, second.id) == opened
+        assert (await bob.act(second.id, "resolve"))[0] == 200
+        assert await offered(bob, second.id) == []
 
 
 async def test_the_desk_refuses_what_is_not_the_agents_to_do(

@@ -25,8 +25,15 @@ async def _shot(page: Any, name: str, store: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{store}-{name}.png"), full_page=True)
 
 
-async def _wait_text(page: Any, selector: str, text: str) -> None:
+async def _wait_text(page: Any, selector: str, text: str | re.Pattern[str]) -> None:
     await page.locator(selector, has_text=text).first.wait_for(timeout=TIMEOUT_MS)
+
+
+async def _buttons(page: Any, *shown: str) -> None:
+    """Waits until the ticket's buttons are those of ``shown``, the others hidden."""
+    for button in ("claim", "resolve", "hand_back"):
+        state = "visible" if button in shown else "hidden"
+        await page.locator(f"#{button}").wait_for(state=state, timeout=TIMEOUT_MS)
 
 
 async def _say(page: Any, text: str) -> None:
@@ -54,6 +61,7 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await desk.fill("#password", PASSWORDS["alice"])
     await desk.click("button[type=submit]")
     await _wait_text(desk, "#me", "alice")
+    assert await desk.text_content("#me") == "@alice"  # as the desk names her everywhere
     await desk.locator("#empty").wait_for(timeout=TIMEOUT_MS)
     await _shot(desk, "1-desk-empty", store)
 
@@ -73,6 +81,7 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await ticket.click()
     await _wait_text(desk, "#log p.customer", "I want a human")
     await _wait_text(desk, "#understood li", "request_human 91%")
+    await _buttons(desk, "claim", "resolve", "hand_back")  # an open ticket: anyone may
     assert await desk.evaluate("window.pwned") is None  # customer text is never markup
     # Correct the bot: the first message was no greeting.
     await desk.locator("#relabel-message option").first.wait_for(state="attached")
@@ -83,11 +92,19 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await desk.click("#claim")
     await _wait_text(desk, "#status", "You own ticket")
     await _wait_text(desk, "#who", "claimed by @alice")
+    # Hers now: no Claim; since when she has it and the customer waits for her reply.
+    await _buttons(desk, "resolve", "hand_back")
+    await _wait_text(
+        desk, "#who", re.compile(r"claimed \d+ min ago, customer waiting \d+ min for a reply")
+    )
     # The queue names the agent as the header does (before: "claimed by alice").
     await _wait_text(desk, "#tickets button .meta", "claimed by @alice")
     await desk.fill("#reply", "Hi, this is Alice from the care team. Let me look.")
     await desk.click("#reply-form button")
     await _wait_text(desk, "#status", "Sent to the customer.")
+    await _wait_text(
+        desk, "#who", re.compile(r"claimed \d+ min ago, customer's last message answered")
+    )
     await _shot(desk, "3-desk-claimed-and-replied", store)
 
     # The customer sees the reply; their answer reaches the desk, not the bot.
@@ -97,7 +114,9 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await _say(customer, "Thank you! It is bag tag NW123456.")
     await _wait_text(desk, "#log p.customer", "bag tag NW123456")
     assert len(assistant.turns) == turns
+    await _wait_text(desk, "#who", re.compile(r"customer waiting \d+ min for a reply"))
     await _shot(customer, "4-customer-got-the-reply", store)
+    await _shot(desk, "4-desk-customer-wrote-again", store)
 
     # The agent writes a note (agents only) and hands back; the bot answers again.
     await desk.fill("#note", "Bag found in Boston, courier tomorrow.")
@@ -109,6 +128,8 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await _wait_text(desk, "#who", "handed back to the bot by @alice")
     header = await desk.text_content("#who")
     assert header is not None and re.search(r" · waited \d+ min, closed \d+ min ago · ", header)
+    await _buttons(desk)  # closed: nothing left to claim, resolve or hand back
+    assert await desk.is_disabled("#priority")
     await desk.locator("#empty").wait_for(timeout=TIMEOUT_MS)
     await _shot(desk, "5-desk-handed-back", store)
     await _wait_text(customer, "#log", "I'm back!")
