@@ -87,17 +87,18 @@ def wait_words(view: TicketView, now: datetime) -> str:
 def ticket_actions(view: TicketView, agent: str | None = None) -> tuple[str, ...]:
     """The operations on the ticket that the desk accepts in its state
     (:class:`~bot.desk.operations.CareDesk`): an open ticket anyone may claim, resolve or
-    hand back; a claimed one only its owner may resolve or hand back; the priority changes
+    hand back, or reply to (which claims it); a claimed one only its owner may reply to,
+    resolve or hand back; the priority changes
     while the ticket is open or claimed; a closed ticket takes none of them.
 
     ``agent``: who is looking (the web desk); None for a card every agent sees (Slack),
     which offers what the ticket's owner may do.
     """
-    if view.status == "open":
-        return ("claim", "resolve", "hand_back", "priority")
+    if view.status == "open":  # a reply claims it
+        return ("claim", "reply", "resolve", "hand_back", "priority")
     if view.status == "claimed":
         mine = agent is None or agent == view.agent_id
-        return ("resolve", "hand_back", "priority") if mine else ("priority",)
+        return ("reply", "resolve", "hand_back", "priority") if mine else ("priority",)
     return ()
 
 

@@ -98,6 +98,7 @@
       $(operation).hidden = !t.actions.includes(operation);
     }
     priority.disabled = !t.actions.includes("priority");
+    $("reply-form").hidden = !t.actions.includes("reply");  // it would not be sent
     const understood = $("understood");
     understood.replaceChildren();
     if (t.request.length > 1) understood.append(el("li", `Two requests in one: ${t.request.join(" + ")}`));

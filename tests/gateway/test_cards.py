@@ -111,11 +111,11 @@ def _buttons(blocks: list[dict]) -> list[str]:
 def test_a_ticket_offers_only_the_operations_the_desk_accepts_in_its_state() -> None:
     now = datetime(2026, 11, 23, 9, 5)
     opened = view()
-    assert ticket_actions(opened, "bob") == ("claim", "resolve", "hand_back", "priority")
+    assert ticket_actions(opened, "bob") == ("claim", "reply", "resolve", "hand_back", "priority")
     claimed = view(status="claimed", agent_id="alice", claimed_at=now)
-    assert ticket_actions(claimed, "alice") == ("resolve", "hand_back", "priority")
+    assert ticket_actions(claimed, "alice") == ("reply", "resolve", "hand_back", "priority")
     assert ticket_actions(claimed, "bob") == ("priority",)  # a colleague's ticket
-    assert ticket_actions(claimed) == ("resolve", "hand_back", "priority")  # its owner's
+    assert ticket_actions(claimed) == ("reply", "resolve", "hand_back", "priority")  # owner's
     for status in ("resolved", "handed_back"):
         closed = view(status=status, agent_id="alice", claimed_at=now, resolved_at=now)
         assert ticket_actions(closed, "alice") == ticket_actions(closed) == ()

@@ -280,22 +280,24 @@ async def test_a_ticket_offers_only_what_the_desk_accepts(
     (before: Claim, Resolve and Hand back stayed on a closed ticket, and were refused)."""
     _assistant, rasa_url = fake_assistant
     gateway, customer, ticket = await handed_over(start_gateway, rasa_url, http, "human please")
-    buttons = {"claim", "resolve", "hand_back", "priority"}
+    buttons = {"claim", "reply", "resolve", "hand_back", "priority"}
 
     async def offered(agent: WebAgent, ticket_id: int) -> list[str]:
         return list((await agent.get(f"tickets/{ticket_id}"))["ticket"]["actions"])
 
     async def refused(agent: WebAgent, ticket_id: int, offers: list[str]) -> None:
         for operation in sorted(buttons - set(offers)):
-            status, _ = await agent.act(ticket_id, operation, priority="high")
+            status, _ = await agent.act(
+                ticket_id, operation, priority="high", text="hello", key=f"r{operation}" * 3
+            )
             assert status == 409, (agent.name, operation)
 
     async with WebAgent(gateway.url, "alice") as alice, WebAgent(gateway.url, "bob") as bob:
         opened = await offered(alice, ticket.id)
-        assert opened == ["claim", "resolve", "hand_back", "priority"]
+        assert opened == ["claim", "reply", "resolve", "hand_back", "priority"]
         assert (await alice.act(ticket.id, "claim"))[0] == 200
 
-        assert await offered(alice, ticket.id) == ["resolve", "hand_back", "priority"]
+        assert await offered(alice, ticket.id) == ["reply", "resolve", "hand_back", "priority"]
         assert await offered(bob, ticket.id) == ["priority"]  # alice's ticket
         await refused(bob, ticket.id, ["priority"])
         assert (await bob.act(ticket.id, "priority", priority="high"))[0] == 200

@@ -30,10 +30,12 @@ async def _wait_text(page: Any, selector: str, text: str | re.Pattern[str]) -> N
 
 
 async def _buttons(page: Any, *shown: str) -> None:
-    """Waits until the ticket's buttons are those of ``shown``, the others hidden."""
-    for button in ("claim", "resolve", "hand_back"):
-        state = "visible" if button in shown else "hidden"
-        await page.locator(f"#{button}").wait_for(state=state, timeout=TIMEOUT_MS)
+    """Waits until the ticket's buttons are those of ``shown``, the others hidden; the reply
+    form shows with Resolve (an agent may reply where they may resolve)."""
+    offered = {*shown, *(["reply-form"] if "resolve" in shown else [])}
+    for control in ("claim", "resolve", "hand_back", "reply-form"):
+        state = "visible" if control in offered else "hidden"
+        await page.locator(f"#{control}").wait_for(state=state, timeout=TIMEOUT_MS)
 
 
 async def _say(page: Any, text: str) -> None:
