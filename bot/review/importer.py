@@ -241,6 +241,7 @@ def _preview(sessions: sessionmaker, import_id: int, progress: bool) -> None:
         [int(r.copies) for r in rows],
         wording.thresholds,
         progress=progress,
+        label="group by wording",
     )
     _place(sessions, [int(r.id) for r in rows], placed)
 

@@ -68,12 +68,13 @@ def group_posts(
     copies: list[int],
     thresholds: Thresholds,
     progress: bool = False,
+    label: str = "group",
 ) -> list[Placement]:
-    """A placement for each post (row of ``vectors``)."""
+    """A placement for each post (row of ``vectors``); ``label`` names the progress bar."""
     placed: list[Placement | None] = [None] * len(vectors)
     weight = np.asarray(copies, dtype=np.float32)
     parts = blocks(vectors)
-    for part in tqdm(parts, desc="group", unit="block", disable=not progress):
+    for part in tqdm(parts, desc=label, unit="block", disable=not progress):
         similar = vectors[part] @ vectors[part].T
         near = similar >= thresholds.member
         degree = near.astype(np.float32) @ weight[part]
