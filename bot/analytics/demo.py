@@ -246,6 +246,9 @@ def _ticket(rng: random.Random, rows: _Rows, conversation: int, reason: str, at:
             "claimed_at": claim,
             "first_response_at": first,
             "last_customer_at": at,
+            # The agent's reply answered the customer: they wait no more
+            # (customer_waiting_since stays empty: bot/conversation/unanswered.py).
+            "last_agent_at": first,
             "resolved_at": resolved,
             "sla_breached": "first_response" if (first - at).total_seconds() > 1200 else None,
         }

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.analytics import counters
 from bot.assistant import Turn
 from bot.contract import HandoverReason
-from bot.conversation import ownership
+from bot.conversation import ownership, unanswered
 from bot.store.models import (
     Conversation,
     Direction,
@@ -109,8 +109,8 @@ def hand_over(
         priority=priority_for(reason),
         context=_context(session, conversation, turn, payload, error),
         created_at=now,
-        last_customer_at=now,
     )
+    unanswered.customer_wrote(ticket, now)  # the message handed over waits for a person
     session.add(ticket)
     session.flush()
     audit(session, "bot", "handed_over", now, conversation.id, ticket.id, reason=reason)

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.assistant import Assistant, AssistantBusy, AssistantRefused, AssistantUnavailable, Turn
 from bot.brand import Brand
 from bot.contract import DESK_KEY, VISIBILITY_KEY, HandoverReason
-from bot.conversation import handbacks, replies, waiting
+from bot.conversation import handbacks, replies, unanswered, waiting
 from bot.conversation.csat import Ratings
 from bot.conversation.handover import Desk, hand_over, open_ticket
 from bot.conversation.leases import PendingMessage, next_pending, pending_message
@@ -407,7 +407,8 @@ class ConversationRouter:
                 return NOTHING
             ticket = open_ticket(session, pending.conversation_id)
             if ticket is not None:
-                ticket.last_customer_at = now
+                # Written when it was stored: a backlog does not shorten the wait.
+                unanswered.customer_wrote(ticket, pending.accepted_at)
                 if self.desk is not None:
                     message = session.get(Message, pending.message_id)
                     assert message is not None

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.assistant import Assistant, AssistantUnavailable
 from bot.brand import Brand
-from bot.conversation import handbacks, ownership
+from bot.conversation import handbacks, ownership, unanswered
 from bot.conversation.csat import Ratings
 from bot.conversation.replies import send_text
 from bot.desk import views
@@ -244,8 +244,7 @@ class CareDesk:
                     now,
                     agent_id=agent,
                 )
-                ticket.first_response_at = ticket.first_response_at or now
-                ticket.last_agent_at = now
+                unanswered.agent_replied(ticket, now)
                 audit(session, agent, "replied", now, ticket.conversation_id, ticket.id)
                 return Outcome("Sent to the customer.")
         except IntegrityError:

@@ -9,19 +9,19 @@ from bot.store.models import Ticket
 
 def waiting_since(ticket: Ticket) -> datetime | None:
     """Since when the customer has waited for the agents' reply: the handover until the
-    first response, then their latest message the agents have not answered; None when
-    the agents answered last. The service levels' measure, and what the desks show."""
+    first response, then their first message the agents have not answered (however many
+    followed it: bot/conversation/unanswered.py); None when the agents answered last.
+    The service levels' measure, and what the desks show."""
     if ticket.first_response_at is None:
         return ticket.created_at
-    since = ticket.last_customer_at
-    if since is None or (ticket.last_agent_at and ticket.last_agent_at >= since):
-        return None
-    return since
+    return ticket.customer_waiting_since
 
 
 def breach(ticket: Ticket, targets: dict[str, int], now: datetime) -> tuple[str, str] | None:
     """The ticket's breach not yet announced, if any: its mark (``first``, or ``next:``
-    and when the customer started waiting) and the notice for the agents."""
+    and when the customer started waiting) and the notice for the agents. The mark
+    names the unanswered stretch, which the customer's further messages do not move:
+    one notice per stretch."""
     priority = ticket.priority.value
     since = waiting_since(ticket)
     if since is None:

@@ -202,6 +202,9 @@ class Ticket(Base):  # type: ignore[misc,valid-type]
     first_response_at = Column(DateTime)
     last_customer_at = Column(DateTime)
     last_agent_at = Column(DateTime)
+    # The customer's first message the agents have not answered; None when they answered
+    # last (bot/conversation/unanswered.py). The service levels count the wait from it.
+    customer_waiting_since = Column(DateTime)
     resolved_at = Column(DateTime)
     desk_channel = Column(String(64))
     desk_thread = Column(String(64))

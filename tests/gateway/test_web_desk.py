@@ -268,7 +268,8 @@ async def test_a_claimed_ticket_says_how_long_the_customer_has_waited_for_a_repl
         moved(last_agent_at=timedelta(minutes=20))
         await customer.say("any news?")
         await eventually(lambda: _said(alice, ticket.id, "any news?"))
-        moved(last_customer_at=timedelta(minutes=12))
+        # Their message, 12 minutes ago, began their wait (bot/conversation/unanswered.py).
+        moved(last_customer_at=timedelta(minutes=12), customer_waiting_since=timedelta(minutes=12))
         assert (await card())["wait"] == "claimed 35 min ago, customer waiting 12 min for a reply"
 
 
