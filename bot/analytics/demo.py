@@ -250,7 +250,7 @@ def _ticket(rng: random.Random, rows: _Rows, conversation: int, reason: str, at:
             # (customer_waiting_since stays empty: bot/conversation/unanswered.py).
             "last_agent_at": first,
             "resolved_at": resolved,
-            "sla_breached": "first_response" if (first - at).total_seconds() > 1200 else None,
+            "sla_breached": "first" if (first - at).total_seconds() > 1200 else None,
         }
     )
 

@@ -232,7 +232,10 @@ def report_of(connection: Connection, window: Window, counts: TurnCounts) -> Rep
         handover_days[day_text] = handover_days.get(day_text, 0) + count
         by_reason[reason] = by_reason.get(reason, 0) + count
         if breach is not None:
-            breaches[breach] = breaches.get(breach, 0) + count
+            # A mark is "first", or "next:" and when the unanswered stretch began
+            # (bot/desk/service_levels.py): counted by kind, not one row per stretch.
+            kind = breach.split(":", 1)[0]
+            breaches[kind] = breaches.get(kind, 0) + count
     reasons = [
         ReasonCount(reason, count)
         for reason, count in sorted(by_reason.items(), key=lambda r: (-r[1], r[0]))

@@ -117,7 +117,7 @@ async def test_the_page_shows_the_storys_figures(
         "bot-response": "2 s",  # median of 1 1 2 2 3 4 6
         "agent-response": "5.0 min",  # 300 s and 1200 s: rank 1
         "time-to-resolve": "1.0 h",
-        "sla-breaches": "1",
+        "sla-breaches": "2",  # dave's first response, bob's next one
         "csat": "66.7%",  # alice 5 and 4, bob 2: two of three ratings 4 or 5
         "csat-response": "75.0%",  # three of four asked rated (erin did not)
     }

@@ -25,7 +25,7 @@ async def test_yesterdays_figures_and_what_changed_posted_once(
     [post] = slack.posts()
     assert post["channel"] == ESCALATIONS
     # 3 November: erin's praise and thanks (1 conversation). 2 November: 7 messages,
-    # 2 of 6 requests contained, 2 handovers, 1 breach.
+    # 2 of 6 requests contained, 2 handovers, 2 breaches.
     assert post["text"].splitlines() == [
         "*Care digest for Tuesday 03 November 2026* (UTC)",
         "• Customer messages: 2 (−5 on the day before) in 1 conversations",
@@ -33,7 +33,7 @@ async def test_yesterdays_figures_and_what_changed_posted_once(
         "• Handed to a person: 0 (−2 on the day before); reasons: none",
         "• Bot first response: median 1 s, p90 2 s (of 2)",
         "• Agent first response: –; time to resolve: –",
-        "• Service-level breaches: 0 (−1 on the day before)",
+        "• Service-level breaches: 0 (−2 on the day before)",
         # 3 November: alice 4, erin asked and no tap; 2 November: alice 5, bob 2.
         "• Satisfied (CSAT): 100.0% (+50 points on the day before) of 1 ratings;"
         " 1 of 2 asked rated",
