@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import DateTime, select
 
 from bot.store.models import Message, Ticket
-from tests.gateway.conftest import eventually, slack_settings, telegram_settings
-from tests.gateway.test_desk import CUSTOMER_CHAT, Desk
+from tests.gateway.conftest import eventually
+from tests.gateway.test_desk import CUSTOMER_CHAT, open_desk
 from tests.gateway.web_agent import WebAgent, desk_settings
 
 
@@ -46,17 +46,16 @@ async def test_the_wait_runs_from_the_first_message_the_agents_have_not_answered
     ticket's) is announced once, when it passed. Before, the wait ran from their latest
     message: it never passed the target, and each message started a new wait. The agent's
     reply ends the wait; the customer's next message starts a new one, announced anew."""
-    _assistant, rasa_url = fake_assistant
-    telegram, api = fake_telegram
-    slack, slack_api = fake_slack
-    gateway = await start_gateway(
-        rasa_url,
-        telegram=telegram_settings(api),
-        slack=slack_settings(slack_api),
+    desk = await open_desk(
+        fake_assistant,
+        fake_telegram,
+        fake_slack,
+        start_gateway,
+        http,
         desk=desk_settings(),
         service_level_interval=3600,  # the test checks at the moments it sets
     )
-    desk = Desk(gateway, slack, telegram, http)
+    gateway, slack, telegram = desk.gateway, desk.slack, desk.telegram
     ticket, thread = await desk.hand_over()
     care = gateway.parts.care
 
