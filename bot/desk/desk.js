@@ -71,7 +71,8 @@
       button.setAttribute("aria-current", String(t.id === current));
       button.append(el("strong", `#${t.id} ${t.reason}`, t.priority));
       // t.state: the same words as the ticket's header ("claimed by @alice").
-      button.append(el("div", `${t.priority} · ${t.channel} · ${t.customer} · ${t.waited} · ${t.state}`, "meta"));
+      // The wait as the card says it: a claimed ticket's "N min" alone would read as its age.
+      button.append(el("div", `${t.priority} · ${t.channel} · ${t.customer} · ${t.wait} · ${t.state}`, "meta"));
       if (t.last) button.append(el("div", t.last.slice(0, 120), "meta"));
       button.addEventListener("click", () => open(t.id));
       const item = el("li");

@@ -99,8 +99,15 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     await _wait_text(
         desk, "#who", re.compile(r"claimed \d+ min ago, customer waiting \d+ min for a reply")
     )
-    # The queue names the agent as the header does (before: "claimed by alice").
-    await _wait_text(desk, "#tickets button .meta", "claimed by @alice")
+    # The queue names the agent and the wait as the header does (before: "claimed by
+    # alice", and a bare "0 min" that read as the ticket's age).
+    await _wait_text(
+        desk,
+        "#tickets button .meta",
+        re.compile(
+            r" · claimed \d+ min ago, customer waiting \d+ min for a reply · claimed by @alice"
+        ),
+    )
     await desk.fill("#reply", "Hi, this is Alice from the care team. Let me look.")
     await desk.click("#reply-form button")
     await _wait_text(desk, "#status", "Sent to the customer.")
