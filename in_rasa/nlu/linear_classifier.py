@@ -231,6 +231,37 @@ class LinearModelComponent(GraphComponent):
         """Creates an untrained component."""
         return cls(config, model_storage, resource)
 
+    # What a trained component keeps in its resource: its description and its arrays.
+    stored_as: tuple[str, str] = (META_FILE, WEIGHTS_FILE)
+    _model_storage: ModelStorage
+    _resource: Resource
+
+    def _store(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Keeps the trained component in its resource (read back by :meth:`load`)."""
+        write_stored(self._model_storage, self._resource, *self.stored_as, meta, arrays)
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> GraphComponent:
+        """Loads the trained arrays (an untrained component if there are none)."""
+        found = read_stored(model_storage, resource, *cls.stored_as)
+        if found is None:
+            return cls(config, model_storage, resource)
+        meta, stored = found
+        return cls(config, model_storage, resource, *cls.restored(meta, stored))
+
+    @staticmethod
+    def restored(meta: dict[str, Any], stored: dict[str, np.ndarray]) -> tuple[Any, ...]:
+        """The trained component's constructor arguments after the first three, from what
+        it stored (:meth:`_store`)."""
+        raise NotImplementedError
+
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(IntentClassifier, LinearModelComponent):
@@ -353,22 +384,11 @@ class LinearIntentClassifier(IntentClassifier, LinearModelComponent):
             arrays["support_idf"] = self._support.idf
             meta["support_words"] = list(self._support.vocabulary)
             meta["support_unknown"] = self._support.unknown
-        write_stored(self._model_storage, self._resource, META_FILE, WEIGHTS_FILE, meta, arrays)
+        self._store(meta, arrays)
 
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> LinearIntentClassifier:
-        """Loads the trained arrays (an untrained classifier if there are none)."""
-        found = read_stored(model_storage, resource, META_FILE, WEIGHTS_FILE)
-        if found is None:
-            return cls(config, model_storage, resource)
-        meta, stored = found
+    @staticmethod
+    def restored(meta: dict[str, Any], stored: dict[str, np.ndarray]) -> tuple[Any, ...]:
+        """The trained classifier's arrays, with its word support if it had one."""
         blocks = loaded_blocks(meta["blocks"], stored)
         support = None
         if "support_words" in meta:
@@ -377,13 +397,4 @@ class LinearIntentClassifier(IntentClassifier, LinearModelComponent):
             support = WordSupport(
                 vocabulary, by_intent, stored["support_idf"], meta["support_unknown"]
             )
-        return cls(
-            config,
-            model_storage,
-            resource,
-            meta["classes"],
-            blocks,
-            stored["weights"],
-            stored["bias"],
-            support,
-        )
+        return meta["classes"], blocks, stored["weights"], stored["bias"], support

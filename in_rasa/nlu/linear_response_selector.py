@@ -20,7 +20,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -49,10 +48,8 @@ from in_rasa.nlu.linear_classifier import (
     class_weights,
     design_matrix,
     loaded_blocks,
-    read_stored,
     softmax,
     stored_blocks,
-    write_stored,
 )
 
 WEIGHTS_FILE = "response_selector.npz"
@@ -68,6 +65,8 @@ warnings.filterwarnings(
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearResponseSelector(LinearModelComponent):
     """Picks the answer of a retrieval intent (``product_question/pets``...)."""
+
+    stored_as = (META_FILE, WEIGHTS_FILE)
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -143,7 +142,7 @@ class LinearResponseSelector(LinearModelComponent):
         arrays, described = stored_blocks(self._blocks)
         arrays.update(weights=self._weights, bias=self._bias)
         meta = {**self._meta, "blocks": described}
-        write_stored(self._model_storage, self._resource, META_FILE, WEIGHTS_FILE, meta, arrays)
+        self._store(meta, arrays)
         return self._resource
 
     def process(self, messages: list[Message]) -> list[Message]:
@@ -183,19 +182,8 @@ class LinearResponseSelector(LinearModelComponent):
             message.set(RESPONSE_SELECTOR_PROPERTY_NAME, selected, add_to_output=True)
         return messages
 
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> LinearResponseSelector:
-        """Loads the trained arrays (an untrained selector if there are none)."""
-        found = read_stored(model_storage, resource, META_FILE, WEIGHTS_FILE)
-        if found is None:
-            return cls(config, model_storage, resource)
-        meta, stored = found
+    @staticmethod
+    def restored(meta: dict[str, Any], stored: dict[str, np.ndarray]) -> tuple[Any, ...]:
+        """The trained selector's description and arrays."""
         blocks = loaded_blocks(meta.pop("blocks"), stored)
-        return cls(config, model_storage, resource, meta, blocks, stored["weights"], stored["bias"])
+        return meta, blocks, stored["weights"], stored["bias"]

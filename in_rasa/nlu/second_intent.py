@@ -37,7 +37,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -52,9 +51,7 @@ from in_rasa.nlu.linear_classifier import (
     LinearModelComponent,
     design_matrix,
     loaded_blocks,
-    read_stored,
     stored_blocks,
-    write_stored,
 )
 
 WEIGHTS_FILE = "second_intent.npz"
@@ -82,6 +79,8 @@ class SecondIntentClassifier(LinearModelComponent):
     intent), which Rasa cannot require of one classifier for another: they train side
     by side.
     """
+
+    stored_as = (META_FILE, WEIGHTS_FILE)
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -185,29 +184,10 @@ class SecondIntentClassifier(LinearModelComponent):
         arrays, described = stored_blocks(self._blocks)
         arrays.update(weights=self._weights, bias=self._bias)  # type: ignore[arg-type]
         meta = {"intents": self._intents, "blocks": described}
-        write_stored(self._model_storage, self._resource, META_FILE, WEIGHTS_FILE, meta, arrays)
+        self._store(meta, arrays)
 
-    @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> SecondIntentClassifier:
-        """Loads the trained arrays (an untrained component if there are none)."""
-        found = read_stored(model_storage, resource, META_FILE, WEIGHTS_FILE)
-        if found is None:
-            return cls(config, model_storage, resource)
-        meta, stored = found
+    @staticmethod
+    def restored(meta: dict[str, Any], stored: dict[str, np.ndarray]) -> tuple[Any, ...]:
+        """The trained detectors' intents and arrays."""
         blocks = loaded_blocks(meta["blocks"], stored)
-        return cls(
-            config,
-            model_storage,
-            resource,
-            meta["intents"],
-            blocks,
-            stored["weights"],
-            stored["bias"],
-        )
+        return meta["intents"], blocks, stored["weights"], stored["bias"]
