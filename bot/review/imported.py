@@ -108,6 +108,10 @@ class ImportedInbox:
             None
         )
 
+    def _covered(self) -> Any:
+        """The posts a group action decides: pending, shown, not set apart as outliers."""
+        return self._shown() & ArchivePost.outlier.is_(False)
+
     def _where(self, filters: Filters) -> list[Any]:
         where = [self._shown(), ArchivePost.group_id.is_not(None)]
         if filters.intent:
@@ -158,11 +162,7 @@ class ImportedInbox:
             covered = dict(
                 read.execute(
                     select(ArchivePost.group_id, func.count())
-                    .where(
-                        ArchivePost.group_id.in_(groups),
-                        self._shown(),
-                        ArchivePost.outlier.is_(False),
-                    )
+                    .where(ArchivePost.group_id.in_(groups), self._covered())
                     .group_by(ArchivePost.group_id)
                 ).all()
             )
@@ -243,11 +243,7 @@ class ImportedInbox:
 
     def _members(self, session: Session, group_id: int, seen: Seen | None) -> list[ArchivePost]:
         members = session.scalars(
-            select(ArchivePost).where(
-                ArchivePost.group_id == group_id,
-                self._shown(),
-                ArchivePost.outlier.is_(False),
-            )
+            select(ArchivePost).where(ArchivePost.group_id == group_id, self._covered())
         ).all()
         if not members:
             raise ReviewError(f"no pending group {group_id}")

@@ -233,9 +233,8 @@ def _preview(sessions: sessionmaker, import_id: int, progress: bool) -> None:
     if not rows:
         return
     wording = TrigramSuggester()
-    vectors = np.stack([s.vector for s in wording.suggest([plain_text(r.text) for r in rows])])
     placed = group_posts(
-        vectors,
+        wording.vectors([plain_text(r.text) for r in rows]),
         np.ones(len(rows), dtype=np.float32),  # no margins yet: large groups first
         [None] * len(rows),
         [int(r.copies) for r in rows],

@@ -69,6 +69,10 @@ class TrigramSuggester:
     dimensions = 1024
 
     def suggest(self, texts: list[str]) -> list[Suggestion]:
+        return [Suggestion(None, None, None, None, vector) for vector in self.vectors(texts)]
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """One unit-length row of hashed trigram counts per text."""
         # scikit-learn's hashing (MurmurHash, in C) counts each distinct trigram once, as
         # the sets of bot/review/groups.py do: 100,000 posts in about half a minute of CPU,
         # seven times faster than hashing each trigram in Python.
@@ -77,8 +81,7 @@ class TrigramSuggester:
         hashed = HashingVectorizer(
             analyzer=trigrams, n_features=self.dimensions, alternate_sign=False, norm="l2"
         ).transform(texts)
-        vectors = hashed.astype(np.float32).toarray()
-        return [Suggestion(None, None, None, None, vector) for vector in vectors]
+        return hashed.astype(np.float32).toarray()
 
 
 class ModelSuggester:
