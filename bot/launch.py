@@ -104,6 +104,8 @@ class Service:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+                # Reap it: a child never waited for stays a zombie, still "running" to Popen.
+                self.process.wait()
 
     def signal_group(self, signum: int) -> None:
         """Sends ``signum`` to the service's process group (it runs in a session of its own,

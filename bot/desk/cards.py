@@ -70,11 +70,16 @@ def wait_ended(view: TicketView) -> datetime | None:
 
 def wait_words(view: TicketView, now: datetime) -> str:
     """The wait as the desk says it when asked now: "waiting 4 min" while no one has the
-    ticket; once claimed, how long ago, and how long the customer has waited for a reply
+    ticket; once claimed, for how long, and how long the customer has waited for a reply
     (not the ticket's age: an agent has it); a closed ticket's wait no longer runs:
     "waited 4 min, closed 2 h ago"."""
     if view.status == "claimed":
-        claimed = f"claimed {waited(view.claimed_at, now)} ago" if view.claimed_at else "claimed"
+        # Not "claimed ... ago": the status beside it already says "claimed by @alice".
+        claimed = (
+            f"with an agent for {waited(view.claimed_at, now)}"
+            if view.claimed_at
+            else "with an agent"
+        )
         if view.waiting_since is None:
             return f"{claimed}, customer's last message answered"
         return f"{claimed}, customer waiting {waited(view.waiting_since, now)} for a reply"

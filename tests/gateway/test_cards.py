@@ -85,18 +85,23 @@ def test_a_claimed_ticket_says_when_it_was_claimed_and_how_long_the_customer_wai
         claimed_at=opened + timedelta(minutes=4),
         waiting_since=opened,  # no reply yet: the service levels count from the handover
     )
-    assert wait_words(claimed, now) == "claimed 2 h 56 min ago, customer waiting 3 h for a reply"
+    assert (
+        wait_words(claimed, now) == "with an agent for 2 h 56 min, customer waiting 3 h for a reply"
+    )
     wrote_again = replace(claimed, waiting_since=now - timedelta(minutes=7))
     assert wait_words(wrote_again, now) == (
-        "claimed 2 h 56 min ago, customer waiting 7 min for a reply"
+        "with an agent for 2 h 56 min, customer waiting 7 min for a reply"
     )
     answered = replace(claimed, waiting_since=None)
-    assert wait_words(answered, now) == "claimed 2 h 56 min ago, customer's last message answered"
+    assert (
+        wait_words(answered, now)
+        == "with an agent for 2 h 56 min, customer's last message answered"
+    )
     # Slack's /care-queue answers now: the same words; an unclaimed ticket's wait runs.
     assert queue_text([view(ticket_id=6), wrote_again], now).splitlines()[1:] == [
         "#6 normal · Needs a decision by a person (policy) · telegram · waiting 3 h · unclaimed",
         "#7 normal · Needs a decision by a person (policy) · telegram · "
-        "claimed 2 h 56 min ago, customer waiting 7 min for a reply · <@alice>",
+        "with an agent for 2 h 56 min, customer waiting 7 min for a reply · <@alice>",
     ]
     # The Slack card is drawn when the ticket changes, not as time passes: how long the
     # customer waited for an agent, not a "Waiting" that stopped when it was drawn.

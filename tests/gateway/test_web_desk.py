@@ -258,19 +258,23 @@ async def test_a_claimed_ticket_says_how_long_the_customer_has_waited_for_a_repl
         moved(created_at=timedelta(minutes=40), claimed_at=timedelta(minutes=35))
         claimed = await card()
         assert claimed["state"] == "claimed by @alice"
-        assert claimed["wait"] == "claimed 35 min ago, customer waiting 40 min for a reply"
+        assert claimed["wait"] == "with an agent for 35 min, customer waiting 40 min for a reply"
         assert claimed["waited"] == "5 min"  # until an agent took it, as a closed ticket's
         [summary] = await _queue(alice)
         assert (summary["wait"], summary["waited"]) == (claimed["wait"], "5 min")
 
         assert (await alice.act(ticket.id, "reply", text="On it.", key="r" * 12))[0] == 200
-        assert (await card())["wait"] == "claimed 35 min ago, customer's last message answered"
+        assert (await card())[
+            "wait"
+        ] == "with an agent for 35 min, customer's last message answered"
         moved(last_agent_at=timedelta(minutes=20))
         await customer.say("any news?")
         await eventually(lambda: _said(alice, ticket.id, "any news?"))
         # Their message, 12 minutes ago, began their wait (bot/conversation/unanswered.py).
         moved(last_customer_at=timedelta(minutes=12), customer_waiting_since=timedelta(minutes=12))
-        assert (await card())["wait"] == "claimed 35 min ago, customer waiting 12 min for a reply"
+        assert (await card())[
+            "wait"
+        ] == "with an agent for 35 min, customer waiting 12 min for a reply"
 
 
 async def test_a_ticket_offers_only_what_the_desk_accepts(

@@ -97,7 +97,7 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
     # Hers now: no Claim; since when she has it and the customer waits for her reply.
     await _buttons(desk, "resolve", "hand_back")
     await _wait_text(
-        desk, "#who", re.compile(r"claimed \d+ min ago, customer waiting \d+ min for a reply")
+        desk, "#who", re.compile(r"with an agent for \d+ min, customer waiting \d+ min for a reply")
     )
     # The queue names the agent and the wait as the header does (before: "claimed by
     # alice", and a bare "0 min" that read as the ticket's age).
@@ -105,14 +105,15 @@ async def test_a_handover_from_the_web_chat_is_answered_on_the_web_desk(
         desk,
         "#tickets button .meta",
         re.compile(
-            r" · claimed \d+ min ago, customer waiting \d+ min for a reply · claimed by @alice"
+            r" · with an agent for \d+ min, customer waiting \d+ min for a reply"
+            r" · claimed by @alice"
         ),
     )
     await desk.fill("#reply", "Hi, this is Alice from the care team. Let me look.")
     await desk.click("#reply-form button")
     await _wait_text(desk, "#status", "Sent to the customer.")
     await _wait_text(
-        desk, "#who", re.compile(r"claimed \d+ min ago, customer's last message answered")
+        desk, "#who", re.compile(r"with an agent for \d+ min, customer's last message answered")
     )
     await _shot(desk, "3-desk-claimed-and-replied", store)
 
