@@ -53,12 +53,15 @@ def test_rasa_starts_with_the_setting_that_keeps_its_memory_down(tmp_path: Path)
     rasa.start()
     try:
         assert rasa.process is not None
+        # Read once it answers: Popen returns as the exec begins, and until the kernel has
+        # set the new program's environment up, /proc/PID/environ reads empty (a CI run
+        # on a loaded machine saw that).
+        rasa.wait_ready(timeout=60)
         environ = dict(
             entry.decode().split("=", 1)
             for entry in Path(f"/proc/{rasa.process.pid}/environ").read_bytes().split(b"\0")
             if entry
         )
-        rasa.wait_ready(timeout=60)
     finally:
         rasa.stop()
     assert environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
