@@ -34,15 +34,21 @@ def port_is_free(port: int) -> bool:
 
 
 def process_groups_of_children(parent: int) -> set[int]:
-    """The process groups of ``parent``'s children (each service runs in a group of its own)."""
+    """The process groups of ``parent``'s children (each service runs in a group of its own).
+
+    Only children that lead their group already: between its fork and its ``setsid``
+    (``start_new_session``) a child is still in ``parent``'s group, which is the test
+    run's own (a loaded machine can leave a child there for a while). Counted, that
+    group would be killed with the leftovers: pytest with it."""
     groups = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # gone meanwhile
-        if int(fields[1]) == parent:  # ppid
-            groups.add(int(fields[2]))  # pgrp
+        pid, ppid, pgrp = int(stat.parent.name), int(fields[1]), int(fields[2])
+        if ppid == parent and pgrp == pid:
+            groups.add(pgrp)
     return groups
 
 
@@ -64,7 +70,7 @@ def kill_leftovers(process: subprocess.Popen[bytes], groups: set[int]) -> None:
     if process.poll() is None:
         process.kill()
         process.wait()
-    for group in groups:
+    for group in groups - {os.getpgrp()}:  # never the test run's own group
         with contextlib.suppress(ProcessLookupError):
             os.killpg(group, signal.SIGKILL)
 

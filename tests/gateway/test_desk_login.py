@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -292,19 +293,27 @@ async def test_the_gateway_process_serves_the_desk_behind_its_login(
         async with client() as http:
 
             async def up() -> bool:
+                assert process.poll() is None, "the gateway stopped"
                 try:
                     return (await http.get(f"{url}/healthz")).status == 200
                 except aiohttp.ClientError:
                     return False
 
-            await eventually(up, timeout=30)
+            # A Python process's start: tens of seconds on a loaded machine.
+            await eventually(up, timeout=120)
             assert (await http.get(f"{url}/desk/api/queue")).status == 401
             assert await log_in(http, url) == 303
             queue = await http.get(f"{url}/desk/api/queue")
             assert queue.status == 200 and (await queue.json())["tickets"] == []
     finally:
         process.terminate()
-        process.wait(timeout=15)
+        try:
+            # In a thread: the fake assistant it may still be talking to lives on this loop.
+            await asyncio.to_thread(process.wait, 15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()  # reaped on every path: an unreaped Popen warns in a later test
+            raise
     assert desk_notice(port, {"GATEWAY_DOTENV": str(dotenv)}) == (
         f"Agents' web desk: {url}/desk  (agents: alice)"
     )

@@ -157,6 +157,7 @@ async def stack(
             await asyncio.to_thread(process.wait, 30)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()  # else its Popen warns "still running" into a later test
 
 
 def _status(port: int, method: str, path: str) -> int | None:

@@ -166,3 +166,4 @@ async def test_bot_run_with_another_actions_port_answers_with_its_actions(
                 await asyncio.to_thread(process.wait, 60)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()  # else its Popen warns "still running" into a later test

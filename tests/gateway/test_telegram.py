@@ -397,7 +397,13 @@ async def test_a_token_telegram_refuses_stops_start_up_and_says_so(fake_telegram
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    try:
+        # A Python process's start: tens of seconds on a loaded machine.
+        out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    finally:
+        if process.returncode is None:  # it did not stop: not left running into later tests
+            process.kill()
+            await process.wait()
     assert process.returncode == 2
     assert "Telegram refused TELEGRAM_BOT_TOKEN" in err.decode()
     assert wrong not in (out + err).decode()

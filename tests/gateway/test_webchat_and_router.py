@@ -245,18 +245,21 @@ async def test_a_conversation_waiting_long_for_the_assistant_keeps_its_lease(
     fake_assistant, start_gateway, http
 ) -> None:
     # Otherwise another gateway worker would take it and ask the assistant again.
+    # The inbox renews its leases at its 1 s polls: a lease of 3 s is renewed with 2 s to
+    # spare, and the look at 3.5 s comes 2.5 s before the turn ends. (With a 1.5 s lease
+    # and a 3 s turn the margins were 0.5 s and 1 s: a loaded machine's loop lag.)
     assistant, rasa_url = fake_assistant
-    assistant.delay = 3.0
-    gateway = await start_gateway(rasa_url, rasa_timeout=6.0, lease_seconds=1.5)
+    assistant.delay = 6.0
+    gateway = await start_gateway(rasa_url, rasa_timeout=10.0, lease_seconds=3.0)
     session = new_session()
     await post(http, gateway.url, session, "take your time")
     await eventually(lambda: assistant.turns)
-    await asyncio.sleep(2.0)  # longer than the lease, shorter than the turn
+    await asyncio.sleep(3.5)  # longer than the lease, shorter than the turn
     with gateway.parts.sessions() as db:
         conversation = db.scalars(select(Conversation)).one()
         assert conversation.lease_owner == "gw-test"
         assert conversation.lease_expires_at > utcnow()
-    answer = await eventually(lambda: replies(http, gateway.url, session), timeout=10)
+    answer = await eventually(lambda: replies(http, gateway.url, session), timeout=20)
     assert [m["text"] for m in answer] == ["echo: take your time"]
 
 
