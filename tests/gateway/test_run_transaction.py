@@ -43,6 +43,13 @@ def bodies(engine: Engine) -> list[str]:
         return list(connection.scalars(text("SELECT body FROM notes ORDER BY id")))
 
 
+# How long the lock is held against the work. The loop must tick at least 10 (15) times
+# meanwhile: a loop blocked by the work ticks once at most. Long enough that a loaded
+# machine's 10 ms sleeps taking several times that still count to it (a 0.2 s hold
+# needed every tick within 20 ms).
+HOLD_SECONDS = 1.0
+
+
 async def ticks_while(work: asyncio.Future[object] | asyncio.Task[object]) -> int:
     """How many 10 ms ticks the event loop ran while ``work`` was pending."""
     count = 0
@@ -75,7 +82,7 @@ async def test_a_writer_in_this_process_sends_the_work_to_a_thread(engine: Engin
     await asyncio.to_thread(holding.wait, 5)
     work = asyncio.ensure_future(run_transaction(sessions, write, sessions, "waiter"))
     loop = asyncio.get_running_loop()
-    loop.call_later(0.2, release.set)
+    loop.call_later(HOLD_SECONDS, release.set)
     ticks = await ticks_while(work)
     await holder
     assert work.result() != threading.get_ident()
@@ -91,12 +98,12 @@ async def test_another_process_holding_the_file_never_blocks_the_loop(
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO notes (body) VALUES ('other process')")
     work = asyncio.ensure_future(run_transaction(sessions, write, sessions, "ours"))
-    asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+    asyncio.get_running_loop().call_later(HOLD_SECONDS, other.execute, "COMMIT")
     started = time.monotonic()
     ticks = await ticks_while(work)
     other.close()
     assert work.result() != threading.get_ident()
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= HOLD_SECONDS
     assert ticks >= 15
     assert bodies(engine) == ["other process", "ours"]
     # The connection that met the busy file has its patience back for threads.
