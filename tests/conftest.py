@@ -118,7 +118,7 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
     """Starts the action server and the Rasa server (needs `make model` first)."""
     from actions.airline import db
     from actions.airline.seed import ensure_seeded
-    from bot.launch import assistant_services, write_endpoints
+    from bot.launch import START_SECONDS, assistant_services, write_endpoints
     from bot.model import MODEL_PATH
 
     if not MODEL_PATH.exists():
@@ -138,7 +138,9 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
         for service in services:
             service.start()
         for service in services:
-            service.wait_ready(timeout=180.0)
+            # As long as bot.run waits (START_SECONDS): Rasa loading its model beside a
+            # loaded machine's other work can take minutes.
+            service.wait_ready(timeout=START_SECONDS)
         yield Assistant(
             f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", airline_url
         )
