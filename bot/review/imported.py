@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.review.inbox import Decision, ReviewError, ReviewInbox
@@ -75,10 +75,21 @@ def post_json(post: ArchivePost) -> dict[str, Any]:
     }
 
 
-def _group(group_id: int, members: list[ArchivePost], covered: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Counts:
+    """What a group holds now, whatever the filters: the posts its action covers, all its
+    pending posts (outliers too), and those posts with their exact copies."""
+
+    covered: int = 0
+    posts: int = 0
+    messages: int = 0
+
+
+def _group(group_id: int, members: list[ArchivePost], counts: Counts) -> dict[str, Any]:
     """A group as the page shows it: its shown members (those the filters let through),
-    its outliers apart, and how many posts its action covers (``covered``: every pending
-    member that is not an outlier, whatever the filters)."""
+    its outliers apart, and its :class:`Counts` (the title and the action's button say
+    them, so that their numbers add up whatever the filters show)."""
+    covered = counts.covered
     inliers = [m for m in members if not m.outlier]
     outliers = [m for m in members if m.outlier]
     shown = inliers[:SHOWN]
@@ -86,6 +97,8 @@ def _group(group_id: int, members: list[ArchivePost], covered: int) -> dict[str,
         "key": f"imported-{group_id}",
         "group_id": group_id,
         "size": sum(int(m.copies) for m in members),
+        "posts": counts.posts,
+        "messages": counts.messages,
         "members": covered,
         "items": [post_json(m) for m in shown],
         "hidden": max(0, covered - len(shown)),
@@ -159,15 +172,21 @@ class ImportedInbox:
                 .order_by(ArchivePost.centre.desc(), ArchivePost.id)
             ):
                 members[int(post.group_id)].append(post)
-            covered = dict(
-                read.execute(
-                    select(ArchivePost.group_id, func.count())
-                    .where(ArchivePost.group_id.in_(groups), self._covered())
+            counts = {
+                int(row.group_id): Counts(int(row.covered), int(row.posts), int(row.messages))
+                for row in read.execute(
+                    select(
+                        ArchivePost.group_id,
+                        func.sum(case((self._covered(), 1), else_=0)).label("covered"),
+                        func.count().label("posts"),
+                        func.sum(ArchivePost.copies).label("messages"),
+                    )
+                    .where(ArchivePost.group_id.in_(groups), self._shown())
                     .group_by(ArchivePost.group_id)
-                ).all()
-            )
+                )
+            }
             return {
-                "groups": [_group(g, members[g], int(covered.get(g, 0))) for g in groups],
+                "groups": [_group(g, members[g], counts.get(g, Counts())) for g in groups],
                 "page": number,
                 "pages": max(1, -(-int(total or 0) // per_page)),
                 "total_groups": int(total or 0),

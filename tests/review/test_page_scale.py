@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 import time
 from pathlib import Path
 
@@ -178,6 +179,20 @@ async def test_ten_thousand_imported_posts_page_filter_group_and_keys(
     approve_all = first.locator("button.approve-group")
     before = _pending(sessions)
     label = await approve_all.text_content()
+    # The title's posts are the button's and the set-apart ones, whatever the filter shows.
+    title = await first.locator("h2").text_content()
+    counted = re.fullmatch(
+        r"(\d+) similar posts(?:, \d+ messages with their copies)?(?: \((\d+) set apart\))?",
+        title or "",
+    )
+    assert counted, title
+    assert int(counted[1]) == int(label.split()[2]) + int(counted[2] or 0), (title, label)
+    apart = await first.locator(".outliers .item").count()
+    if int(counted[2] or 0) > apart:  # the set-apart posts not shown are said, not dropped
+        more = await first.locator(".outliers .hint").text_content()
+        assert (
+            more == f"… and {int(counted[2]) - apart} more set apart (shown as these are decided)."
+        ), more
     await approve_all.click()
     await page.wait_for_function(
         "document.querySelector('#status').textContent.startsWith('Approved')"
