@@ -167,6 +167,10 @@ class Login:
             return None
         try:
             data = self.serializer.loads(cookie, salt="session", max_age=SESSION_HOURS * 3600)
+            if not isinstance(data, dict):
+                # pydantic would make a dict of a list of pairs, and raise TypeError on one
+                # whose keys are not names ([[null, null]]): a 500, where it is nobody.
+                return None
             return Session.parse_obj(data)
         except (BadSignature, ValidationError):
             # Signed by us but not a session (an older version's cookie): nobody.

@@ -192,6 +192,20 @@ async def test_a_forged_or_tampered_session_is_refused(site: str) -> None:
             assert (await http.get(f"{site}/desk", allow_redirects=False)).status == 401
 
 
+def test_a_session_signed_by_us_but_of_another_shape_is_nobody() -> None:
+    """Only our key signs sessions, yet what it signed is read as data, not trusted as a
+    shape: a list of pairs with no names for keys made pydantic raise TypeError (a 500 on
+    every desk page, found by tests/gateway/test_fuzz_desk.py)."""
+    login = Login(DeskSettings({"alice": Secret(hash_password(PASSWORD))}))
+    alice = login.session_for("alice")
+    assert login.agent(alice) is not None
+    for payload in ([[None, None]], [[1, 2]], [["agent", "alice"]], [], "alice", 7, None):
+        cookie = login.serializer.dumps(payload, salt="session")
+        assert login.agent(cookie) is None, payload
+        login.end(cookie)  # nobody's session: nothing to end, and no error
+    assert login.agent(alice) is not None
+
+
 async def test_login_needs_its_form_token_and_this_site(site: str) -> None:
     async with client() as http:
         no_form = await http.post(
