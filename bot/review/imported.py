@@ -89,7 +89,6 @@ def _group(group_id: int, members: list[ArchivePost], counts: Counts) -> dict[st
     """A group as the page shows it: its shown members (those the filters let through),
     its outliers apart, and its :class:`Counts` (the title and the action's button say
     them, so that their numbers add up whatever the filters show)."""
-    covered = counts.covered
     inliers = [m for m in members if not m.outlier]
     outliers = [m for m in members if m.outlier]
     shown = inliers[:SHOWN]
@@ -99,9 +98,9 @@ def _group(group_id: int, members: list[ArchivePost], counts: Counts) -> dict[st
         "size": sum(int(m.copies) for m in members),
         "posts": counts.posts,
         "messages": counts.messages,
-        "members": covered,
+        "members": counts.covered,
         "items": [post_json(m) for m in shown],
-        "hidden": max(0, covered - len(shown)),
+        "hidden": max(0, counts.covered - len(shown)),
         "outliers": [post_json(m) for m in outliers[:SHOWN]],
     }
 

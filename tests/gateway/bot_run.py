@@ -65,6 +65,38 @@ def alive_in(groups: set[int]) -> list[int]:
     return alive
 
 
+async def stop(
+    process: subprocess.Popen[bytes],
+    signum: int = signal.SIGTERM,
+    timeout: float = 30.0,
+    *,
+    group: bool = False,
+) -> bool:
+    """Asks a test's process to stop with ``signum`` (its whole process group with
+    ``group``), and kills it if it outlasts ``timeout``; whether it stopped when asked.
+    Waited for in a thread: the fakes it talks to while it stops live on the caller's
+    loop. Reaped on every path: a Popen never waited for warns "still running" in a
+    later test."""
+    if process.poll() is not None:
+        return True
+
+    def send(number: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, number)
+            else:
+                process.send_signal(number)
+
+    send(signum)
+    try:
+        await asyncio.to_thread(process.wait, timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        process.wait()
+        return False
+
+
 def kill_leftovers(process: subprocess.Popen[bytes], groups: set[int]) -> None:
     """After a failed test: nothing it started may outlive it (the bug leaves orphans)."""
     if process.poll() is None:

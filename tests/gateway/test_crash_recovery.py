@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.store.models import AuditEvent, Conversation, Direction, Message
 from tests.conftest import PROJECT_ROOT, free_port
+from tests.gateway.bot_run import stop
 from tests.gateway.conftest import TELEGRAM_TOKEN, eventually
 
 pytestmark = pytest.mark.slow
@@ -43,19 +44,6 @@ def start_gateway(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stops a gateway politely; kills it (and reaps it) if it does not stop in 30 s."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        raise
 
 
 async def test_kill_minus_nine_loses_nothing_and_repeats_nothing(
@@ -129,8 +117,7 @@ async def test_kill_minus_nine_loses_nothing_and_repeats_nothing(
             await eventually(everything_answered, timeout=90, interval=0.5)
         finally:
             if process is not None:
-                # In a thread: the fakes it talks to while it stops live on this loop.
-                await asyncio.to_thread(stop, process)
+                assert await stop(process, group=True), "the gateway did not stop in 30 s"
 
     # Telegram: each message answered once, except where the gateway knows it
     # may have resent (killed between Telegram accepting a send and recording it).

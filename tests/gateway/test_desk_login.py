@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
@@ -25,6 +24,7 @@ from bot.desk.passwords import hash_password, verify_password
 from bot.run import desk_notice
 from bot.settings import ConfigError, DeskSettings, Secret, load_settings
 from tests.conftest import PROJECT_ROOT, free_port
+from tests.gateway.bot_run import stop
 from tests.gateway.conftest import eventually, serve
 
 PASSWORD = "correct horse battery"
@@ -320,14 +320,7 @@ async def test_the_gateway_process_serves_the_desk_behind_its_login(
             queue = await http.get(f"{url}/desk/api/queue")
             assert queue.status == 200 and (await queue.json())["tickets"] == []
     finally:
-        process.terminate()
-        try:
-            # In a thread: the fake assistant it may still be talking to lives on this loop.
-            await asyncio.to_thread(process.wait, 15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()  # reaped on every path: an unreaped Popen warns in a later test
-            raise
+        assert await stop(process, timeout=15), "the gateway did not stop in 15 s"
     assert desk_notice(port, {"GATEWAY_DOTENV": str(dotenv)}) == (
         f"Agents' web desk: {url}/desk  (agents: alice)"
     )

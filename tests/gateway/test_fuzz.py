@@ -41,7 +41,6 @@ import hmac
 import http.client
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -62,6 +61,7 @@ from tests.conftest import PROJECT_ROOT, free_port
 from tests.fakes.assistant import FakeAssistant
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import BOT_USERNAME, FakeTelegram
+from tests.gateway.bot_run import stop
 from tests.gateway.conftest import (
     AGENTS,
     ESCALATIONS,
@@ -152,12 +152,7 @@ async def stack(
         await eventually(lambda: telegram.webhook)  # Telegram is on: the webhook is set
         yield running
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, 30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()  # else its Popen warns "still running" into a later test
+        await stop(process)
 
 
 def _status(port: int, method: str, path: str) -> int | None:

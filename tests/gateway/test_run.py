@@ -23,7 +23,7 @@ import yaml
 from bot.launch import START_SECONDS, STOP_SECONDS, assistant_services, write_endpoints
 from bot.run import services, startup_bound
 from tests.conftest import PROJECT_ROOT, free_port
-from tests.gateway.bot_run import FAKE_RASA_CLI, port_is_free, wait_for_the_page
+from tests.gateway.bot_run import FAKE_RASA_CLI, port_is_free, stop, wait_for_the_page
 from tests.gateway.conftest import eventually
 
 DEFAULT_ACTIONS_PORT = 5055
@@ -160,10 +160,4 @@ async def test_bot_run_with_another_actions_port_answers_with_its_actions(
         await asyncio.to_thread(process.wait, STOP_SECONDS)
         assert all(port_is_free(port) for port in (rasa, actions, gateway)), output.read_text()
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # Ctrl-C: bot.run stops what it started
-            try:
-                await asyncio.to_thread(process.wait, 60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()  # else its Popen warns "still running" into a later test
+        await stop(process, signal.SIGINT, 60)  # Ctrl-C: bot.run stops what it started

@@ -273,14 +273,17 @@ async def test_kill_a_worker_and_a_replica_mid_run(
         # The live replica slows down, so the victim dies with conversations in hand
         # (at 10 ms a turn it may hold none at that moment, and the takeover is void).
         replicas.fakes[0].delay = 0.5
+
         # The victim is the worker holding the most conversations: which one that is
         # depends on timing (a CI run saw one worker hold all 50 for 20 s).
+        def held() -> dict[str, int]:
+            return {w: n for w, n in _leases(shared_store).items() if w is not None}
+
         try:
-            await eventually(lambda: _leases(shared_store).keys() - {None}, timeout=20)
+            held_now = await eventually(held, timeout=20)
         except AssertionError as error:
             raise AssertionError(f"{error}; pending by lease: {_leases(shared_store)}") from None
-        held_now = _leases(shared_store)
-        dead_id = max((w for w in held_now if w is not None), key=held_now.__getitem__)
+        dead_id = max(held_now, key=held_now.__getitem__)
         victim = next(w for w in workers if w.env["GATEWAY_WORKER_ID"] == dead_id)
         assert victim.process is not None
         os.killpg(victim.process.pid, signal.SIGKILL)

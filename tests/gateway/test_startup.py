@@ -9,9 +9,6 @@ usual handover (``bot_unavailable``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +27,7 @@ from tests.gateway.bot_run import (
     port_is_free,
     process_groups_of_children,
     start_bot_run,
+    stop,
     wait_for_the_page,
 )
 from tests.gateway.conftest import eventually
@@ -116,8 +114,5 @@ async def test_the_issues_case_through_bot_run(tmp_path: Path, airline_db: str, 
         engine.dispose()
     finally:
         groups = groups or process_groups_of_children(process.pid)  # while they are its
-        process.send_signal(signal.SIGTERM)
-        # Killed below if it outlasts its bound: a TimeoutExpired here would skip that.
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            await asyncio.to_thread(process.wait, STOP_SECONDS)
+        await stop(process, timeout=STOP_SECONDS)
         kill_leftovers(process, groups)
