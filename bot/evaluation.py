@@ -36,6 +36,7 @@ from typing import Any
 
 from bot.brand import PROJECT_ROOT
 from bot.model import MODEL_PATH, rasa_env
+from bot.real_posts import PARTS
 
 TEST_FILE = PROJECT_ROOT / "tests" / "nlu" / "test_nlu.yml"
 RESULTS_DIR = PROJECT_ROOT / "results" / "nlu"
@@ -361,20 +362,20 @@ def main() -> None:
     )
     parser.add_argument(
         "--part",
-        choices=["heldout", "tune"],
+        choices=list(PARTS),
         action="append",
-        help="with --real-posts-only: only this part (repeatable; default both)",
+        help="with --real-posts-only: only this part (repeatable; default all)",
     )
     parser.add_argument(
         "--show-errors",
         action="store_true",
-        help="print the tune part's misread posts (to the terminal only, never to a file)",
+        help="print the tune parts' misread posts (to the terminal only, never to a file)",
     )
     args = parser.parse_args()
     if args.real_posts_only:
         from bot.real_posts_report import evaluate_real_posts
 
-        parts = tuple(args.part or ("heldout", "tune"))
+        parts = tuple(args.part or PARTS)
         evaluate_real_posts(load_agent(args.model), args.out, args.show_errors, parts)
         print((args.out / "real_posts.md").read_text(encoding="utf-8"))
         return

@@ -25,6 +25,8 @@ from bot.evaluation import (
 from bot.real_posts import (
     FALLBACK,
     LABELS,
+    PARTS,
+    TUNE_PARTS,
     Parse,
     RealPost,
     RealTweetsMissing,
@@ -140,7 +142,7 @@ def evaluate_real_posts(
     agent: Any,
     out: Path = RESULTS_DIR,
     show_errors: bool = False,
-    parts: tuple[str, ...] = ("heldout", "tune"),
+    parts: tuple[str, ...] = PARTS,
     labels: Path = LABELS,
 ) -> dict[str, Scores] | None:
     """Scores the model on the labelled real posts, per part; writes ``real_posts.md`` and
@@ -192,9 +194,9 @@ def evaluate_real_posts(
     pictured = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == parts[0]]
     plot_confusion(pictured, out / "real_posts_confusion.png")
     if show_errors:
-        # The tune part only: the held-out part is never read while tuning.
+        # The tune parts only: the held-out part is never read while tuning.
         for post, parse in zip(posts, parses, strict=True):
-            if post.part == "tune" and parse.acted_on not in post.accepted:
+            if post.part in TUNE_PARTS and parse.acted_on not in post.accepted:
                 ranked = ", ".join(f"{n} {c:.2f}" for n, c in parse.ranking[:3])
                 print(f"{post.intent}\t{'/'.join(post.also)}\t[{ranked}]\t{post.text}")
     return scores

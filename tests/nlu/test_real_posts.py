@@ -12,6 +12,7 @@ import yaml
 from bot.real_posts import (
     FALLBACK,
     LABELS,
+    PARTS,
     Parse,
     RealPost,
     RealTweetsMissing,
@@ -36,7 +37,7 @@ def test_the_label_file_holds_ids_and_known_intents_only() -> None:
     assert len({row["tweet_id"] for row in rows}) == len(rows)
     assert all(row["tweet_id"].isdigit() for row in rows)
     parts = Counter(row["part"] for row in rows)
-    assert set(parts) == {"tune", "heldout"} and parts["heldout"] >= 400
+    assert set(parts) == set(PARTS) and parts["heldout"] >= 400
     for row in rows:
         assert row["intent"] in INTENTS, row
         also = [a for a in row["also"].split(",") if a]
