@@ -260,6 +260,7 @@ def benchmark_config(config: dict[str, Any], epochs: int | None = None) -> dict[
         component = dict(component)
         if _short_name(component).endswith("FallbackClassifier"):
             component.pop("intent_groups", None)
+            component.pop("person_intents", None)
         if epochs is not None and (
             "epochs" in component or _short_name(component) == "DIETClassifier"
         ):

@@ -30,12 +30,24 @@ class GroupedFallbackClassifier(FallbackClassifier):
     both (``intent_also``); the bot then acts on both. So the best intent
     outside the top group does not count against it when it is the post's
     second intent.
+
+    Nor is a close runner-up a doubt when the top intent is one of
+    ``person_intents``, the intents a person takes (complaint, a request for
+    a person, out of scope: all go to ``action_handover``). Acting on one
+    hands the customer to an agent, who can handle the runner-up's reading
+    too; the fallback would ask a customer to rephrase first (or, for a
+    public post, hand over all the same). The threshold still applies.
     """
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """Rasa's defaults plus ``intent_groups`` (lists of intent names)."""
-        return {**FallbackClassifier.get_default_config(), "intent_groups": []}
+        """Rasa's defaults plus ``intent_groups`` (lists of intent names) and
+        ``person_intents`` (intent names)."""
+        return {
+            **FallbackClassifier.get_default_config(),
+            "intent_groups": [],
+            "person_intents": [],
+        }
 
     def _group_of(self, intent: str | None) -> set[str]:
         for group in self.component_config.get("intent_groups") or []:
@@ -69,6 +81,9 @@ class GroupedFallbackClassifier(FallbackClassifier):
         return inside < self.component_config["threshold"], inside
 
     def _nlu_prediction_ambiguous(self, message: Message) -> tuple[bool, float | None]:
+        top = (message.data.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        if top in (self.component_config.get("person_intents") or []):
+            return False, None
         inside, outside = self._split(message)
         difference = inside - outside
         return difference < self.component_config["ambiguity_threshold"], difference

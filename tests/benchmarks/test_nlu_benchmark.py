@@ -56,7 +56,7 @@ def test_the_benchmark_pipeline_is_the_shipped_one_without_the_airline_parts() -
         c for c in shipped["pipeline"] if c["name"].endswith("FallbackClassifier")
     )
     assert fallback["threshold"] == shipped_fallback["threshold"]
-    assert "intent_groups" not in fallback
+    assert "intent_groups" not in fallback and "person_intents" not in fallback
     assert "importers" not in config
 
 

@@ -15,16 +15,19 @@ CONFIG = {
     "ambiguity_threshold": 0.1,
     "intent_groups": [["flight_status", "flight_delayed", "flight_cancelled"]],
 }
+PERSON = ["complaint", "request_human", "out_of_scope"]
 
 
-def decide(ranking: list[tuple[str, float]], also: str | None = None) -> str:
+def decide(
+    ranking: list[tuple[str, float]], also: str | None = None, config: dict[str, Any] = CONFIG
+) -> str:
     data: dict[str, Any] = {
         "text": "...",
         "intent": {"name": ranking[0][0], "confidence": ranking[0][1]},
         "intent_ranking": [{"name": n, "confidence": c} for n, c in ranking],
         "intent_also": {"name": also, "confidence": 0.8} if also else None,
     }
-    [message] = GroupedFallbackClassifier(CONFIG).process([Message(data=data)])
+    [message] = GroupedFallbackClassifier(config).process([Message(data=data)])
     return str(message.get("intent")["name"])
 
 
@@ -41,6 +44,19 @@ def test_close_intents_are_a_doubt_unless_the_post_carries_both() -> None:
     assert decide(close, also="complaint") == "flight_delayed"
     # A second intent that is not the close runner-up changes nothing.
     assert decide(close, also="refund_request") == "nlu_fallback"
+
+
+def test_a_close_runner_up_is_no_doubt_when_the_top_intent_goes_to_a_person() -> None:
+    with_people = {**CONFIG, "person_intents": PERSON}
+    close = [("complaint", 0.46), ("flight_delayed", 0.41), ("praise", 0.05)]
+    assert decide(close) == "nlu_fallback"
+    assert decide(close, config=with_people) == "complaint"
+    # The other way round it is still a doubt: a flight look-up is no person.
+    reverse = [("flight_delayed", 0.46), ("complaint", 0.41), ("praise", 0.05)]
+    assert decide(reverse, config=with_people) == "nlu_fallback"
+    # And a person intent under the threshold is still unsure.
+    weak = [("out_of_scope", 0.30), ("praise", 0.28), ("thank", 0.2)]
+    assert decide(weak, config=with_people) == "nlu_fallback"
 
 
 def handling(rules: list[dict[str, Any]], intent: str) -> frozenset[str]:
@@ -71,5 +87,9 @@ def test_config_groups_only_intents_that_the_rules_handle_alike() -> None:
         handled = {intent: handling(rules["rules"], intent) for intent in group}
         assert all(handled.values()), handled
         assert len(set(handled.values())) == 1, handled
+    # The intents whose doubts a person settles are those the rules hand over.
+    assert fallback["person_intents"]
+    for intent in fallback["person_intents"]:
+        assert handling(rules["rules"], intent) == {"action_handover"}, intent
     # The check can tell intents apart: praise is not handled as a complaint.
     assert handling(rules["rules"], "praise") != handling(rules["rules"], "complaint")
