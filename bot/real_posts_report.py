@@ -152,6 +152,11 @@ def evaluate_real_posts(
     except RealTweetsMissing as missing:
         print(f"real posts: skipped: {missing}")
         return None
+    # A label file may lack a part (a brand's own labels): score the parts it has.
+    parts = tuple(part for part in parts if any(post.part == part for post in posts))
+    if not parts:
+        print(f"real posts: skipped: {labels} has no labelled posts")
+        return None
     parses = parse_real_posts(agent, posts)
     unsure = load_brand().unsure_in_public
     groups = list(fallback_config().get("intent_groups") or [])

@@ -17,7 +17,7 @@ from bot.evaluation import (
     threshold_table,
 )
 from bot.model import MODEL_PATH, rasa_env
-from bot.real_posts import LABELS, tweets_path
+from bot.real_posts import LABELS, PARTS, tweets_path
 from bot.real_posts_report import evaluate_real_posts
 from tests.conftest import PROJECT_ROOT
 
@@ -94,13 +94,12 @@ def test_the_real_post_evaluation_on_a_small_slice(tmp_path: Path) -> None:
     lines = LABELS.read_text(encoding="utf-8").splitlines()
     header = [line for line in lines if line.startswith("tweet_id")]
     rows = [line for line in lines if line[:1].isdigit()]
-    picked = [r for r in rows if "\ttune\t" in r][:24] + [r for r in rows if "\theldout\t" in r][
-        :24
-    ]
+    picked = [r for part in PARTS for r in [r for r in rows if f"\t{part}\t" in r][:24]]
     labels = tmp_path / "labels.tsv"
     labels.write_text("\n".join(header + picked) + "\n", encoding="utf-8")
-    scores = evaluate_real_posts(load_agent(MODEL_PATH), tmp_path, labels=labels)
-    assert scores is not None and set(scores) == {"heldout", "tune"}
+    agent = load_agent(MODEL_PATH)
+    scores = evaluate_real_posts(agent, tmp_path, labels=labels)
+    assert scores is not None and set(scores) == set(PARTS)
     for part in scores.values():
         assert part.posts == 24
         assert part.strict_accuracy <= part.top_accuracy + part.fallback_rate
@@ -108,6 +107,12 @@ def test_the_real_post_evaluation_on_a_small_slice(tmp_path: Path) -> None:
     report = (tmp_path / "real_posts.md").read_text(encoding="utf-8")
     assert "| heldout | 24 |" in report and "| tune | 24 |" in report
     # Each part's threshold table, with the test set's utility.
-    assert report.count("| threshold | under it | right answers | wrong answers | utility |") == 2
-    assert "## tune: fallback threshold" in report and "## heldout: fallback threshold" in report
+    assert report.count("| threshold | under it | right answers | wrong answers | utility |") == 3
+    for part in PARTS:
+        assert f"## {part}: fallback threshold" in report
     assert (tmp_path / "real_posts_confusion.png").stat().st_size > 10_000
+    # A label file without some part (a brand's own, say) is scored on the parts it has.
+    only = tmp_path / "heldout-only"
+    labels.write_text("\n".join(header + [r for r in picked if "\theldout\t" in r]) + "\n")
+    scores = evaluate_real_posts(agent, only, labels=labels)
+    assert scores is not None and set(scores) == {"heldout"}
