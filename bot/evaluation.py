@@ -376,8 +376,8 @@ def main() -> None:
         from bot.real_posts_report import evaluate_real_posts
 
         parts = tuple(args.part or PARTS)
-        evaluate_real_posts(load_agent(args.model), args.out, args.show_errors, parts)
-        print((args.out / "real_posts.md").read_text(encoding="utf-8"))
+        if evaluate_real_posts(load_agent(args.model), args.out, args.show_errors, parts):
+            print((args.out / "real_posts.md").read_text(encoding="utf-8"))
         return
     evaluation = evaluate(args.model, args.test_file, args.out)
     print((args.out / "summary.md").read_text(encoding="utf-8"))

@@ -5,9 +5,9 @@ source's licence keeps the texts out of the repository): the intent by
 docs/labelling-guide.md and the accepted alternatives. The texts are joined
 at run time from ``../shared/real_tweets/airline_sentiment_dev.tsv``
 (``REAL_TWEETS`` overrides the path); without it, :class:`RealTweetsMissing`
-says what to get. ``part`` is ``tune`` (read while improving the assistant)
-or ``tune2`` (read while improving the assistant) or ``heldout`` (never read while
-tuning; its figures are the ones reported).
+says what to get. ``part`` is ``tune`` or ``tune2`` (read while improving the
+assistant) or ``heldout`` (never read while tuning; its figures are the ones
+reported).
 
 What the assistant is scored on (:func:`score`):
 

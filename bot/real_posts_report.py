@@ -147,15 +147,17 @@ def evaluate_real_posts(
 ) -> dict[str, Scores] | None:
     """Scores the model on the labelled real posts, per part; writes ``real_posts.md`` and
     the held-out part's confusion matrix. None, with a message, without the tweet file."""
+    # A skipped evaluation leaves no earlier run's report to be read as this one's.
+    (out / "real_posts.md").unlink(missing_ok=True)
     try:
         posts = load(parts, labels)
     except RealTweetsMissing as missing:
         print(f"real posts: skipped: {missing}")
         return None
     # A label file may lack a part (a brand's own labels): score the parts it has.
-    parts = tuple(part for part in parts if any(post.part == part for post in posts))
+    asked, parts = parts, tuple(part for part in parts if any(p.part == part for p in posts))
     if not parts:
-        print(f"real posts: skipped: {labels} has no labelled posts")
+        print(f"real posts: skipped: {labels} has no labelled posts of {', '.join(asked)}")
         return None
     parses = parse_real_posts(agent, posts)
     unsure = load_brand().unsure_in_public
@@ -185,11 +187,13 @@ def evaluate_real_posts(
             f"{r.answered * r.accuracy_answered:.1%} | {r.wrong:.1%} | {r.utility:.3f} |"
             for r in rows
         ]
-    chosen = "tune" if "tune" in parts else parts[0]
-    tuned = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == chosen]
-    complaint = second_intent_threshold("complaint")
-    tuned_posts, tuned_parses = [p for p, _ in tuned], [q for _, q in tuned]
-    lines += ["", *second_intent_table(tuned_posts, tuned_parses, "complaint", complaint)]
+    # The sweep that chose a threshold reads a tune part only, never the held-out one.
+    chosen = next((part for part in TUNE_PARTS if part in parts), None)
+    if chosen is not None:
+        tuned = [(p, q) for p, q in zip(posts, parses, strict=True) if p.part == chosen]
+        complaint = second_intent_threshold("complaint")
+        tuned_posts, tuned_parses = [p for p, _ in tuned], [q for _, q in tuned]
+        lines += ["", *second_intent_table(tuned_posts, tuned_parses, "complaint", complaint)]
     (out / "real_posts.md").write_text(
         report(scores, "make evaluate")
         + "\n".join(lines)

@@ -32,11 +32,12 @@ class GroupedFallbackClassifier(FallbackClassifier):
     second intent.
 
     Nor is a close runner-up a doubt when the top intent is one of
-    ``person_intents``, the intents a person takes (complaint, a request for
-    a person, out of scope: all go to ``action_handover``). Acting on one
+    ``person_intents``, intents a person takes (config.yml: a complaint and a
+    request for a person, which go to ``action_handover``). Acting on one
     hands the customer to an agent, who can handle the runner-up's reading
     too; the fallback would ask a customer to rephrase first (or, for a
-    public post, hand over all the same). The threshold still applies.
+    public post, hand over all the same). That holds while the person intents'
+    group leads every other group; the threshold still applies.
     """
 
     @staticmethod
@@ -80,9 +81,23 @@ class GroupedFallbackClassifier(FallbackClassifier):
         inside, _outside = self._split(message)
         return inside < self.component_config["threshold"], inside
 
+    def _leads(self, message: Message, top: str) -> bool:
+        """Whether ``top``'s group has at least the confidence of every other group: a
+        complaint at 0.30 against a delay at 0.29 and a status question at 0.20 is more
+        a flight than a person, and stays a doubt."""
+        sums: dict[frozenset[str], float] = {}
+        for r in message.data.get(INTENT_RANKING_KEY, []):
+            name = r.get("name")
+            if name and name != "nlu_fallback":
+                group = frozenset(self._group_of(name))
+                sums[group] = sums.get(group, 0.0) + float(r.get("confidence") or 0.0)
+        mine = sums.pop(frozenset(self._group_of(top)), 0.0)
+        return mine >= max(sums.values(), default=0.0)
+
     def _nlu_prediction_ambiguous(self, message: Message) -> tuple[bool, float | None]:
         top = (message.data.get(INTENT) or {}).get(INTENT_NAME_KEY)
-        if top in (self.component_config.get("person_intents") or []):
+        person = self.component_config.get("person_intents") or []
+        if isinstance(top, str) and top in person and self._leads(message, top):
             return False, None
         inside, outside = self._split(message)
         difference = inside - outside

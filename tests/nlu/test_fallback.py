@@ -59,6 +59,31 @@ def test_a_close_runner_up_is_no_doubt_when_the_top_intent_goes_to_a_person() ->
     assert decide(weak, config=with_people) == "nlu_fallback"
 
 
+def test_a_person_intent_on_top_is_still_a_doubt_when_another_group_weighs_more() -> None:
+    """As config.yml has it: the person intents are a group too."""
+    shipped = {
+        **CONFIG,
+        "intent_groups": [CONFIG["intent_groups"][0], PERSON],
+        "person_intents": PERSON,
+    }
+    flights_weigh_more = [
+        ("complaint", 0.30),
+        ("flight_delayed", 0.29),
+        ("flight_status", 0.20),
+        ("out_of_scope", 0.05),
+    ]
+    assert decide(flights_weigh_more, config=shipped) == "nlu_fallback"
+    person_leads = [
+        ("complaint", 0.30),
+        ("flight_delayed", 0.29),
+        ("out_of_scope", 0.06),
+        ("praise", 0.05),
+    ]
+    assert decide(person_leads, config=shipped) == "complaint"
+    # Without the person intents, the same ranking is a doubt (0.36 against 0.29).
+    assert decide(person_leads, config={**shipped, "person_intents": []}) == "nlu_fallback"
+
+
 def handling(rules: list[dict[str, Any]], intent: str) -> frozenset[str]:
     """The actions the rules run for ``intent`` (an acknowledgement first set aside)."""
     actions = set()

@@ -13,6 +13,7 @@ from bot.real_posts import (
     FALLBACK,
     LABELS,
     PARTS,
+    PERSON_INTENTS,
     Parse,
     RealPost,
     RealTweetsMissing,
@@ -188,3 +189,26 @@ def test_the_second_intent_sweep_counts_namings_and_wrong_ones() -> None:
     ]
     rows = second_intent_sweep(posts, parses, "complaint", [0.2, 0.5, 0.7])
     assert rows == [(0.2, 2, 0.5), (0.5, 1, 0.0), (0.7, 0, 0.0)]
+
+
+def test_a_label_file_without_the_parts_asked_for_is_skipped_and_leaves_no_old_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.real_posts_report import evaluate_real_posts
+
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("tweet_id\tpart\tintent\talso\n1\ttune\tthank\t\n", encoding="utf-8")
+    monkeypatch.setenv("REAL_TWEETS", str(_tweet_file(tmp_path / "tweets.tsv", [("1", "thx")])))
+    stale = tmp_path / "out" / "real_posts.md"
+    stale.parent.mkdir()
+    stale.write_text("an earlier run's report", encoding="utf-8")
+    # It returns before any parse, so it needs no model.
+    assert evaluate_real_posts(None, stale.parent, parts=("heldout",), labels=labels) is None
+    assert "no labelled posts of heldout" in capsys.readouterr().out
+    assert not stale.exists()
+
+
+def test_the_fallbacks_person_intents_are_scored_as_a_person() -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
+    [fallback] = [c for c in config["pipeline"] if c["name"].endswith("FallbackClassifier")]
+    assert fallback["person_intents"] and set(fallback["person_intents"]) <= PERSON_INTENTS
